@@ -1,0 +1,49 @@
+# retune: `make run` runs the whole DAG on the bundled samples; `make test` runs the suite. Both install first.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# No hub access at run time, no telemetry.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install run test test-fast ui deploy sample-data lint clean
+
+install: $(STAMP)
+
+# torch first: 2.13.0 is a CPU wheel on local disk; letting pip pick torch pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	rm -rf .retune
+	$(BIN)/retune run --source 'examples/batch1/*'
+	$(BIN)/retune run --source 'examples/batch2/*'
+
+test: install
+	$(BIN)/python -m pytest -q -ra
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+ui: install
+	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
+
+deploy: install
+	$(BIN)/prefect --no-prompt deploy --all
+
+sample-data: install
+	$(BIN)/python examples/generate.py
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf .retune

@@ -1,0 +1,46 @@
+"""Flow: sources → ingest → validate → anonymize → validate → version (write-audit-publish into main)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from prefect import flow
+from retune.sources import IngestReport
+
+from retune.config import SourceConfig, load_config
+from retune.contracts import ContractResult
+from retune.runs import new_run_id
+from tasks.anonymize import anonymize
+from tasks.ingest import ingest
+from tasks.validate import validate
+from tasks.version import DatasetCommit, version
+
+
+@dataclass
+class Ingested:
+    report: IngestReport
+    pii_found: Counter[str] = field(default_factory=Counter)
+    checks: list[ContractResult] = field(default_factory=list)
+    dataset: DatasetCommit | None = None  # None: nothing new to publish
+
+
+@flow(name="ingest")
+def ingest_flow(config: str = "retune.yaml", sources: list[str] | None = None) -> Ingested:
+    """Ingest new conversations: anonymize them, check them against the contracts, publish them to main.
+
+    `sources` (paths or globs) replaces the configured sources for this run.
+    """
+    cfg = load_config(config)
+    source_list = [SourceConfig(path=s) for s in sources] if sources else cfg.sources
+    run_id = new_run_id()
+    run_dir = cfg.path("runs") / run_id
+
+    report = ingest(cfg, source_list, run_dir)
+    if report.kept == 0:
+        return Ingested(report)
+    raw_check = validate(cfg, report.parts, "raw_turns")
+    anonymized, pii_found = anonymize(cfg, report.parts, run_dir / "anonymized")
+    anonymized_check = validate(cfg, anonymized, "anonymized_turns")
+    dataset = version(cfg, run_id, anonymized, report, [raw_check, anonymized_check])
+    return Ingested(report, pii_found, [raw_check, anonymized_check], dataset)

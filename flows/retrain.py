@@ -1,0 +1,44 @@
+"""Flow: dataset commit → training set → fine-tune → export → evaluate → promote or reject."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prefect import flow
+from retune.training.launch import TrainResult
+
+from retune.config import load_config
+from retune.evaluation import EvalMetrics
+from retune.export import ExportResult
+from retune.runs import new_run_id
+from retune.store import open_store
+from tasks.evaluate import evaluate
+from tasks.export import export
+from tasks.finetune import finetune
+from tasks.promote import Promotion, promote
+from tasks.training_set import build_training_set, prepare_base_model
+
+
+@dataclass
+class Retrained:
+    dataset_commit: str
+    trained: TrainResult
+    exported: ExportResult
+    scores: dict[str, EvalMetrics]
+    promotion: Promotion
+
+
+@flow(name="retrain")
+def retrain_flow(config: str = "retune.yaml", dataset_commit: str | None = None) -> Retrained:
+    """Fine-tune a candidate on a dataset commit (default: main's head) and promote it only if it is better."""
+    cfg = load_config(config)
+    commit = dataset_commit or open_store(cfg).resolve("main")
+    run_dir = cfg.path("runs") / new_run_id()
+
+    base_model = prepare_base_model(cfg, commit)
+    examples = build_training_set(cfg, commit, run_dir)
+    trained = finetune(cfg, base_model, examples, run_dir)
+    exported = export(cfg, base_model, trained.adapter_dir, examples, run_dir)
+    scores = evaluate(cfg, exported.merged_dir, base_model, examples, run_dir)
+    promotion = promote(cfg, scores, exported, trained, commit, base_model, run_dir)
+    return Retrained(commit, trained, exported, scores, promotion)

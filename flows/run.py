@@ -1,0 +1,19 @@
+"""Flow: the whole loop once — ingest new data, report drift against production, retrain, promote if better."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from flows.ingest import ingest_flow
+from flows.monitor import monitor_flow
+from flows.retrain import retrain_flow
+from tasks.summary import summarize
+
+
+@flow(name="retune-run")
+def run_flow(config: str = "retune.yaml", sources: list[str] | None = None) -> list[tuple[str, str]]:
+    """ingest → anonymize → validate → version → drift report → fine-tune → export → evaluate → promote."""
+    ingested = ingest_flow(config, sources)
+    monitored = monitor_flow(config)
+    retrained = retrain_flow(config, ingested.dataset.commit if ingested.dataset else None)
+    return summarize(ingested, monitored, retrained)

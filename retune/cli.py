@@ -1,0 +1,195 @@
+"""The `retune` command line: run the DAG or one flow, anonymize a file, read run history and the registry."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from retune.errors import RetuneError
+
+app = typer.Typer(
+    help="Continuous fine-tuning for production LLMs: ingest → anonymize → validate → version → fine-tune → "
+    "export → evaluate → promote → drift, as one Prefect DAG.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The YAML config every knob lives in.")]
+SourceOpt = Annotated[
+    list[str] | None,
+    typer.Option("--source", "-s", help="A path or glob to ingest instead of the configured sources (repeatable)."),
+]
+
+
+def main() -> None:
+    """Entry point: user mistakes print one line and exit 1; bugs keep their traceback."""
+    # Offline machines: Prefect's telemetry and Evidently's usage tracking would only fail on DNS.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    try:
+        app()
+    except RetuneError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        sys.exit(1)
+
+
+def _check_config(config: Path) -> None:
+    from retune.config import load_config
+
+    load_config(config)  # fail fast, before Prefect starts, with a one-line message
+
+
+def _print_rows(title: str, rows: list[tuple[str, str]]) -> None:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+
+
+@app.command()
+def run(config: ConfigOpt = Path("retune.yaml"), source: SourceOpt = None) -> None:
+    """Run the whole loop once: ingest new data, report drift, fine-tune, export, evaluate, promote if better."""
+    _check_config(config)
+    from flows.run import run_flow  # Prefect and the ML stack load only when a flow runs
+
+    rows = run_flow(str(config), source or None)
+    _print_rows("retune run", rows)
+
+
+@app.command()
+def ingest(config: ConfigOpt = Path("retune.yaml"), source: SourceOpt = None) -> None:
+    """Ingest, anonymize, validate and publish new conversations to the store's main branch."""
+    _check_config(config)
+    from flows.ingest import ingest_flow
+
+    result = ingest_flow(str(config), source or None)
+    r = result.report
+    console.print(
+        f"in {r.records_in} = kept {r.kept} + quarantined {r.quarantined} + duplicates {r.duplicates}; "
+        + (f"main at {result.dataset.commit[:12]}" if result.dataset else "nothing new to publish")
+    )
+
+
+@app.command()
+def retrain(
+    config: ConfigOpt = Path("retune.yaml"),
+    dataset_commit: Annotated[str | None, typer.Option(help="Train on this commit instead of main's head.")] = None,
+) -> None:
+    """Fine-tune a candidate on a dataset commit and promote it if it beats production."""
+    _check_config(config)
+    from flows.retrain import retrain_flow
+
+    result = retrain_flow(str(config), dataset_commit)
+    p = result.promotion
+    console.print(f"{p.version}: {'promoted' if p.promoted else 'rejected'} — {p.reason}")
+
+
+@app.command()
+def monitor(config: ConfigOpt = Path("retune.yaml")) -> None:
+    """Write a drift report of the data merged since the production model was trained."""
+    _check_config(config)
+    from flows.monitor import monitor_flow
+
+    result = monitor_flow(str(config))
+    console.print(result.reason + (f" — {result.result.html_path}" if result.result else ""))
+
+
+@app.command()
+def anonymize(
+    input: Annotated[Path, typer.Argument(help="A JSONL file, one record per line.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the anonymized JSONL.")],
+    fields: Annotated[
+        str, typer.Option(help="Comma-separated fields to anonymize; dotted paths reach into lists, "
+                               "e.g. messages.content.")
+    ],
+    key_env: Annotated[str, typer.Option(help="Environment variable holding the pseudonymization key.")] = (
+        "RETUNE_PII_KEY"
+    ),
+) -> None:
+    """Replace personal data in some fields of a JSONL file with keyed pseudonyms; everything else is kept."""
+    from retune import pii
+
+    if not input.is_file():
+        raise RetuneError(f"input file not found: {input}")
+    key, is_dev_key = pii.load_key(key_env)
+    if is_dev_key:
+        err.print(f"[yellow]warning:[/] {key_env} is not set: using the development key (pseudonyms not secret)")
+    records, found = pii.anonymize_jsonl(
+        input, output, [f.strip() for f in fields.split(",") if f.strip()], pii.Pseudonymizer(key)
+    )
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(found.items())) or "no personal data found"
+    console.print(f"{records} records → {output}: {summary}")
+
+
+@app.command()
+def history(limit: Annotated[int, typer.Option(help="How many runs to show.")] = 15) -> None:
+    """Recent retune flow runs from the Prefect API (PREFECT_API_URL, or the local ephemeral database)."""
+    from flows.history import recent_runs
+
+    table = Table(title="recent retune runs", title_justify="left")
+    for col in ("flow", "run", "state", "started", "duration", "link"):
+        table.add_column(col)
+    for r in recent_runs(limit):
+        table.add_row(r.flow, r.name, r.state, r.started, r.duration, r.url)
+    console.print(table)
+
+
+@app.command()
+def models(config: ConfigOpt = Path("retune.yaml")) -> None:
+    """Model versions in the registry, with the one in production marked."""
+    from retune.config import load_config
+    from retune.registry import Registry
+    from retune.store import open_store
+
+    registry = Registry(open_store(load_config(config)))
+    production = registry.production()
+    table = Table(title="model versions", title_justify="left")
+    for col in ("version", "", "created", "perplexity", "chrF", "dataset commit"):
+        table.add_column(col)
+    for v in registry.versions():
+        table.add_row(
+            v.version, "production" if production and v.version == production.version else "",
+            v.created_at,
+            f"{v.metrics.get('perplexity', float('nan')):.3f}",
+            f"{v.metrics.get('chrf', float('nan')):.1f}",
+            v.lineage.get("dataset_commit", "")[:12],
+        )
+    console.print(table)
+
+
+@app.command()
+def rollback(config: ConfigOpt = Path("retune.yaml")) -> None:
+    """Move the production pointer back to the previous production version."""
+    from retune.config import load_config
+    from retune.registry import Registry
+    from retune.store import open_store
+
+    version = Registry(open_store(load_config(config))).rollback()
+    console.print(f"production is now {version.version}")
+
+
+@app.command()
+def ui(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 4200) -> None:
+    """Start a local Prefect server and UI; then `export PREFECT_API_URL=http://127.0.0.1:PORT/api`."""
+    import subprocess
+
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    console.print(f"Prefect UI at http://127.0.0.1:{port} — in another shell: "
+                  f"export PREFECT_API_URL=http://127.0.0.1:{port}/api")
+    subprocess.run([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                    "--port", str(port)], env=env, check=False)
+
+
+if __name__ == "__main__":
+    main()

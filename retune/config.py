@@ -1,0 +1,157 @@
+"""The one configuration model: every knob of a retune run, loaded from one YAML file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from retune.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceConfig(_Section):
+    """One input location: a local path or glob."""
+
+    path: str
+    format: Literal["auto", "openai_chat", "pairs_csv"] = "auto"
+    channel: str | None = None  # default channel when the record has none
+
+
+class IngestConfig(_Section):
+    batch_size: int = Field(1000, gt=0, description="records per Arrow batch")
+    max_text_chars: int = Field(8000, gt=0, description="longer turns are quarantined")
+
+
+class PiiConfig(_Section):
+    key_env: str = Field("RETUNE_PII_KEY", description="environment variable holding the pseudonymization key")
+    entities: list[str] = ["EMAIL", "PHONE", "CARD", "IBAN", "IP"]
+
+
+class LakeFSConfig(_Section):
+    endpoint: str = "http://127.0.0.1:8000"
+    repository: str = "retune"
+    access_key_env: str = "LAKEFS_ACCESS_KEY_ID"
+    secret_key_env: str = "LAKEFS_SECRET_ACCESS_KEY"
+
+
+class StoreConfig(_Section):
+    backend: Literal["local", "lakefs"] = "local"
+    path: str = "store"  # local backend: relative to workdir
+    lakefs: LakeFSConfig = LakeFSConfig()
+
+
+class ContractsConfig(_Section):
+    dir: str = "data_contracts"
+
+
+class BootstrapConfig(_Section):
+    """How the embedded base model is built when `base_model` is a local path that does not exist yet."""
+
+    vocab_size: int = 2000
+    hidden_size: int = 128
+    intermediate_size: int = 256
+    num_layers: int = 2
+    num_heads: int = 4
+    max_position_embeddings: int = 256
+    pretrain_steps: int = 150
+    learning_rate: float = 3e-3  # full pre-training of the small model
+    seed: int = 0
+
+
+class ModelConfig(_Section):
+    base_model: str = "models/base"  # hub id, or a local path (relative to workdir) bootstrapped if missing
+    bootstrap: BootstrapConfig = BootstrapConfig()
+
+
+class LoraConfig(_Section):
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: list[str] | None = None  # None: inferred from the architecture
+
+
+class TrainingConfig(_Section):
+    launcher: Literal["torchrun", "deepspeed"] = "torchrun"
+    nproc_per_node: int = 2
+    hostfile: str | None = None  # deepspeed launcher only: MPI-style "host slots=N" lines, many nodes
+    deepspeed_config: str = "infra/deepspeed/zero2.json"
+    max_steps: int = 60
+    learning_rate: float = 2e-3
+    per_device_batch_size: int = 4
+    gradient_accumulation_steps: int = Field(1, gt=0)
+    max_length: int = 256  # longer conversations are dropped (counted), not cut
+    checkpoint_every: int = 20
+    seed: int = 0
+    lora: LoraConfig = LoraConfig()
+
+
+class SplitConfig(_Section):
+    test_fraction: float = Field(0.1, gt=0, lt=1)
+
+
+class ExportConfig(_Section):
+    quantize: bool = True
+    parity_prompts: int = 8
+    parity_new_tokens: int = 16
+    min_greedy_agreement: float = Field(0.9, ge=0, le=1)
+
+
+class EvaluationConfig(_Section):
+    max_examples: int = 64
+    max_new_tokens: int = 32
+    tolerance: float = Field(0.02, ge=0, description="relative perplexity a candidate may lose vs production")
+
+
+class DriftConfig(_Section):
+    threshold: float = Field(0.5, gt=0, le=1, description="share of drifted columns that counts as drift")
+
+
+class Config(_Section):
+    workdir: str = ".retune"  # all local state: store, models, reports, quarantine
+    sources: list[SourceConfig] = []
+    ingest: IngestConfig = IngestConfig()
+    pii: PiiConfig = PiiConfig()
+    store: StoreConfig = StoreConfig()
+    contracts: ContractsConfig = ContractsConfig()
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    split: SplitConfig = SplitConfig()
+    export: ExportConfig = ExportConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    drift: DriftConfig = DriftConfig()
+
+    def path(self, relative: str) -> Path:
+        """A path from the config: absolute as given, else relative to the workdir."""
+        p = Path(relative)
+        return p if p.is_absolute() else Path(self.workdir) / p
+
+    def section_hash(self, *sections: str) -> str:
+        """A short stable hash of some config sections (a cache / lineage key)."""
+        data = {name: getattr(self, name).model_dump(mode="json") for name in sections}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML config; every problem is one readable ConfigError."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from None

@@ -1,0 +1,16 @@
+"""The model card stored with every model version: what it is, what it was trained on, how it scored."""
+
+from __future__ import annotations
+
+from retune.report import markdown_table
+
+
+def model_card(version: str, lineage: dict[str, str], metrics: dict[str, float], notes: list[str]) -> str:
+    return "\n\n".join(
+        [
+            f"# retune model {version}",
+            "## Lineage\n\n" + markdown_table(["", ""], sorted(lineage.items())),
+            "## Metrics\n\n" + markdown_table(["metric", "value"], sorted(metrics.items())),
+            "## Notes\n\n" + "\n".join(f"- {n}" for n in notes),
+        ]
+    ) + "\n"

@@ -1,0 +1,76 @@
+"""Task: launch the DeepSpeed LoRA fine-tune as a subprocess and stream its metrics into logs and a progress bar."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
+from retune.training.launch import TrainResult
+from retune.training.launch import finetune as launch_finetune
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from retune.config import Config
+from retune.report import markdown_table
+
+
+@task(name="finetune", cache_policy=NO_CACHE)
+def finetune(cfg: Config, base_model: str, examples: Path, run_dir: Path) -> TrainResult:
+    logger = get_run_logger()
+    progress_id = create_progress_artifact(0.0, key="finetune-progress", description="fine-tune steps done")
+    max_steps = cfg.training.max_steps
+    log_every = max(1, max_steps // 10)
+    bar = Progress(
+        TextColumn("fine-tune"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+        TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), disable=not sys.stderr.isatty(),
+    )
+    bar_task = bar.add_task("fine-tune", total=max_steps, loss="-")
+
+    def on_event(event: dict) -> None:
+        kind = event.get("event")
+        if kind == "start":
+            logger.info("fine-tune started: %s", {k: v for k, v in event.items() if k != "event"})
+        elif kind == "step":
+            step = event["step"]
+            bar.update(bar_task, completed=step, loss=f"{event['loss']:.3f}")
+            if step % log_every == 0 or step == max_steps:
+                logger.info(
+                    "step %d/%d loss %.4f lr %.2e %.0f tokens/s eta %.0fs",
+                    step, max_steps, event["loss"], event.get("lr", 0.0),
+                    event.get("tokens_per_s", 0.0), event.get("eta_s", 0.0),
+                )
+                update_progress_artifact(progress_id, 100.0 * step / max_steps)
+        elif kind == "checkpoint":
+            logger.info("checkpoint at step %d", event["step"])
+
+    with bar:
+        result = launch_finetune(
+            base_model, examples, run_dir / "train", cfg.training,
+            deepspeed_config=Path(cfg.training.deepspeed_config), on_event=on_event,
+        )
+    update_progress_artifact(progress_id, 100.0)
+    steps = [m for m in result.metrics if m.get("event") == "step"]
+    stride = max(1, len(steps) // 20)
+    create_markdown_artifact(
+        "## Fine-tune (DeepSpeed + LoRA)\n\n"
+        + markdown_table(
+            ["", ""],
+            [
+                ("steps", result.steps),
+                ("loss first → last", f"{result.loss_first:.4f} → {result.loss_last:.4f}"),
+                ("held-out loss", f"{result.eval_loss:.4f}" if result.eval_loss is not None else "-"),
+                ("tokens/s", f"{result.tokens_per_s:.0f}"),
+                ("wall time", f"{result.wall_s:.1f} s"),
+                ("processes", cfg.training.nproc_per_node),
+                ("DeepSpeed config", cfg.training.deepspeed_config),
+                ("resumed from step", result.resumed_from_step if result.resumed_from_step else "-"),
+            ],
+        )
+        + "\n\n### Loss curve\n\n"
+        + markdown_table(["step", "loss", "lr"], [(m["step"], m["loss"], m.get("lr", 0.0)) for m in steps[::stride]]),
+        key="finetune",
+        description=f"loss {result.loss_first:.3f} → {result.loss_last:.3f}",
+    )
+    return result

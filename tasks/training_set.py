@@ -1,0 +1,57 @@
+"""Tasks: build the chat-formatted training set from a dataset commit, and prepare the base model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from retune import contracts, datasets
+from retune.config import Config
+from retune.report import markdown_table
+from retune.store import open_store
+from retune.training import bootstrap, dataset
+
+
+@task(name="build-training-set", cache_policy=NO_CACHE)
+def build_training_set(cfg: Config, dataset_commit: str, run_dir: Path) -> Path:
+    turns = datasets.read_turns(open_store(cfg), dataset_commit)
+    examples = dataset.build_training_set(turns, cfg.split.test_fraction)
+    result = contracts.validate(examples.to_pandas(), "training_examples", Path(cfg.contracts.dir))
+    counts = dataset.split_counts(examples)
+    create_markdown_artifact(
+        f"## Training set from `{dataset_commit[:12]}`\n\n"
+        + markdown_table(["split", "conversations"], sorted(counts.items()))
+        + f"\n\nContract: {result.summary()}",
+        key="training-set",
+        description=f"{examples.num_rows} conversations",
+    )
+    get_run_logger().info("training set: %s; %s", counts, result.summary())
+    contracts.require(result)
+    out = run_dir / "examples.parquet"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(examples, out)
+    return out
+
+
+@task(name="prepare-base-model", cache_policy=NO_CACHE)
+def prepare_base_model(cfg: Config, dataset_commit: str) -> str:
+    """The configured base model; the embedded default is bootstrapped locally the first time."""
+    logger = get_run_logger()
+    name, needs_bootstrap = bootstrap.resolve_base_model(cfg.model.base_model, Path(cfg.workdir))
+    if not needs_bootstrap:
+        logger.info("base model: %s", name)
+        return name
+    texts = datasets.read_turns(open_store(cfg), dataset_commit)["text"].to_pylist()
+    logger.info("bootstrapping the embedded base model at %s from %d anonymized turns", name, len(texts))
+    path = bootstrap.bootstrap_base_model(Path(name), texts, cfg.model.bootstrap)
+    create_markdown_artifact(
+        f"## Embedded base model bootstrapped\n\nA small causal LM pre-trained on `{dataset_commit[:12]}` "
+        f"({len(texts)} turns), saved at `{path}`.\n\n"
+        + markdown_table(["setting", "value"], cfg.model.bootstrap.model_dump().items()),
+        key="base-model",
+    )
+    return str(path)

@@ -1,0 +1,78 @@
+"""The whole DAG on the bundled samples, twice: batch 1 trains and promotes v1; batch 2 shows drift and yields v2."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+from dag_config import REPO, tiny_config, write_config
+
+from retune.config import load_config
+from retune.datasets import read_turns
+from retune.errors import ContractError
+from retune.registry import Registry
+from retune.store import open_store
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_batches_train_promote_drift_and_compare(tmp_path, prefect_harness):
+    from flows.run import run_flow
+
+    config = write_config(tmp_path / "retune.yaml", tiny_config(tmp_path / "work"))
+    cfg = load_config(config)
+
+    rows1 = dict(run_flow(str(config), [str(REPO / "examples/batch1/*")]))
+    store = open_store(cfg)
+    registry = Registry(store)
+    v1 = registry.production()
+    assert v1 is not None and v1.version == "v1", rows1
+    assert "PROMOTED" in rows1["promotion"]
+    assert "reconciles" in rows1["kept / quarantined / duplicates"]
+    turns1 = read_turns(store, "main")
+    assert turns1.num_rows > 0
+    assert v1.lineage["dataset_commit"] == store.resolve("main")
+    # no raw e-mail address reached the store
+    assert not any("@" in t and ".com" in t and "<EMAIL_" not in t for t in turns1["text"].to_pylist())
+    # quarantine holds the malformed records, readable by the owner only
+    quarantined = list((tmp_path / "work" / "quarantine").glob("*.parquet"))
+    assert quarantined and all(stat.S_IMODE(q.stat().st_mode) == 0o600 for q in quarantined)
+    # the exported ONNX model is in the registered version
+    assert any(f.endswith(".onnx") for f in v1.files)
+    assert rows1["drift"].startswith("no model in production")
+
+    rows2 = dict(run_flow(str(config), [str(REPO / "examples/batch2/*")]))
+    assert "drift share" in rows2["drift"], rows2
+    assert any(k.startswith("eval production (v1)") for k in rows2), rows2
+    versions = [v.version for v in registry.versions()]
+    assert versions == ["v1", "v2"]
+    turns2 = read_turns(store, "main")
+    assert turns2.num_rows > turns1.num_rows
+    drift_json = next((tmp_path / "work" / "runs").glob("*/drift/drift.json"))
+    assert json.loads(drift_json.read_text())
+
+    # ingesting batch 1 again adds nothing: every record is a duplicate
+    from flows.ingest import ingest_flow
+
+    again = ingest_flow(str(config), [str(REPO / "examples/batch1/*")])
+    assert again.dataset is None and again.report.kept == 0
+    assert again.report.duplicates == rows_kept(rows1)
+    assert read_turns(store, "main").num_rows == turns2.num_rows
+
+
+def rows_kept(rows: dict[str, str]) -> int:
+    return int(rows["kept / quarantined / duplicates"].split("/")[0])
+
+
+def test_failed_contract_stops_the_run_and_main_is_untouched(tmp_path, prefect_harness):
+    """With e-mail detection switched off, the anonymized-data contract catches the leak before publish."""
+    from flows.ingest import ingest_flow
+
+    config = write_config(
+        tmp_path / "retune.yaml", tiny_config(tmp_path / "work", pii={"entities": ["PHONE", "CARD"]})
+    )
+    with pytest.raises(ContractError, match="anonymized_turns"):
+        ingest_flow(str(config), [str(REPO / "examples/batch1/*")])
+    store = open_store(load_config(config))
+    assert read_turns(store, "main").num_rows == 0
