@@ -32,7 +32,7 @@ class IngestConfig(_Section):
 
 class PiiConfig(_Section):
     key_env: str = Field("RETUNE_PII_KEY", description="environment variable holding the pseudonymization key")
-    entities: list[str] = ["EMAIL", "PHONE", "CARD", "IBAN", "IP"]
+    entities: list[str] = ["EMAIL", "PHONE", "CARD", "IBAN", "IP", "NAME", "ADDRESS"]  # see retune/pii.py
 
 
 class LakeFSConfig(_Section):
@@ -112,6 +112,8 @@ class EvaluationConfig(_Section):
 
 class DriftConfig(_Section):
     threshold: float = Field(0.5, gt=0, le=1, description="share of drifted columns that counts as drift")
+    sample_size: int = Field(20000, gt=0, description="rows sampled from each side before comparing")
+    seed: int = 0
 
 
 class Config(_Section):

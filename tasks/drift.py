@@ -42,7 +42,10 @@ def drift(cfg: Config, run_dir: Path) -> Monitoring:
         reason = f"no data merged since {production.version} was trained (`{trained_on[:12]}`)"
         logger.info(reason)
         return Monitoring(None, reason)
-    result = drift_report(reference, current, run_dir / "drift", threshold=cfg.drift.threshold)
+    result = drift_report(
+        reference, current, run_dir / "drift",
+        threshold=cfg.drift.threshold, sample_size=cfg.drift.sample_size, seed=cfg.drift.seed,
+    )
     create_markdown_artifact(
         f"## Data drift since {production.version}\n\nreference: `{trained_on[:12]}` (what {production.version} "
         f"was trained on), current: turns merged since, up to `{main[:12]}`\n\n" + drift_markdown(result),
