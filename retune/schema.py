@@ -12,7 +12,7 @@ TURN_SCHEMA = pa.schema(
         pa.field("channel", pa.string()),
         pa.field("source", pa.string(), nullable=False),  # the file (or URL) the record came from
         pa.field("source_offset", pa.int64(), nullable=False),  # record index within the source
-        pa.field("content_hash", pa.string(), nullable=False),  # sha256 of the whole conversation's content
+        pa.field("content_hash", pa.string(), nullable=False),  # sha256 of the input record (dedup key)
     ]
 )
 
