@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from retune.errors import ContractError
+from retune.pii import find_pii
 
 # Never ask GX for unexpected values: they are rows of conversation text, i.e. possibly personal data.
 _RESULT_FORMAT = {
@@ -144,6 +145,12 @@ def _table_check(name: str, df: pd.DataFrame) -> ExpectationOutcome:
         missing = [s for s in _REQUIRED_SPLITS if s not in present]
         observed = f"missing split: {', '.join(missing)}" if missing else "train and test present"
         return ExpectationOutcome(expectation=name, column="split", success=not missing, observed=observed)
+    if name == "no_card_number_left":
+        # A regex cannot tell a card from a tracking or gift-card number; the Luhn-validating recognizer can.
+        texts = df["text"].dropna() if "text" in df.columns else []
+        hits = sum(1 for text in texts if find_pii(text, ["CARD"]))
+        observed = f"{hits} of {len(df)} rows unexpected"
+        return ExpectationOutcome(expectation=name, column="text", success=hits == 0, observed=observed)
     raise ContractError(f"data contract asks for an unknown retune check '{name}'")
 
 

@@ -87,8 +87,8 @@ def _find_iban(text: str) -> Iterable[tuple[int, int]]:
 _CARD = re.compile(
     r"(?<![\w+#/.,$€£-])(?<!\d[ -])"
     r"(?:\d{13,19}"  # unspaced
-    r"|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}(?!\1\d)"  # 4-4-4-4(-ish), one separator throughout
-    r"|\d{4}([ -])\d{6}\2\d{4,5}(?!\2\d))"  # Amex / Diners 4-6-5
+    r"|\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{1,7}(?![ -]\d)"  # 4-4-4-4(-ish); mixed separators are still a card
+    r"|\d{4}[ -]\d{6}[ -]\d{4,5}(?![ -]\d))"  # Amex / Diners 4-6-5
     r"(?![\w-]|[.,]\d)"
 )
 

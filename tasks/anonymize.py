@@ -21,7 +21,7 @@ def anonymize(cfg: Config, parts: list[Path], out_dir: Path) -> tuple[list[Path]
     if is_dev_key:
         logger.warning(
             "%s is not set: using the built-in development key; pseudonyms are not secret. "
-            "Set it (or a Prefect Secret block) in production.", cfg.pii.key_env,
+            "Set it in production.", cfg.pii.key_env,
         )
     pseudonymizer = pii.Pseudonymizer(key)
     out_dir.mkdir(parents=True, exist_ok=True)
