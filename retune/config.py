@@ -40,6 +40,12 @@ class LakeFSConfig(_Section):
     repository: str = "retune"
     access_key_env: str = "LAKEFS_ACCESS_KEY_ID"
     secret_key_env: str = "LAKEFS_SECRET_ACCESS_KEY"
+    storage_namespace: str | None = Field(
+        None, description="create the repository here when it is missing, e.g. local://retune; None: must exist"
+    )
+    max_attempts: int = Field(5, ge=1, description="tries per call when lakeFS answers 5xx/429 or the connection drops")
+    backoff_seconds: float = Field(0.5, ge=0, description="first wait between tries; doubles each time")
+    timeout_seconds: float = Field(60.0, gt=0, description="connect/read timeout of one HTTP request")
 
 
 class StoreConfig(_Section):
