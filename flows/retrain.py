@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prefect import flow
-from retune.training.launch import TrainResult
 
 from retune.config import load_config
 from retune.evaluation import EvalMetrics
 from retune.export import ExportResult
 from retune.runs import new_run_id
 from retune.store import open_store
+from retune.training.launch import TrainResult
 from tasks.evaluate import evaluate
 from tasks.export import export
 from tasks.finetune import finetune
@@ -35,8 +35,8 @@ def retrain_flow(config: str = "retune.yaml", dataset_commit: str | None = None)
     commit = dataset_commit or open_store(cfg).resolve("main")
     run_dir = cfg.path("runs") / new_run_id()
 
-    base_model = prepare_base_model(cfg, commit)
     examples = build_training_set(cfg, commit, run_dir)
+    base_model = prepare_base_model(cfg, examples)
     trained = finetune(cfg, base_model, examples, run_dir)
     exported = export(cfg, base_model, trained.adapter_dir, examples, run_dir)
     scores = evaluate(cfg, exported.merged_dir, base_model, examples, run_dir)

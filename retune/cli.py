@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -38,20 +39,41 @@ def main() -> None:
     try:
         app()
     except RetuneError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=True, highlight=False)
         sys.exit(1)
 
 
 def _check_config(config: Path) -> None:
-    from retune.config import load_config
+    """Fail fast, before Prefect starts, with a one-line message; then keep user errors one line in logs too."""
+    from retune.config import load_config, preflight
 
-    load_config(config)  # fail fast, before Prefect starts, with a one-line message
+    preflight(load_config(config))
+    _quiet_user_errors()
+
+
+class _NoTracebackForUserErrors(logging.Filter):
+    """Prefect logs every failed task with its traceback; for a RetuneError the message says it all."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], RetuneError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _quiet_user_errors() -> None:
+    import prefect.logging  # noqa: F401  (configures Prefect's handlers, which the filter attaches to)
+
+    loggers = [logging.getLogger()] + [
+        logging.getLogger(name) for name in list(logging.root.manager.loggerDict) if name.startswith("prefect")
+    ]
+    for handler in {h for lg in loggers for h in getattr(lg, "handlers", [])}:
+        handler.addFilter(_NoTracebackForUserErrors())
 
 
 def _print_rows(title: str, rows: list[tuple[str, str]]) -> None:
     table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")  # paths must stay whole: people copy them
     for key, value in rows:
         table.add_row(key, value)
     console.print(table)

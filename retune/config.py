@@ -163,3 +163,14 @@ def load_config(path: str | Path) -> Config:
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"{path}: {problems}") from None
+
+
+def preflight(cfg: Config) -> None:
+    """Check the paths a run needs before any work starts, so a typo costs a second, not a failed stage."""
+    if not Path(cfg.contracts.dir).is_dir():
+        raise ConfigError(f"contracts.dir: no such directory: {cfg.contracts.dir} (run retune from the repo root)")
+    if not Path(cfg.training.deepspeed_config).is_file():
+        raise ConfigError(
+            f"training.deepspeed_config: no such file: {cfg.training.deepspeed_config} (run retune from the repo root)"
+        )
+

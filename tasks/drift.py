@@ -9,11 +9,11 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
-from retune.registry import Registry
 
 from retune import datasets
 from retune.config import Config
 from retune.drift import DriftResult, drift_markdown, drift_report
+from retune.registry import Registry
 from retune.store import open_store
 
 DRIFT_EVENT = "retune.drift.detected"

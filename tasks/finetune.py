@@ -8,12 +8,12 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
-from retune.training.launch import TrainResult
-from retune.training.launch import finetune as launch_finetune
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from retune.config import Config
 from retune.report import markdown_table
+from retune.training.launch import TrainResult
+from retune.training.launch import finetune as launch_finetune
 
 
 @task(name="finetune", cache_policy=NO_CACHE)
@@ -49,6 +49,8 @@ def finetune(cfg: Config, base_model: str, examples: Path, run_dir: Path) -> Tra
         result = launch_finetune(
             base_model, examples, run_dir / "train", cfg.training,
             deepspeed_config=Path(cfg.training.deepspeed_config), on_event=on_event,
+            # DeepSpeed compiles its CPU ops once per machine; keep them outside the workdir so they outlive it.
+            cache_dir=Path.home() / ".cache" / "retune",
         )
     update_progress_artifact(progress_id, 100.0)
     steps = [m for m in result.metrics if m.get("event") == "step"]

@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from retune import contracts, datasets
 from retune.config import Config
+from retune.prompts import split_conversations
 from retune.report import markdown_table
 from retune.store import open_store
 from retune.training import bootstrap, dataset
@@ -38,18 +39,20 @@ def build_training_set(cfg: Config, dataset_commit: str, run_dir: Path) -> Path:
 
 
 @task(name="prepare-base-model", cache_policy=NO_CACHE)
-def prepare_base_model(cfg: Config, dataset_commit: str) -> str:
+def prepare_base_model(cfg: Config, examples: Path) -> str:
     """The configured base model; the embedded default is bootstrapped locally the first time."""
     logger = get_run_logger()
     name, needs_bootstrap = bootstrap.resolve_base_model(cfg.model.base_model, Path(cfg.workdir))
     if not needs_bootstrap:
         logger.info("base model: %s", name)
         return name
-    texts = datasets.read_turns(open_store(cfg), dataset_commit)["text"].to_pylist()
+    # Plain turn texts of the train split only: the model learns the language, not the chat format, and
+    # never sees the held-out conversations it is later evaluated on.
+    texts = [m["content"] for conv in split_conversations(examples, "train") for m in conv]
     logger.info("bootstrapping the embedded base model at %s from %d anonymized turns", name, len(texts))
     path = bootstrap.bootstrap_base_model(Path(name), texts, cfg.model.bootstrap)
     create_markdown_artifact(
-        f"## Embedded base model bootstrapped\n\nA small causal LM pre-trained on `{dataset_commit[:12]}` "
+        f"## Embedded base model bootstrapped\n\nA small causal LM pre-trained on the train split "
         f"({len(texts)} turns), saved at `{path}`.\n\n"
         + markdown_table(["setting", "value"], cfg.model.bootstrap.model_dump().items()),
         key="base-model",
