@@ -6,11 +6,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from prefect import flow
-from retune.sources import IngestReport
 
 from retune.config import SourceConfig, load_config
 from retune.contracts import ContractResult
 from retune.runs import new_run_id
+from retune.sources import IngestReport
 from tasks.anonymize import anonymize
 from tasks.ingest import ingest
 from tasks.validate import validate

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import shutil
 import statistics
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,13 +127,28 @@ def measure_variants(
     return variants, reference.latency_ms
 
 
+@contextlib.contextmanager
+def _quiet():
+    """The exporter's tracer warnings and the quantizer's pre-processing advice say nothing a user can act on."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
+
+
 def export_onnx(merged_dir: Path, out_dir: Path) -> Path:
     """Export a decoder with KV cache to ONNX with optimum; the directory also holds config and tokenizer."""
     from optimum.onnxruntime import ORTModelForCausalLM
     from transformers import AutoTokenizer
 
     try:
-        model = ORTModelForCausalLM.from_pretrained(merged_dir, export=True, use_cache=True)
+        with _quiet():
+            model = ORTModelForCausalLM.from_pretrained(merged_dir, export=True, use_cache=True)
     except Exception as exc:  # optimum raises many types; the user needs to know which model and why
         raise ExportError(f"ONNX export of {merged_dir} failed: {exc}") from exc
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -145,14 +163,15 @@ def quantize_int8(fp32_dir: Path, out_dir: Path) -> Path:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     source = fp32_dir / "model.onnx"
-    quantize_dynamic(
-        source,
-        out_dir / "model.onnx",
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        # Models over 2 GB keep their weights beside the graph; the quantized one must too.
-        use_external_data_format=(fp32_dir / "model.onnx_data").exists(),
-    )
+    with _quiet():
+        quantize_dynamic(
+            source,
+            out_dir / "model.onnx",
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            # Models over 2 GB keep their weights beside the graph; the quantized one must too.
+            use_external_data_format=(fp32_dir / "model.onnx_data").exists(),
+        )
     for item in fp32_dir.iterdir():
         if item.is_file() and not item.name.startswith("model.onnx"):
             shutil.copy2(item, out_dir / item.name)

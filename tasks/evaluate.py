@@ -7,11 +7,11 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from retune.registry import Registry
 
 from retune.config import Config
 from retune.evaluation import EvalMetrics, evaluate_model
 from retune.prompts import split_conversations
+from retune.registry import Registry
 from retune.report import markdown_table
 from retune.store import open_store
 

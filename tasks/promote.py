@@ -10,16 +10,16 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from retune.registry import ModelVersion, Registry
-from retune.training.launch import TrainResult
 
 from retune.config import Config
 from retune.evaluation import EvalMetrics, decide_promotion
 from retune.export import ExportResult
 from retune.lineage import code_version, config_hash
 from retune.model_card import model_card
+from retune.registry import ModelVersion, Registry
 from retune.report import markdown_table
 from retune.store import open_store
+from retune.training.launch import TrainResult
 
 
 @dataclass
@@ -63,10 +63,8 @@ def promote(
         "onnx_variant": exported.chosen.name,
     }
     package = _package(run_dir / "package", exported, trained, metrics)
+    (package / "model_card.md").write_text(model_card(lineage, metrics, [decision.reason, exported.reason]))
     version = registry.register(package, metrics, lineage, message=f"candidate from {dataset_commit[:12]}")
-    (package / "model_card.md").write_text(
-        model_card(version.version, lineage, metrics, [decision.reason, exported.reason])
-    )
     if decision.promote:
         registry.promote(version.version, decision.reason)
     production = version.version if decision.promote else (production_before.version if production_before else None)

@@ -10,13 +10,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from prefect.runtime import flow_run
-from retune.sources import IngestReport
 
 from retune import datasets
 from retune.config import Config
 from retune.contracts import ContractResult
 from retune.lineage import code_version
 from retune.report import markdown_table
+from retune.sources import IngestReport
 from retune.store import open_store
 
 DATASET_UPDATED_EVENT = "retune.dataset.updated"
