@@ -27,7 +27,7 @@ def recent_runs(limit: int = 15) -> list[RunRow]:
         runs = client.read_flow_runs(
             flow_filter=FlowFilter(name=FlowFilterName(any_=FLOW_NAMES)), sort=FlowRunSort.START_TIME_DESC, limit=limit
         )
-        ui = client.api_url.rstrip("/").removesuffix("/api") if client.api_url else ""
+        ui = str(client.api_url).rstrip("/").removesuffix("/api") if client.api_url else ""
     return [
         RunRow(
             flow=flows.get(r.flow_id, "?"),

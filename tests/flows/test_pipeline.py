@@ -57,12 +57,15 @@ def test_two_batches_train_promote_drift_and_compare(tmp_path, prefect_harness):
 
     again = ingest_flow(str(config), [str(REPO / "examples/batch1/*")])
     assert again.dataset is None and again.report.kept == 0
-    assert again.report.duplicates == rows_kept(rows1)
+    kept1, quarantined1, duplicates1 = counts(rows1)
+    assert again.report.duplicates == kept1 + duplicates1
+    assert again.report.quarantined == quarantined1
     assert read_turns(store, "main").num_rows == turns2.num_rows
 
 
-def rows_kept(rows: dict[str, str]) -> int:
-    return int(rows["kept / quarantined / duplicates"].split("/")[0])
+def counts(rows: dict[str, str]) -> tuple[int, int, int]:
+    kept, quarantined, duplicates = rows["kept / quarantined / duplicates"].split("(")[0].split("/")
+    return int(kept), int(quarantined), int(duplicates)
 
 
 def test_failed_contract_stops_the_run_and_main_is_untouched(tmp_path, prefect_harness):

@@ -24,8 +24,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def prefect_server(tmp_path):
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("server")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
@@ -87,3 +88,34 @@ def test_ingest_runs_on_a_real_server_and_is_read_back(tmp_path, prefect_server)
     )
     assert history.returncode == 0, history.stderr[-2000:]
     assert "ingest" in history.stdout and "Completed" in history.stdout
+
+
+def test_make_deploy_registers_schedules_triggers_and_the_retrain_limit(prefect_server):
+    url, server_env = prefect_server
+    env = {**server_env, "PREFECT_API_URL": url, "RETUNE_HOME": str(REPO)}
+    pool = subprocess.run(
+        [str(BIN / "prefect"), "work-pool", "create", "retune", "--type", "process"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert pool.returncode == 0, pool.stdout + pool.stderr
+    deploy = subprocess.run(
+        [str(BIN / "prefect"), "--no-prompt", "deploy", "--all"],
+        env=env, capture_output=True, text=True, timeout=300, cwd=REPO,
+    )
+    assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
+
+    deployments = {d["name"]: d for d in httpx.post(f"{url}/deployments/filter", json={}).json()}
+    assert set(deployments) == {"ingest", "retrain", "monitor", "run"}
+    assert deployments["retrain"]["parameters"] == {"config": "retune.yaml"}
+    assert deployments["retrain"]["work_pool_name"] == "retune"
+    crons = {name: [s["schedule"].get("cron") for s in d["schedules"]] for name, d in deployments.items()}
+    assert crons["retrain"] == ["0 3 * * 1"] and crons["monitor"] == ["30 2 * * *"]
+    limit = deployments["retrain"].get("global_concurrency_limit") or {}
+    assert limit.get("limit") == 1 or deployments["retrain"].get("concurrency_limit") == 1
+
+    automations = httpx.post(f"{url}/automations/filter", json={}).json()
+    expected = {tuple(a["trigger"]["expect"]) for a in automations}
+    assert {("retune.dataset.updated",), ("retune.drift.detected",)} <= expected
+    retrain_id = deployments["retrain"]["id"]
+    assert all(a["actions"][0]["deployment_id"] == retrain_id for a in automations)
+
