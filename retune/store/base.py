@@ -16,6 +16,7 @@ MAIN = "main"
 # lakeFS's own rule for branch and tag names; the local backend enforces it too so a name valid here is
 # valid there.
 _REF_NAME = re.compile(r"^\w[-\w]*$")
+_ALL_HEX = re.compile(r"^[0-9a-fA-F]+$")
 
 
 class MergeConflict(StoreError):
@@ -83,8 +84,9 @@ class Store(Protocol):
     ) -> Commit:
         """Merge the committed state of source into branch `into`.
 
-        Already merged: returns the head of `into` unchanged. Fast-forward when `into` has not moved and
-        neither message nor metadata is given; otherwise a merge commit with two parents. MergeConflict
+        Already merged: returns the head of `into` unchanged. The local backend fast-forwards when `into`
+        has not moved and neither message nor metadata is given; lakeFS always makes a merge commit with
+        two parents (same content). Callers must not depend on either. MergeConflict
         when a path changed differently on both sides since their common ancestor: never an overwrite.
         """
         ...
@@ -111,6 +113,9 @@ class Store(Protocol):
 def check_ref_name(kind: str, name: str) -> None:
     if not _REF_NAME.match(name):
         raise StoreError(f"invalid {kind} name '{name}': use letters, digits, '_' and '-' only")
+    if _ALL_HEX.match(name):
+        # lakeFS reads an all-hex ref as a commit-id prefix first; refuse it on every backend alike.
+        raise StoreError(f"invalid {kind} name '{name}': an all-hex name reads as a commit id")
 
 
 def check_path(path: str) -> str:
