@@ -78,7 +78,7 @@ from prefect.client.orchestration import get_client
 with get_client(sync_client=True) as c:
     flows = {f.id: f.name for f in c.read_flows()}
     runs = c.read_flow_runs(limit=200)
-    tasks = c.read_task_runs(limit=1000)
+    tasks = c.read_task_runs(limit=200)
 by_parent = {}
 for r in runs:
     by_parent.setdefault(str(r.parent_task_run_id), []).append(r)

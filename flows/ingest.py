@@ -1,4 +1,4 @@
-"""Flow: sources → ingest → validate → anonymize → validate → version (write-audit-publish into main)."""
+"""Flow: sources → ingest → validate → anonymize → version (run branch) → validate the commit → publish to main."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from retune.sources import IngestReport
 from tasks.anonymize import anonymize
 from tasks.ingest import ingest
 from tasks.validate import validate
-from tasks.version import DatasetCommit, version
+from tasks.version import DatasetCommit, publish, version
 
 
 @dataclass
@@ -41,6 +41,7 @@ def ingest_flow(config: str = "retune.yaml", sources: list[str] | None = None) -
         return Ingested(report)
     raw_check = validate(cfg, report.parts, "raw_turns")
     anonymized, pii_found = anonymize(cfg, report.parts, run_dir / "anonymized")
-    anonymized_check = validate(cfg, anonymized, "anonymized_turns")
-    dataset = version(cfg, run_id, anonymized, report, [raw_check, anonymized_check])
+    staged = version(cfg, run_id, anonymized, report)
+    anonymized_check = validate(cfg, staged, "anonymized_turns")
+    dataset = publish(cfg, staged, report, [raw_check, anonymized_check])
     return Ingested(report, pii_found, [raw_check, anonymized_check], dataset)

@@ -202,6 +202,24 @@ def rollback(config: ConfigOpt = Path("retune.yaml")) -> None:
 
 
 @app.command()
+def gc(
+    config: ConfigOpt = Path("retune.yaml"),
+    older_than: Annotated[str, typer.Option(help="Age of a run branch's last commit, e.g. 14d, 12h.")] = "14d",
+    dry_run: Annotated[bool, typer.Option(help="Only list what would be deleted.")] = False,
+) -> None:
+    """Delete run branches left behind (failed contracts, killed runs) older than --older-than."""
+    from retune import gc as store_gc
+    from retune.config import load_config
+    from retune.store import open_store
+
+    stale = store_gc.collect(open_store(load_config(config)), store_gc.parse_age(older_than), dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    for branch in stale:
+        console.print(f"{verb} {branch.name} (head {branch.head[:12]}, {branch.age.days} days old)")
+    console.print(f"{len(stale)} stale run branch(es) {verb}")
+
+
+@app.command()
 def ui(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 4200) -> None:
     """Start a local Prefect server and UI; then `export PREFECT_API_URL=http://127.0.0.1:PORT/api`."""
     import subprocess

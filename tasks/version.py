@@ -1,4 +1,5 @@
-"""Task: write-audit-publish the anonymized parts into the store: a branch per run, a commit, merge on pass."""
+"""Tasks: write-audit-publish into the store — `version` writes and commits the run on its own branch,
+`publish` merges that commit into main only when every contract passed, else keeps the branch for inspection."""
 
 from __future__ import annotations
 
@@ -14,12 +15,20 @@ from prefect.runtime import flow_run
 from retune import datasets
 from retune.config import Config
 from retune.contracts import ContractResult
+from retune.errors import ContractError
 from retune.lineage import code_version
 from retune.report import markdown_table
 from retune.sources import IngestReport
 from retune.store import open_store
 
 DATASET_UPDATED_EVENT = "retune.dataset.updated"
+
+
+@dataclass
+class StagedRun:
+    branch: str  # the run's own branch, from main
+    commit: str  # the commit on it holding this run's parts
+    prefix: str  # where the parts are in the store
 
 
 @dataclass
@@ -32,10 +41,7 @@ class DatasetCommit:
 
 
 @task(name="version", cache_policy=NO_CACHE)
-def version(
-    cfg: Config, run_id: str, parts: list[Path], report: IngestReport, checks: list[ContractResult]
-) -> DatasetCommit:
-    logger = get_run_logger()
+def version(cfg: Config, run_id: str, parts: list[Path], report: IngestReport) -> StagedRun:
     store = open_store(cfg)
     branch = f"ingest-{run_id}"
     store.create_branch(branch, "main")
@@ -49,27 +55,38 @@ def version(
         "kept": str(report.kept),
         "quarantined": str(report.quarantined),
         "duplicates": str(report.duplicates),
-        "contracts": "; ".join(c.summary() for c in checks),
         "code_version": code_version(),
     }
-    staged = store.commit(branch, f"ingest {report.kept} records ({run_id})", metadata)
-    passed = all(c.success for c in checks)
-    if not passed:  # the validate task raises first; this guards the gate should a caller skip it
-        raise RuntimeError(f"contracts failed; branch {branch} kept for inspection")
-    merged = store.merge(branch, "main", message=f"publish {branch}", metadata={"run_branch": branch})
-    store.delete_branch(branch)
+    commit = store.commit(branch, f"ingest {report.kept} records ({run_id})", metadata)
+    get_run_logger().info("wrote %d parts to branch %s at %s", len(parts), branch, commit.id[:12])
+    return StagedRun(branch, commit.id, datasets.turns_path(run_id, ""))
+
+
+@task(name="publish", cache_policy=NO_CACHE)
+def publish(cfg: Config, staged: StagedRun, report: IngestReport, checks: list[ContractResult]) -> DatasetCommit:
+    logger = get_run_logger()
+    store = open_store(cfg)
+    contracts = "; ".join(c.summary() for c in checks)
+    if not all(c.success for c in checks):
+        # The gate: nothing reaches main; the branch stays so a person can look at exactly what failed.
+        raise ContractError(f"not published, branch {staged.branch} kept for inspection: {contracts}")
+    merged = store.merge(
+        staged.branch, "main", message=f"publish {staged.branch}",
+        metadata={"run_branch": staged.branch, "run_commit": staged.commit, "contracts": contracts},
+    )
+    store.delete_branch(staged.branch)
     total = datasets.read_turns(store, merged.id).num_rows
-    result = DatasetCommit(merged.id, branch, report.kept, report.turns, total)
+    result = DatasetCommit(merged.id, staged.branch, report.kept, report.turns, total)
     create_markdown_artifact(
         "## Dataset version\n\n"
         + markdown_table(
             ["", ""],
             [
                 ("commit on main", f"`{merged.id}`"),
-                ("run commit", f"`{staged.id}` on `{branch}` (merged, branch deleted)"),
+                ("run commit", f"`{staged.commit}` on `{staged.branch}` (merged, branch deleted)"),
                 ("new records / turns", f"{report.kept} / {report.turns}"),
                 ("turns on main", total),
-                ("contracts", "; ".join(c.summary() for c in checks)),
+                ("contracts", contracts),
             ],
         ),
         key="dataset-version",

@@ -75,7 +75,16 @@ def test_failed_contract_stops_the_run_and_main_is_untouched(tmp_path, prefect_h
     config = write_config(
         tmp_path / "retune.yaml", tiny_config(tmp_path / "work", pii={"entities": ["PHONE", "CARD"]})
     )
-    with pytest.raises(ContractError, match="anonymized_turns"):
+    with pytest.raises(ContractError, match=r"anonymized_turns.*branch ingest-\S+ kept for inspection"):
         ingest_flow(str(config), [str(REPO / "examples/batch1/*")])
     store = open_store(load_config(config))
     assert read_turns(store, "main").num_rows == 0
+    # write-audit-publish: the failed run's commit stays on its own branch, for a person to inspect
+    (branch,) = [b for b in store.branches() if b.startswith("ingest-")]
+    assert read_turns(store, branch).num_rows > 0
+    # and `retune gc` removes it once it is old enough
+    from retune.gc import collect, parse_age
+
+    assert collect(store, parse_age("1d")) == []
+    assert [b.name for b in collect(store, parse_age("0m"))] == [branch]
+    assert store.branches() == ["main"]
