@@ -9,6 +9,7 @@ from prefect import flow
 from retune.config import load_config
 from retune.evaluation import EvalMetrics
 from retune.export import ExportResult
+from retune.policy import RetrainDecision
 from retune.runs import new_run_id
 from retune.store import open_store
 from retune.training.launch import TrainResult
@@ -16,6 +17,7 @@ from tasks.evaluate import evaluate
 from tasks.export import export
 from tasks.finetune import finetune
 from tasks.promote import Promotion, promote
+from tasks.retrain_gate import check_new_data
 from tasks.training_set import build_training_set, prepare_base_model
 
 
@@ -29,11 +31,20 @@ class Retrained:
 
 
 @flow(name="retrain")
-def retrain_flow(config: str = "retune.yaml", dataset_commit: str | None = None) -> Retrained:
-    """Fine-tune a candidate on a dataset commit (default: main's head) and promote it only if it is better."""
+def retrain_flow(
+    config: str = "retune.yaml", dataset_commit: str | None = None, force: bool = False
+) -> Retrained | RetrainDecision:
+    """Fine-tune a candidate on a dataset commit (default: main's head) and promote it only if it is better.
+
+    Without `force`, it stops early unless enough new conversations arrived since the production model.
+    """
     cfg = load_config(config)
     commit = dataset_commit or open_store(cfg).resolve("main")
     run_dir = cfg.path("runs") / new_run_id()
+
+    worth_it = check_new_data(cfg, commit, force)
+    if not worth_it.run:
+        return worth_it
 
     examples = build_training_set(cfg, commit, run_dir)
     base_model = prepare_base_model(cfg, examples)

@@ -11,9 +11,15 @@ from tasks.summary import summarize
 
 
 @flow(name="retune-run")
-def run_flow(config: str = "retune.yaml", sources: list[str] | None = None) -> list[tuple[str, str]]:
-    """ingest → anonymize → validate → version → drift report → fine-tune → export → evaluate → promote."""
+def run_flow(
+    config: str = "retune.yaml", sources: list[str] | None = None, force: bool = False
+) -> list[tuple[str, str]]:
+    """ingest → anonymize → validate → version → drift report → fine-tune → export → evaluate → promote.
+
+    The fine-tune runs when enough new data arrived, when drift was detected, or when forced.
+    """
     ingested = ingest_flow(config, sources)
     monitored = monitor_flow(config)
-    retrained = retrain_flow(config, ingested.dataset.commit if ingested.dataset else None)
+    drifted = monitored.result is not None and monitored.result.drift_detected
+    retrained = retrain_flow(config, ingested.dataset.commit if ingested.dataset else None, force or drifted)
     return summarize(ingested, monitored, retrained)

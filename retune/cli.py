@@ -79,13 +79,16 @@ def _print_rows(title: str, rows: list[tuple[str, str]]) -> None:
     console.print(table)
 
 
+ForceOpt = Annotated[bool, typer.Option(help="Fine-tune even if too little new data arrived.")]
+
+
 @app.command()
-def run(config: ConfigOpt = Path("retune.yaml"), source: SourceOpt = None) -> None:
+def run(config: ConfigOpt = Path("retune.yaml"), source: SourceOpt = None, force: ForceOpt = False) -> None:
     """Run the whole loop once: ingest new data, report drift, fine-tune, export, evaluate, promote if better."""
     _check_config(config)
     from flows.run import run_flow  # Prefect and the ML stack load only when a flow runs
 
-    rows = run_flow(str(config), source or None)
+    rows = run_flow(str(config), source or None, force)
     _print_rows("retune run", rows)
 
 
@@ -107,12 +110,17 @@ def ingest(config: ConfigOpt = Path("retune.yaml"), source: SourceOpt = None) ->
 def retrain(
     config: ConfigOpt = Path("retune.yaml"),
     dataset_commit: Annotated[str | None, typer.Option(help="Train on this commit instead of main's head.")] = None,
+    force: ForceOpt = False,
 ) -> None:
     """Fine-tune a candidate on a dataset commit and promote it if it beats production."""
     _check_config(config)
     from flows.retrain import retrain_flow
+    from retune.policy import RetrainDecision
 
-    result = retrain_flow(str(config), dataset_commit)
+    result = retrain_flow(str(config), dataset_commit, force)
+    if isinstance(result, RetrainDecision):
+        console.print(f"no fine-tune: {result.reason}")
+        return
     p = result.promotion
     console.print(f"{p.version}: {'promoted' if p.promoted else 'rejected'} — {p.reason}")
 
@@ -152,6 +160,16 @@ def anonymize(
     )
     summary = ", ".join(f"{k} {v}" for k, v in sorted(found.items())) or "no personal data found"
     console.print(f"{records} records → {output}: {summary}")
+
+
+@app.command()
+def watch(config: ConfigOpt = Path("retune.yaml")) -> None:
+    """Announce files that landed in the configured landing locations (once per content)."""
+    _check_config(config)
+    from flows.watch import watch_flow
+
+    files = watch_flow(str(config))
+    console.print(f"{len(files)} new file(s) announced" + "".join(f"\n  {f.path}" for f in files))
 
 
 @app.command()

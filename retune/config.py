@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from retune.errors import ConfigError
 
@@ -81,7 +81,7 @@ class LoraConfig(_Section):
     r: int = 8
     alpha: int = 16
     dropout: float = 0.05
-    target_modules: list[str] | None = None  # None: inferred from the architecture
+    target_modules: list[str] | None = None  # None: inferred from the architecture (retune/training/worker.py)
 
 
 class TrainingConfig(_Section):
@@ -93,8 +93,16 @@ class TrainingConfig(_Section):
     learning_rate: float = 2e-3
     per_device_batch_size: int = 4
     gradient_accumulation_steps: int = Field(1, gt=0)
-    max_length: int = 256  # longer conversations are dropped (counted), not cut
-    checkpoint_every: int = 20
+    max_length: int = 256  # tokens per example; what happens to longer ones: `truncation`
+    truncation: Literal["drop", "truncate_left", "split"] = Field(
+        "drop", description="too-long conversations: drop them, keep their last max_length tokens, or cut them "
+        "into max_length windows (windows without an assistant token are dropped); counts are reported"
+    )
+    packing: bool = Field(False, description="concatenate short examples into max_length sequences (fewer pads)")
+    method: Literal["lora", "full"] = Field("lora", description="LoRA adapter (peft) or full fine-tuning")
+    offload: Literal["none", "cpu"] = Field("none", description="ZeRO optimizer (and ZeRO-3 parameter) offload")
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 on GPUs that support it")
+    checkpoint_every: int = Field(20, gt=0)
     seed: int = 0
     lora: LoraConfig = LoraConfig()
 
@@ -122,6 +130,19 @@ class DriftConfig(_Section):
     seed: int = 0
 
 
+class WatchConfig(_Section):
+    """Landing locations the `watch` flow looks at for new files."""
+
+    landing: list[str] = []  # directories (or globs) where new exports land
+    patterns: list[str] = ["*.jsonl", "*.json", "*.csv"]
+
+
+class RetrainConfig(_Section):
+    """When new data is worth a fine-tune (a drift event or a forced run always is)."""
+
+    min_new_conversations: int = Field(50, ge=0, description="since the production model's dataset commit")
+
+
 class Config(_Section):
     workdir: str = ".retune"  # all local state: store, models, reports, quarantine
     sources: list[SourceConfig] = []
@@ -135,6 +156,15 @@ class Config(_Section):
     export: ExportConfig = ExportConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     drift: DriftConfig = DriftConfig()
+    watch: WatchConfig = WatchConfig()
+    retrain: RetrainConfig = RetrainConfig()
+
+    # Where this config was read from: events carry it so that triggered runs use the same file.
+    _source: str = PrivateAttr(default="retune.yaml")
+
+    @property
+    def source(self) -> str:
+        return self._source
 
     def path(self, relative: str) -> Path:
         """A path from the config: absolute as given, else relative to the workdir."""
@@ -157,12 +187,14 @@ def load_config(path: str | Path) -> Config:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     try:
-        return Config.model_validate(raw)
+        cfg = Config.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"{path}: {problems}") from None
+    cfg._source = str(path.resolve())
+    return cfg
 
 
 def preflight(cfg: Config) -> None:

@@ -59,7 +59,7 @@ def drift(cfg: Config, run_dir: Path) -> Monitoring:
         emit_event(
             DRIFT_EVENT,
             resource={"prefect.resource.id": f"retune.dataset.{main}", "retune.dataset.commit": main},
-            payload={"drift_share": result.drift_share, "reference": trained_on, "current": main,
+            payload={"config": cfg.source, "drift_share": result.drift_share, "reference": trained_on, "current": main,
                      "production_version": production.version},
         )
     return Monitoring(result, f"{verdict}: drift share {result.drift_share:.2f}")

@@ -6,6 +6,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from retune.policy import RetrainDecision
 from retune.report import human_bytes, markdown_table
 
 
@@ -28,7 +29,9 @@ def summarize(ingested, monitored, retrained) -> list[tuple[str, str]]:
         rows.append(("drift", f"{monitored.reason} — {r.html_path}"))
     else:
         rows.append(("drift", monitored.reason))
-    if retrained is not None:
+    if isinstance(retrained, RetrainDecision):
+        rows.append(("fine-tune", f"skipped: {retrained.reason}"))
+    else:
         t, e, p = retrained.trained, retrained.exported, retrained.promotion
         rows.append((
             "train loss",

@@ -2,60 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from dag_config import REPO, tiny_config, write_config
+from dag_config import REPO, running_prefect_server, tiny_config, write_config
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("server")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen(
-        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("prefect server did not start:\n" + (tmp_path / "server.log").read_text()[-3000:])
-            time.sleep(0.5)
-        yield url, env
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:  # the server may ignore SIGTERM for a while
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        log.close()
+    with running_prefect_server(tmp_path_factory.mktemp("server")) as server:
+        yield server
 
 
 def test_ingest_runs_on_a_real_server_and_is_read_back(tmp_path, prefect_server):
@@ -105,7 +67,7 @@ def test_make_deploy_registers_schedules_triggers_and_the_retrain_limit(prefect_
     assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
 
     deployments = {d["name"]: d for d in httpx.post(f"{url}/deployments/filter", json={}).json()}
-    assert set(deployments) == {"ingest", "retrain", "monitor", "run"}
+    assert set(deployments) == {"watch", "ingest", "retrain", "monitor", "run"}
     assert deployments["retrain"]["parameters"] == {"config": "retune.yaml"}
     assert deployments["retrain"]["work_pool_name"] == "retune"
     crons = {name: [s["schedule"].get("cron") for s in d["schedules"]] for name, d in deployments.items()}
@@ -115,7 +77,8 @@ def test_make_deploy_registers_schedules_triggers_and_the_retrain_limit(prefect_
 
     automations = httpx.post(f"{url}/automations/filter", json={}).json()
     expected = {tuple(a["trigger"]["expect"]) for a in automations}
-    assert {("retune.dataset.updated",), ("retune.drift.detected",)} <= expected
-    retrain_id = deployments["retrain"]["id"]
-    assert all(a["actions"][0]["deployment_id"] == retrain_id for a in automations)
+    assert expected == {("retune.data.arrived",), ("retune.dataset.updated",), ("retune.drift.detected",)}
+    targets = {a["trigger"]["expect"][0]: a["actions"][0]["deployment_id"] for a in automations}
+    assert targets["retune.data.arrived"] == deployments["ingest"]["id"]
+    assert targets["retune.dataset.updated"] == targets["retune.drift.detected"] == deployments["retrain"]["id"]
 
