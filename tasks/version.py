@@ -95,7 +95,7 @@ def publish(cfg: Config, staged: StagedRun, report: IngestReport, checks: list[C
     emit_event(
         DATASET_UPDATED_EVENT,
         resource={"prefect.resource.id": f"retune.dataset.{merged.id}", "retune.dataset.commit": merged.id},
-        payload={"commit": merged.id, "new_records": report.kept, "new_turns": report.turns},
+        payload={"config": cfg.source, "commit": merged.id, "new_records": report.kept, "new_turns": report.turns},
     )
     logger.info("published %d turns to main at %s (%d turns in total)", report.turns, merged.id[:12], total)
     return result
