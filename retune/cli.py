@@ -177,11 +177,13 @@ def history(limit: Annotated[int, typer.Option(help="How many runs to show.")] =
     """Recent retune flow runs from the Prefect API (PREFECT_API_URL, or the local ephemeral database)."""
     from flows.history import recent_runs
 
+    runs = recent_runs(limit)
+    links = any(r.url for r in runs)
     table = Table(title="recent retune runs", title_justify="left")
-    for col in ("flow", "run", "state", "started", "duration", "link"):
-        table.add_column(col)
-    for r in recent_runs(limit):
-        table.add_row(r.flow, r.name, r.state, r.started, r.duration, r.url)
+    for col in ("flow", "run", "state", "started", "duration", "what happened") + (("link",) if links else ()):
+        table.add_column(col, overflow="fold")
+    for r in runs:
+        table.add_row(r.flow, r.name, r.state, r.started, r.duration, r.summary or "-", *((r.url,) if links else ()))
     console.print(table)
 
 

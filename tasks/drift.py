@@ -14,6 +14,7 @@ from retune import datasets
 from retune.config import Config
 from retune.drift import DriftResult, drift_markdown, drift_report
 from retune.registry import Registry
+from retune.reports import REPORTS_BRANCH, store_report
 from retune.store import open_store
 
 DRIFT_EVENT = "retune.drift.detected"
@@ -52,7 +53,17 @@ def drift(cfg: Config, run_dir: Path) -> Monitoring:
         key="drift",
         description=f"drift share {result.drift_share:.2f}",
     )
-    create_link_artifact(result.html_path.resolve().as_uri(), link_text="Evidently drift report", key="drift-report")
+    prefix = f"drift/{main}"
+    stored = store_report(
+        store, [result.html_path, result.json_path], prefix, f"drift report since {production.version}",
+        {"reference": trained_on, "current": main, "drift_share": f"{result.drift_share:.4f}",
+         "production_version": production.version},
+    )
+    create_link_artifact(
+        result.html_path.resolve().as_uri(),
+        link_text=f"Evidently drift report (also in the store: {REPORTS_BRANCH}@{stored.id[:12]}:{prefix}/)",
+        key="drift-report",
+    )
     verdict = "DRIFT" if result.drift_detected else "no drift"
     logger.info("%s: drift share %.2f (threshold %.2f)", verdict, result.drift_share, cfg.drift.threshold)
     if result.drift_detected:

@@ -51,6 +51,9 @@ def test_two_batches_train_promote_drift_and_compare(tmp_path, prefect_harness):
     assert turns2.num_rows > turns1.num_rows
     drift_json = next((tmp_path / "work" / "runs").glob("*/drift/drift.json"))
     assert json.loads(drift_json.read_text())
+    # the report is kept in the store too, addressed by the data commit it describes
+    in_store = store.list_objects("reports", "drift/")
+    assert any(p.endswith("drift.html") for p in in_store) and any(p.endswith("drift.json") for p in in_store)
 
     # ingesting batch 1 again adds nothing: every record is a duplicate
     from flows.ingest import ingest_flow

@@ -46,10 +46,12 @@ def test_ingest_runs_on_a_real_server_and_is_read_back(tmp_path, prefect_server)
     assert not any("@" in str(a.get("data")) for a in artifacts)
 
     history = subprocess.run(
-        [str(BIN / "retune"), "history"], env=env, capture_output=True, text=True, timeout=120
+        [str(BIN / "retune"), "history"], env={**env, "COLUMNS": "250"}, capture_output=True, text=True, timeout=120
     )
     assert history.returncode == 0, history.stderr[-2000:]
     assert "ingest" in history.stdout and "Completed" in history.stdout
+    assert "main at" in history.stdout  # what the run did, from its artifacts
+    assert "127.0.0.1" in history.stdout  # a link into the UI of the configured server
 
 
 def test_make_deploy_registers_schedules_triggers_and_the_retrain_limit(prefect_server):
