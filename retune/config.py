@@ -21,8 +21,14 @@ class SourceConfig(_Section):
     """One input location: a local path or glob."""
 
     path: str
-    format: Literal["auto", "openai_chat", "pairs_csv"] = "auto"
+    # auto: from the extension (.jsonl/.json -> openai_chat, .csv -> pairs_csv, .parquet -> parquet), also under
+    # .gz/.zst; openai_chat JSONL also reads prompt/completion and customer/agent records; turns: one turn per row
+    format: Literal["auto", "openai_chat", "prompt_completion", "turns", "pairs_csv", "parquet"] = "auto"
     channel: str | None = None  # default channel when the record has none
+    fields: dict[str, str] = Field(
+        {}, description="our field name -> the source's, e.g. {messages: dialog, content: utterance, role: speaker}"
+    )
+    roles: dict[str, str] = Field({}, description="source role -> ours, e.g. {customer: user, agent: assistant}")
 
 
 class IngestConfig(_Section):
@@ -32,7 +38,16 @@ class IngestConfig(_Section):
 
 class PiiConfig(_Section):
     key_env: str = Field("RETUNE_PII_KEY", description="environment variable holding the pseudonymization key")
-    entities: list[str] = ["EMAIL", "PHONE", "CARD", "IBAN", "IP", "NAME", "ADDRESS"]  # see retune/pii.py
+    entities: list[str] = ["EMAIL", "PHONE", "CARD", "IBAN", "IP", "NAME", "ADDRESS", "SSN", "SECRET", "DOB"]  # pii.py
+    default_region: str = Field("US", description="region of phone numbers written without a country code")
+    phone_regions: list[str] = Field(
+        ["US", "GB", "DE", "FR", "ES", "IT", "NL", "BE", "AT", "CH", "IE"],
+        description="national phone forms with a trunk 0 are accepted when valid in one of these regions",
+    )
+    phone_leniency: Literal["possible", "valid"] = Field(
+        "possible", description="possible: length fits the numbering plan; valid: also an allocated range"
+    )
+    max_seconds_per_record: float = Field(2.0, gt=0, description="slower detection redacts the record whole")
 
 
 class LakeFSConfig(_Section):
@@ -111,17 +126,31 @@ class SplitConfig(_Section):
     test_fraction: float = Field(0.1, gt=0, lt=1)
 
 
+QuantRecipe = Literal["int8_weight_only_all", "int8_weight_only_matmulnbits", "int8_dynamic_selective", "int8_dynamic"]
+
+
 class ExportConfig(_Section):
     quantize: bool = True
+    # Tried in order; the fastest variant that passes the parity gate wins (fp32 ONNX when none does).
+    recipes: list[QuantRecipe] = [
+        "int8_weight_only_all", "int8_weight_only_matmulnbits", "int8_dynamic_selective", "int8_dynamic"
+    ]
     parity_prompts: int = 8
     parity_new_tokens: int = 16
     min_greedy_agreement: float = Field(0.9, ge=0, le=1)
+    min_top1_agreement: float = Field(0.95, ge=0, le=1, description="top-1 tokens equal to PyTorch's on prompts")
+    max_logit_rel_err: float = Field(0.5, gt=0, description="max |onnx - torch| / max |torch| on prompt logits")
+    latency_threads: int = Field(1, ge=1, description="threads for the latency figures (eager and ONNX alike)")
 
 
 class EvaluationConfig(_Section):
     max_examples: int = 64
     max_new_tokens: int = 32
     tolerance: float = Field(0.02, ge=0, description="relative perplexity a candidate may lose vs production")
+    pii_probes: bool = True  # also ask each model for personal data (retune.evaluation.PII_PROBES)
+    max_placeholder_share: float = Field(
+        0.2, ge=0, le=1, description="share of generated characters that may be pseudonymization placeholders"
+    )
 
 
 class DriftConfig(_Section):

@@ -1,11 +1,26 @@
-"""Find personal data in text (regex + checksums + context) and replace it with keyed, consistent pseudonyms."""
+"""Find personal data in text with validated recognizers; replace it with keyed, consistent pseudonyms."""
 
-# Entities: EMAIL, PHONE, CARD (Luhn), IBAN (mod-97), IP (v4, basic v6), and two contextual ones:
-# NAME ("my name is X", "Hi X,", "Regards,\nX", ...) and ADDRESS ("12 Main Street", "Hauptstraße 5",
-# "45 Rue de Rivoli"). Structured entities are validated (checksums, octets, digit counts) so that order
-# numbers, SKUs, tracking numbers, versions, prices, dates and non-Luhn 16-digit numbers survive.
+# Entities, in overlap priority:
+#   SECRET   API keys by prefix (sk-, ghp_, AKIA, xoxb-, JWTs, private keys), credentials in URLs (user:pass@,
+#            token query parameters), high-entropy values right after key/token/secret/password
+#   EMAIL    address syntax
+#   IBAN     country length + mod-97
+#   CARD     Luhn + issuer prefix (IIN) and the issuer's lengths
+#   SSN      US social security number: area/group/serial rules
+#   DOB      a date right after "born on", "DOB", "date of birth", "geboren am", "né le", "nacido el", ...
+#   IP       IPv4 octets / IPv6 via the stdlib `ipaddress`
+#   PHONE    the `phonenumbers` library (metadata for every region) with a default region, national forms
+#            with a trunk 0 checked against a list of regions
+#   ADDRESS  "12 Main Street", "Hauptstraße 5", "45 Rue de Rivoli"
+#   NAME     contextual ("my name is X", "Hi X,", "Regards,\nX", ...), carried to the other turns
+# Structured entities are validated, so order numbers, SKUs, tracking numbers, versions, prices, timestamps
+# and non-Luhn 16-digit numbers survive. Detection runs on a shadow copy of the text (NFKC, zero-width
+# characters removed, look-alike letters and non-ASCII digits folded) and the spans are mapped back, so
+# "4111\u200b1111..." or a Cyrillic "а" inside an e-mail address is still found.
 # A placeholder is <ENTITY_xxxxxxxx>: 8 hex chars of HMAC-SHA256(key, entity + normalized value). Spans
-# inside an existing placeholder are never matched, so anonymizing twice changes nothing.
+# inside an existing placeholder are never matched, and anonymize_text repeats until nothing is found, so
+# anonymizing twice changes nothing. A record whose detection exceeds its time budget is replaced whole
+# by <REDACTED_xxxxxxxx> (fail closed: a slow record must not leak).
 
 from __future__ import annotations
 
@@ -13,17 +28,26 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import math
 import os
 import re
+import time
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
+import phonenumbers
 import pyarrow as pa
 
-ALL_ENTITIES = ("EMAIL", "IBAN", "CARD", "IP", "PHONE", "ADDRESS", "NAME")  # also the overlap priority
-PLACEHOLDER_PATTERN = r"<(?:EMAIL|IBAN|CARD|IP|PHONE|ADDRESS|NAME)_[0-9a-f]{8}>"
+from retune.errors import ConfigError
+
+ALL_ENTITIES = ("SECRET", "EMAIL", "IBAN", "CARD", "SSN", "DOB", "IP", "PHONE", "ADDRESS", "NAME")  # priority
+PLACEHOLDER_PATTERN = (
+    r"<(?:SECRET|EMAIL|IBAN|CARD|SSN|DOB|IP|PHONE|ADDRESS|NAME|REDACTED)_[0-9a-f]{8}>"
+)
 _PLACEHOLDER = re.compile(PLACEHOLDER_PATTERN)
 # Only for local development: a run with this key says so (load_key returns is_dev_default=True).
 DEV_KEY = b"retune-dev-key-NOT-SECRET"
@@ -37,11 +61,191 @@ class PiiMatch:
     value: str
 
 
+@dataclass(frozen=True)
+class PiiOptions:
+    """Knobs of the engine (PiiConfig carries them in the YAML)."""
+
+    default_region: str = "US"  # phone numbers written without a country code are read in this region first
+    # national forms with a trunk 0 ("0151 ...", "06 12 ...") are accepted when valid in one of these
+    phone_regions: tuple[str, ...] = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "BE", "AT", "CH", "IE")
+    # "possible": the length fits the region's numbering plan; "valid": also in an allocated range
+    # (stricter, but misses new ranges and the fictional ranges used in test data)
+    phone_leniency: str = "possible"
+    max_seconds_per_record: float = 2.0  # over it, the record is redacted whole
+
+    def __post_init__(self) -> None:
+        unknown = [r for r in (self.default_region, *self.phone_regions)
+                   if r not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            raise ConfigError(f"unknown phone region(s): {', '.join(unknown)} (use ISO codes such as US, DE)")
+        if self.phone_leniency not in ("possible", "valid"):
+            raise ConfigError("pii.phone_leniency must be 'possible' or 'valid'")
+        if self.max_seconds_per_record <= 0:
+            raise ConfigError("pii.max_seconds_per_record must be positive")
+
+    @classmethod
+    def from_config(cls, cfg: object) -> PiiOptions:
+        """From a PiiConfig (any object with the same attribute names)."""
+        return cls(
+            default_region=cfg.default_region,
+            phone_regions=tuple(cfg.phone_regions),
+            phone_leniency=cfg.phone_leniency,
+            max_seconds_per_record=cfg.max_seconds_per_record,
+        )
+
+
+DEFAULT_OPTIONS = PiiOptions()
+
+
+class PiiTimeout(Exception):
+    """Detection in one record took longer than its budget."""
+
+
+# --- shadow copy ---------------------------------------------------------------------------------
+# Characters that render as nothing, and look-alikes NFKC keeps (Cyrillic/Greek letters shaped like Latin).
+_ZERO_WIDTH = frozenset("\u00ad\u034f\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064"
+                        "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff")
+_CONFUSABLES = {
+    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "х": "x", "у": "y", "і": "i", "ј": "j", "ѕ": "s",
+    "ԁ": "d", "һ": "h", "ӏ": "l", "ԛ": "q", "ԝ": "w", "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M",
+    "Н": "H", "О": "O", "Р": "P", "С": "C", "Т": "T", "Х": "X", "У": "Y", "І": "I", "Ј": "J", "Ѕ": "S",
+    "α": "a", "ο": "o", "ν": "v", "ρ": "p", "τ": "t", "υ": "u", "ι": "i", "κ": "k", "Α": "A", "Β": "B",
+    "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O", "Ρ": "P", "Τ": "T",
+    "Υ": "Y", "Χ": "X", "ɡ": "g", "ı": "i", "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "−": "-",
+}
+_NEEDS_FOLD = re.compile(
+    "[" + "".join(sorted(_ZERO_WIDTH | set(_CONFUSABLES))) + r"]|(?![0-9])\d"
+)
+
+
+@dataclass(frozen=True)
+class _Shadow:
+    """The text detection runs on, and for each of its characters the original span it came from."""
+
+    text: str
+    starts: list[int] | None = None  # None: the shadow is the original
+    ends: list[int] | None = None
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        if self.starts is None or self.ends is None:
+            return start, end
+        return self.starts[start], self.ends[end - 1]
+
+
+def _fold(cluster: str) -> str:
+    out = []
+    for ch in unicodedata.normalize("NFKC", cluster):
+        if ch in _ZERO_WIDTH:
+            continue
+        if ch in _CONFUSABLES:
+            ch = _CONFUSABLES[ch]
+        elif not ch.isascii() and ch.isdecimal():
+            ch = str(unicodedata.decimal(ch))
+        out.append(ch)
+    return "".join(out)
+
+
+def shadow(text: str) -> _Shadow:
+    """NFKC + zero-width removal + look-alike folding, with offsets back into `text`."""
+    if text.isascii() or (unicodedata.is_normalized("NFKC", text) and not _NEEDS_FOLD.search(text)):
+        return _Shadow(text)
+    chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        j = i + 1
+        while j < n and unicodedata.combining(text[j]):  # a base letter and its accents normalize together
+            j += 1
+        for ch in _fold(text[i:j]):
+            chars.append(ch)
+            starts.append(i)
+            ends.append(j)
+        i = j
+    return _Shadow("".join(chars), starts, ends)
+
+
+# --- SECRET --------------------------------------------------------------------------------------
+_SECRET_TOKEN = re.compile(
+    r"(?<![\w-])(?:"
+    r"sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"  # OpenAI, Anthropic
+    r"|(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"  # Stripe
+    r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,}"  # GitHub
+    r"|glpat-[A-Za-z0-9_-]{20,}"  # GitLab
+    r"|(?:AKIA|ASIA)[0-9A-Z]{16}"  # AWS access key id
+    r"|xox[abposr]-[A-Za-z0-9-]{10,}"  # Slack
+    r"|AIza[0-9A-Za-z_-]{35}"  # Google API key
+    r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"  # JWT: base64url '{"' header and claims
+    r")(?![\w-])"
+    r"|-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----[\s\S]{0,8000}?-----END (?:[A-Z]+ )*PRIVATE KEY-----"
+)
+_URL = re.compile(
+    r"(?i)\b(?:https?|s?ftps?|ssh|git|wss?|postgres(?:ql)?|mysql|mongodb(?:\+srv)?|redis|amqps?|smtps?|ldaps?)"
+    r"://[^\s<>\"'`]+"
+)
+_URL_USERINFO = re.compile(r"://([^/?#@\s]+)@")
+_URL_SECRET_PARAM = re.compile(
+    r"(?i)[?&#;](?:access_token|refresh_token|id_token|token|auth|auth_token|authorization|api_key|apikey|"
+    r"key|secret|client_secret|password|passwd|pwd|pass|sig|signature|x-amz-signature|x-amz-credential|"
+    r"session|sessionid|session_id|sid|jwt|code)=([^&#\s]{4,})"
+)
+_KEYWORD_SECRET = re.compile(
+    r"(?i)\b(?:(?P<pw>password|passwd|pwd|passcode|passwort|mot de passe|contraseña|kennwort)"
+    r"|(?P<key>api[ _-]?key|apikey|access[ _-]?key|secret(?:[ _-]?key)?|client[ _-]?secret|"
+    r"(?:auth|access|api|bearer|refresh)?[ _-]?token|private[ _-]?key))"
+    r"[\"']?[ \t]*(?:is|was|=|:|ist|est|es)[ \t]*[\"'`]?(?P<value>[^\s\"'`<>,;&]{6,200})"
+    r"|\bbearer[ \t]+(?P<bearer>[A-Za-z0-9._~+/=-]{16,})"
+)
+_COMMON_WORDS = frozenset("""
+    expired invalid incorrect wrong required missing reset changed updated correct empty unknown revoked
+    forgotten protected encrypted strong weak secure mandatory optional hidden sent
+""".split())
+
+
+def _entropy(value: str) -> float:
+    counts = Counter(value)
+    return -sum(c / len(value) * math.log2(c / len(value)) for c in counts.values())
+
+
+def _secret_value_ok(value: str, is_password: bool) -> bool:
+    if value.lower() in _COMMON_WORDS or _PLACEHOLDER.fullmatch(value):
+        return False
+    classes = sum([any(c.islower() for c in value), any(c.isupper() for c in value),
+                   any(c.isdigit() for c in value), any(not c.isalnum() for c in value)])
+    if is_password:  # people pick weak passwords: a digit, a symbol or mixed case is enough
+        return len(value) >= 6 and classes >= 2
+    return len(value) >= 12 and classes >= 2 and _entropy(value) >= 3.0
+
+
+def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
+    for m in _SECRET_TOKEN.finditer(text):
+        yield m.start(), m.end()
+    if "://" in text:
+        for url in _URL.finditer(text):
+            u = _URL_USERINFO.search(url.group())
+            if u:
+                yield url.start() + u.start(1), url.start() + u.end(1)
+            for p in _URL_SECRET_PARAM.finditer(url.group()):
+                yield url.start() + p.start(1), url.start() + p.end(1)
+    for m in _KEYWORD_SECRET.finditer(text):
+        group = "bearer" if m.group("bearer") else "value"
+        value = m.group(group).rstrip(".!?)]}")
+        if m.group("bearer") or _secret_value_ok(value, is_password=m.group("pw") is not None):
+            yield m.start(group), m.start(group) + len(value)
+
+
 # --- EMAIL ---------------------------------------------------------------------------------------
 _EMAIL = re.compile(
     r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@"
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
 )
+
+
+def _find_email(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
+    if "@" in text:
+        for m in _EMAIL.finditer(text):
+            yield m.start(), m.end()
+
 
 # --- IBAN ----------------------------------------------------------------------------------------
 # Lengths per country (SWIFT IBAN registry): a candidate is cut to its country's length, then mod-97 checked.
@@ -59,13 +263,13 @@ _IBAN = re.compile(r"(?<![\w])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,30}")
 
 def iban_valid(compact: str) -> bool:
     compact = compact.upper()
-    if _IBAN_LENGTHS.get(compact[:2]) != len(compact) or not compact.isalnum():
+    if _IBAN_LENGTHS.get(compact[:2]) != len(compact) or not compact.isalnum() or not compact.isascii():
         return False
     numeric = "".join(str(int(ch, 36)) for ch in compact[4:] + compact[:4])
     return int(numeric) % 97 == 1
 
 
-def _find_iban(text: str) -> Iterable[tuple[int, int]]:
+def _find_iban(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     for m in _IBAN.finditer(text):
         length = _IBAN_LENGTHS.get(m.group()[:2].upper())
         if length is None:
@@ -86,11 +290,14 @@ def _find_iban(text: str) -> Iterable[tuple[int, int]]:
 # --- CARD ----------------------------------------------------------------------------------------
 _CARD = re.compile(
     r"(?<![\w+#/.,$€£-])(?<!\d[ -])"
-    r"(?:\d{13,19}"  # unspaced
+    r"(?:\d{12,19}"  # unspaced
+    r"|\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{1,3}(?![ -]\d)"  # 19 digits 4-4-4-4-3
     r"|\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{1,7}(?![ -]\d)"  # 4-4-4-4(-ish); mixed separators are still a card
+    r"|\d{4}[ -]\d{4}[ -]\d{4}(?![ -]\d)"  # 12-digit Maestro 4-4-4
     r"|\d{4}[ -]\d{6}[ -]\d{4,5}(?![ -]\d))"  # Amex / Diners 4-6-5
     r"(?![\w-]|[.,]\d)"
 )
+_CARD_CUE = re.compile(r"(?i)\b(?:card|maestro|karte|carte|tarjeta|cb|debit|credit)\b[^\n\d]{0,25}$")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -103,12 +310,96 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _find_card(text: str) -> Iterable[tuple[int, int]]:
+def card_issuer(digits: str) -> str | None:
+    """The card scheme whose issuer prefix (IIN) and lengths fit these digits, or None."""
+    n, p2, p3, p4, p6 = len(digits), int(digits[:2]), int(digits[:3]), int(digits[:4]), int(digits[:6])
+    if digits[0] == "4" and n in (13, 16, 19):
+        return "visa"
+    if (51 <= p2 <= 55 or 2221 <= p4 <= 2720) and n == 16:
+        return "mastercard"
+    if p2 in (34, 37) and n == 15:
+        return "amex"
+    if (p2 in (36, 38, 39) or 300 <= p3 <= 305 or p4 == 3095) and 14 <= n <= 19:
+        return "diners"
+    if (p4 == 6011 or 644 <= p3 <= 649 or p2 == 65 or 622126 <= p6 <= 622925) and 16 <= n <= 19:
+        return "discover"
+    if 3528 <= p4 <= 3589 and 16 <= n <= 19:
+        return "jcb"
+    if 2200 <= p4 <= 2204 and 16 <= n <= 19:
+        return "mir"
+    if p2 == 62 and 16 <= n <= 19:
+        return "unionpay"
+    if (p2 in (50, 56, 57, 58) or 60 <= p2 <= 69) and 12 <= n <= 19:
+        return "maestro"
+    return None
+
+
+def _find_card(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     for m in _CARD.finditer(text):
         digits = re.sub(r"\D", "", m.group())
-        # no card number starts with 0 (that is an international phone prefix)
-        if 13 <= len(digits) <= 19 and digits[0] != "0" and luhn_valid(digits):
+        if not (12 <= len(digits) <= 19 and luhn_valid(digits)):
+            continue
+        issuer = card_issuer(digits)
+        if issuer is None:
+            continue
+        # a 12-digit Luhn-valid number is as often a reference as a Maestro card: only with a card word
+        if len(digits) == 12 and not _CARD_CUE.search(text, max(0, m.start() - 40), m.start()):
+            continue
+        yield m.start(), m.end()
+
+
+# --- SSN -----------------------------------------------------------------------------------------
+_SSN = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-]|[.,]\d)")
+_SSN_CUED = re.compile(r"(?i)\b(?:ssn|social security(?: number| no\.?| #)?|ss#)[\s:#.]{0,5}(\d{9})(?!\w)")
+
+
+def ssn_valid(digits: str) -> bool:
+    """US SSA rules: no area 000, 666 or 900-999, no group 00, no serial 0000 (and two famous examples)."""
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    if len(digits) != 9 or area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
+        return False
+    return digits not in ("078051120", "219099999")
+
+
+def _find_ssn(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
+    for m in _SSN.finditer(text):
+        if ssn_valid(m.group(1) + m.group(3) + m.group(4)) and not _NOT_PHONE_CUE.search(
+            text, max(0, m.start() - 30), m.start()
+        ):
             yield m.start(), m.end()
+    for m in _SSN_CUED.finditer(text):
+        if ssn_valid(m.group(1)):
+            yield m.start(1), m.end(1)
+
+
+# --- DOB -----------------------------------------------------------------------------------------
+_MONTHS = (
+    r"(?:jan(?:uary|uar|vier)?|feb(?:ruary|ruar)?|f[ée]v(?:rier)?|mar(?:ch|s)?|m[äa]rz|apr(?:il)?|avr(?:il)?|"
+    r"may|mai|jun[ei]?|juin|jul[iy]?|juil(?:let)?|aug(?:ust)?|ao[ûu]t|sep(?:t(?:ember|embre)?)?|"
+    r"oct(?:ober|obre)?|okt(?:ober)?|nov(?:ember|iembre|embre)?|dec(?:ember)?|d[ée]c(?:embre)?|dez(?:ember)?|"
+    r"enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|diciembre)"
+)
+_DOB = re.compile(
+    r"(?i)\b(?:born(?:[ \t]+(?:on|in))?|date[ \t]+of[ \t]+birth|d\.?o\.?b\.?|birth[ \t]?date|birthday|"
+    r"geboren(?:[ \t]+am)?|geburtsdatum|geburtstag|geb\.|n[ée]e?[ \t]+le|date[ \t]+de[ \t]+naissance|"
+    r"fecha[ \t]+de[ \t]+nacimiento|nacid[oa][ \t]+el|cumpleaños)"
+    r"(?:[ \t]*(?:is|was|ist|est|es|:|-|,))?[ \t]*(?:on|the|am|le|el)?[ \t]*"
+    r"(?P<date>\d{4}-\d{1,2}-\d{1,2}"
+    r"|\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})"
+    rf"|\d{{1,2}}(?:st|nd|rd|th|er|º|\.)?[ \t]+(?:of[ \t]+|de[ \t]+)?{_MONTHS}\.?,?[ \t]+(?:de[ \t]+)?\d{{4}}"
+    rf"|{_MONTHS}\.?[ \t]+\d{{1,2}}(?:st|nd|rd|th)?,?[ \t]+\d{{4}})(?![\w])"
+)
+
+
+def _plausible_birth_year(value: str) -> bool:
+    years = [int(y) for y in re.findall(r"\d{4}", value)] or [int(value[-2:])]  # two-digit years are fine
+    return all(y < 100 or 1900 <= y <= date.today().year for y in years)
+
+
+def _find_dob(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
+    for m in _DOB.finditer(text):
+        if _plausible_birth_year(m.group("date")):
+            yield m.start("date"), m.end("date")
 
 
 # --- IP ------------------------------------------------------------------------------------------
@@ -116,64 +407,119 @@ _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 # not after = < > ~ ^ (a version pin like pkg>=3.10.0.0)
 _IPV4 = re.compile(rf"(?<![\w.=<>~^])(?:{_OCTET}\.){{3}}{_OCTET}(?![\w]|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
+_VERSION_CUE = re.compile(r"(?i)\b(?:version|release|build|firmware|fw|v)[ .:]*$")
 
 
-def _find_ip(text: str) -> Iterable[tuple[int, int]]:
-    for m in _IPV4.finditer(text):
-        if not m.group().startswith(("127.", "0.")):  # loopback and "this host" identify nobody
+def _find_ip(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
+    if "." in text:
+        for m in _IPV4.finditer(text):
+            if m.group().startswith(("127.", "0.")):  # loopback and "this host" identify nobody
+                continue
+            if _VERSION_CUE.search(text, max(0, m.start() - 20), m.start()):
+                continue
             yield m.start(), m.end()
-    for m in _IPV6.finditer(text):
-        value = m.group()
-        groups = [g for g in value.split(":") if g]
-        # a time like 10:30:00 is not an address: need '::' or eight groups, and some hex groups
-        if len(groups) < 2 or ("::" not in value and len(groups) != 8):
-            continue
-        try:
-            ipaddress.IPv6Address(value)
-        except ValueError:
-            continue
-        yield m.start(), m.end()
+    if "::" in text or text.count(":") >= 7:
+        for m in _IPV6.finditer(text):
+            value = m.group()
+            groups = [g for g in value.split(":") if g]
+            # a time like 10:30:00 is not an address: need '::' or eight groups, and some hex groups
+            if len(groups) < 2 or ("::" not in value and len(groups) != 8):
+                continue
+            try:
+                ipaddress.IPv6Address(value)
+            except ValueError:
+                continue
+            yield m.start(), m.end()
 
 
 # --- PHONE ---------------------------------------------------------------------------------------
+# Candidates the phonenumbers matcher does not read in the default region: national forms of other regions
+# ("0151 2345678", "06 12 34 56 78") and 00-prefixed international ones; phonenumbers validates each.
 _PHONE = re.compile(
     r"(?<![\w+#/.,:@=$€£-])(?:"
     r"(?:\+|\b00)\d{7,15}"  # compact international
     r"|(?:(?:\+|\b00)\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,8}(?:[ .-]\d{1,8}){1,6}"  # grouped
+    r"|0\d{2,5}/[ ]?\d{3,10}"  # German style 0171/1234567
     r"|(?:\+|\b00)\d{1,3}[ .-]?\(\d{1,4}\)[ .-]?\d{4,12}"  # +49 (0)30 12345678
     r"|\(\d{2,5}\)[ .-]?\d{3,4}[ .-]?\d{3,4}"  # (415) 555-0132
     r"|\d{7,15}"  # compact: national with trunk 0, or any after a cue word
     r")(?![\w]|[.,-]\d)"
 )
 _DATE_LIKE = re.compile(r"\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\d{2,4}")
-_NANP = re.compile(r"\(\d{3}\) ?\d{3}[-. ]\d{4}|\d{3}([-. ])\d{3}\1\d{4}")
+_NANP = re.compile(r"\+?1?[ .-]?\(\d{3}\) ?\d{3}[-. ]\d{4}|(?:\+?1[ .-])?\d{3}([-. ])\d{3}\1\d{4}")
 # words right before a number that say it is not a phone number
 _NOT_PHONE_CUE = re.compile(
     r"(?i)\b(?:no|nr|order|invoice|ticket|case|ref|reference|grant|account|acct|id|sku|tracking|serial|"
-    r"version|build)\b\.?[ ]*(?:number|no\.?|#)?[ ]*:?[ ]*$"
+    r"version|build|parcel|shipment|item|part|model|transaction|confirmation|booking|receipt|bestellung|"
+    r"commande|pedido|rechnung|factura|facture)\b\.?[ ]*"
+    r"(?:number|nummer|numéro|número|no\.?|nr\.?|#)?[ ]*:?[ ]*#?$"
 )
 # words right before a number that say it is a phone number (then no prefix is needed)
-_PHONE_CUE = re.compile(r"(?i)\b(?:phone|tel|mobile|cell|whatsapp|call me|reach me|text me|my number)\b[^\d\n]{0,15}$")
+_PHONE_CUE = re.compile(
+    r"(?i)\b(?:phone|tel|telephone|mobile|cell|whatsapp|call me|reach me|text me|my number|handy|telefon|"
+    r"téléphone|portable|teléfono|móvil|movil|fax)\b[^\d\n]{0,15}$"
+)
 
 
-def _find_phone(text: str) -> Iterable[tuple[int, int]]:
+def _phone_shape_ok(text: str, start: int, end: int) -> bool:
+    """Context and shape rules shared by every phone candidate (the number itself is validated elsewhere)."""
+    value = text[start:end]
+    groups = re.findall(r"\d+", value)
+    if not groups or _DATE_LIKE.fullmatch(value) or groups[0] == "0" or sum(len(g) == 1 for g in groups) >= 3:
+        return False  # dates, decimals and versions (0.3.33), digit tables (0 1 2 3)
+    if _NOT_PHONE_CUE.search(text, max(0, start - 30), start):
+        return False
+    before = text[start - 1] if start > 0 else " "
+    after = text[end] if end < len(text) else " "
+    # glued to a word, a path or a currency: "0596194f.png", "/id/0151234567", "$1234567", "1234567%"
+    if before.isalnum() or before in "#$€£/_@=&?" or after.isalnum() or after in "_%€$/":
+        return False
+    international = value.startswith(("+", "00"))
+    trunk = value.startswith(("0", "(0"))
+    cued = _PHONE_CUE.search(text, max(0, start - 40), start)
+    # plain digit groups without a + or a trunk 0 are order numbers, amounts, ...: only the North
+    # American 3-3-4 shape is common enough to accept without a prefix or a cue word
+    return bool(international or trunk or cued or _NANP.fullmatch(value))
+
+
+def _valid_somewhere(value: str, options: PiiOptions) -> bool:
+    if value.startswith("00"):
+        value = "+" + value[2:]
+    regions = (None,) if value.startswith("+") else (options.default_region, *options.phone_regions)
+    for region in regions:
+        try:
+            number = phonenumbers.parse(value, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number) or (
+            options.phone_leniency == "possible" and phonenumbers.is_possible_number(number)
+        ):
+            return True
+    return False
+
+
+def _find_phone(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
+    if sum(ch.isdigit() for ch in text) < 7:
+        return
+    # a number inside a URL is a path segment or an id (a credential in a URL is a SECRET)
+    found: list[tuple[int, int]] = [m.span() for m in _URL.finditer(text)] if "://" in text else []
+    leniency = phonenumbers.Leniency.POSSIBLE
+    if options.phone_leniency == "valid":
+        leniency = phonenumbers.Leniency.VALID
+    matcher = phonenumbers.PhoneNumberMatcher(text, options.default_region, leniency=leniency)
+    for m in matcher:
+        if not any(m.start < e and s < m.end for s, e in found) and _phone_shape_ok(text, m.start, m.end):
+            found.append((m.start, m.end))
+            yield m.start, m.end
     for m in _PHONE.finditer(text):
-        value = m.group()
-        digits = re.sub(r"\D", "", value)
+        start, end = m.span()
+        if any(start < e and s < end for s, e in found):
+            continue
+        digits = re.sub(r"\D", "", m.group())
         if not 7 <= len(digits) <= 15:
             continue
-        groups = re.findall(r"\d+", value)
-        if _DATE_LIKE.fullmatch(value) or groups[0] == "0" or sum(len(g) == 1 for g in groups) >= 3:
-            continue  # dates, decimals and versions (0.3.33), digit tables (0 1 2 3)
-        if _NOT_PHONE_CUE.search(text, max(0, m.start() - 30), m.start()):
-            continue
-        international = value.startswith(("+", "00"))
-        trunk = value.startswith(("0", "(0"))
-        cued = _PHONE_CUE.search(text, max(0, m.start() - 40), m.start())
-        # plain digit groups without a + or a trunk 0 are order numbers, amounts, ...: only the North
-        # American 3-3-4 shape is common enough to accept without a prefix or a cue word
-        if international or trunk or cued or _NANP.fullmatch(value):
-            yield m.start(), m.end()
+        if _phone_shape_ok(text, start, end) and _valid_somewhere(m.group(), options):
+            yield start, end
 
 
 # --- ADDRESS -------------------------------------------------------------------------------------
@@ -189,7 +535,7 @@ _ADDRESS = re.compile(
 )
 
 
-def _find_address(text: str) -> Iterable[tuple[int, int]]:
+def _find_address(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     for m in _ADDRESS.finditer(text):
         yield m.start(), m.end()
 
@@ -198,18 +544,25 @@ def _find_address(text: str) -> Iterable[tuple[int, int]]:
 _UP, _LOW = "A-ZÀ-ÖØ-Þ", "a-zß-öø-ÿ"
 # Anna, O'Brien, McDonald, Müller-Lüdenscheidt
 _NAME_WORD = rf"(?:[{_UP}]['’])?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:-[{_UP}][{_LOW}]+)?"
-_FULL_NAME = rf"{_NAME_WORD}(?:[ ]{_NAME_WORD}){{0,2}}"
+# particles inside a full name: "Ludwig van Beethoven", "María de la Cruz", "Anna von der Heide"
+_PARTICLE = r"(?:van|von|der|den|de|del|della|la|le|di|da|dos|du|ten|ter|zu)"
+_FULL_NAME = rf"{_NAME_WORD}(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{_NAME_WORD}){{0,2}}"
 _NAME_CONTEXTS = [
-    re.compile(rf"\b(?:[Mm]y name is|[Mm]y name's|[Tt]his is|I am|I'm)[ ]+(?P<name>{_FULL_NAME})"),
+    re.compile(rf"\b(?:[Mm]y name is|[Mm]y name's|[Tt]his is|I am|I'm|[Ii]ch heiße|[Mm]ein Name ist|"
+               rf"[Jj]e m'appelle|[Mm]on nom est|[Mm]e llamo|[Mm]i nombre es)[ ]+(?P<name>{_FULL_NAME})"),
     # "Name: X" also labels products and packages: only a first and last name count
     re.compile(rf"\b(?:[Ff]ull name|[Nn]ame)[ ]?:[ ]*(?P<name>{_NAME_WORD}(?:[ ]{_NAME_WORD}){{1,2}})(?![\w.-])"),
-    re.compile(rf"(?m)^[ \t]*(?:[Hh]i|[Hh]ello|[Hh]ey|[Dd]ear|Good (?:morning|afternoon|evening))[ ]+"
-               rf"(?P<name>{_FULL_NAME})[ ]*[,!]"),
-    re.compile(rf"(?:[Rr]egards|[Bb]est wishes|[Tt]hanks|[Tt]hank you|[Cc]heers|[Ss]incerely|[Bb]est),?"
+    re.compile(rf"(?m)^[ \t]*(?:[Hh]i|[Hh]ello|[Hh]ey|[Dd]ear|Good (?:morning|afternoon|evening)|[Hh]allo|"
+               rf"[Ll]iebe[rs]?|[Ss]ehr geehrte[r]? (?:Frau|Herr)|[Bb]onjour|[Cc]her|[Cc]hère|[Hh]ola|"
+               rf"[Ee]stimad[oa]|[Qq]uerid[oa])[ ]+(?P<name>{_FULL_NAME})[ ]*[,!]"),
+    re.compile(rf"(?:[Rr]egards|[Bb]est wishes|[Tt]hanks|[Tt]hank you|[Cc]heers|[Ss]incerely|[Bb]est|"
+               rf"[Gg]rüßen|[Gg]rüße|[Gg]ruß|[Dd]anke|[Cc]ordialement|[Bb]ien à vous|[Mm]erci|[Ss]aludos|"
+               rf"[Aa]tentamente|[Gg]racias|[Uu]n saludo),?"
                rf"[ \t]*\r?\n[ \t]*(?P<name>{_FULL_NAME})[ \t]*(?:\r?\n|$)"),
     re.compile(rf"\b(?:account holder|card ?holder|name on the card is|addressed to)[ :]+(?P<name>{_FULL_NAME})"),
 ]
-# Capitalised words that follow those cues but are not names.
+# Capitalised words that follow those cues but are not names, and product/company names that are also first
+# names ("Hey Alexa,", "This is Ring support").
 _NOT_NAMES = frozenset("""
     a all again also am an and any anyone everyone everybody folks guys here just lumen me not now only
     please really regarding writing sorry still support sure team the there this that very so unable happy
@@ -218,14 +571,20 @@ _NOT_NAMES = frozenset("""
     getting going aura plus app order orders my our your we you they he she it what how why when where who
     which is are was were be been new old great perfect desk hub lamp cam doorbell plug
     sensor strip admin user agent staff true false none null monday tuesday wednesday thursday friday saturday sunday
+    alexa siri cortana bixby google echo ring nest tesla dell mercedes ford chevy jaguar wendy wendys harley
+    carrie genie juno luna nova skype zoom slack
 """.split())
+# a cued "name" followed by one of these is an organisation or a product: "This is Max Support"
+_ORG_AFTER = re.compile(r"[ ]+(?:[Ss]upport|[Tt]eam|[Cc]ustomer|[Ss]ervice|[Ii]nc\b|[Ll]td\b|GmbH|[Aa]pp\b|"
+                        r"[Ss]peaker|[Dd]evice|[Bb]ot\b|[Aa]ssistant)")
 
 
 def _trim_name(name: str) -> str:
     """Cut a candidate at the first word that is not a name (so 'Anna Here' keeps 'Anna')."""
     words = []
     for word in name.split(" "):
-        if word.lower() in _NOT_NAMES:
+        bare = word.lower().replace("’", "'").removesuffix("'s")  # "Wendy's"
+        if bare in _NOT_NAMES:
             break
         words.append(word)
     return " ".join(words)
@@ -236,7 +595,7 @@ def _cued_names(text: str) -> Iterator[tuple[int, str]]:
     for pattern in _NAME_CONTEXTS:
         for m in pattern.finditer(text):
             name = _trim_name(m.group("name"))
-            if name:
+            if name and not _ORG_AFTER.match(text, m.start("name") + len(name)):
                 yield m.start("name"), name
 
 
@@ -250,51 +609,66 @@ def _find_name(text: str, known_names: Iterable[str] = ()) -> Iterable[tuple[int
     for name in names:
         tokens.update(w for w in name.split(" ") if len(w) >= 3 and w.lower() not in _NOT_NAMES)
     for token in sorted(tokens, key=len, reverse=True):
-        for m in re.finditer(rf"(?<![\w]){re.escape(token)}(?![\w])", text):
-            yield m.start(), m.end()
+        if token in text:
+            for m in re.finditer(rf"(?<![\w]){re.escape(token)}(?![\w])", text):
+                yield m.start(), m.end()
 
 
 def names_in(text: str) -> set[str]:
     """The names found by their cues in a text (used to carry names across the turns of a conversation)."""
-    return {name for _, name in _cued_names(text)}
+    return {name for _, name in _cued_names(shadow(text).text)}
 
 
-_FINDERS: dict[str, Callable[[str], Iterable[tuple[int, int]]]] = {
-    "EMAIL": lambda t: ((m.start(), m.end()) for m in _EMAIL.finditer(t)),
+_FINDERS: dict[str, Callable[[str, PiiOptions], Iterable[tuple[int, int]]]] = {
+    "SECRET": _find_secret,
+    "EMAIL": _find_email,
     "IBAN": _find_iban,
     "CARD": _find_card,
+    "SSN": _find_ssn,
+    "DOB": _find_dob,
     "IP": _find_ip,
     "PHONE": _find_phone,
     "ADDRESS": _find_address,
 }
 
 
-def find_pii(text: str, entities: Iterable[str] | None = None, *, known_names: Iterable[str] = ()) -> list[PiiMatch]:
+def find_pii(
+    text: str, entities: Iterable[str] | None = None, *, known_names: Iterable[str] = (),
+    options: PiiOptions | None = None,
+) -> list[PiiMatch]:
     """Non-overlapping PII matches sorted by position; on overlap the higher-priority entity (ALL_ENTITIES
-    order), then the longer span, wins. `known_names` are names (from other turns) to also match here."""
+    order), then the longer span, wins. `known_names` are names (from other turns) to also match here.
+    Raises PiiTimeout when detection takes longer than options.max_seconds_per_record."""
+    options = options or DEFAULT_OPTIONS
     wanted = set(ALL_ENTITIES if entities is None else entities)
     unknown = wanted - set(ALL_ENTITIES)
     if unknown:
         raise ValueError(f"unknown PII entities: {', '.join(sorted(unknown))}")
-    taken = [(m.start(), m.end()) for m in _PLACEHOLDER.finditer(text)]
+    deadline = time.monotonic() + options.max_seconds_per_record
+    sh = shadow(text)
+    taken = [(m.start(), m.end()) for m in _PLACEHOLDER.finditer(sh.text)]
     accepted: list[PiiMatch] = []
     for entity in ALL_ENTITIES:
         if entity not in wanted:
             continue
-        spans = _find_name(text, known_names) if entity == "NAME" else _FINDERS[entity](text)
+        spans = _find_name(sh.text, known_names) if entity == "NAME" else _FINDERS[entity](sh.text, options)
         for start, end in sorted(set(spans), key=lambda s: (s[0], -(s[1] - s[0]))):
             if any(start < e and s < end for s, e in taken):
                 continue
             taken.append((start, end))
-            accepted.append(PiiMatch(entity, start, end, text[start:end]))
+            o_start, o_end = sh.span(start, end)
+            accepted.append(PiiMatch(entity, o_start, o_end, text[o_start:o_end]))
+        if time.monotonic() > deadline:
+            raise PiiTimeout(f"PII detection took longer than {options.max_seconds_per_record} s")
     return sorted(accepted, key=lambda m: m.start)
 
 
 def normalize(entity: str, value: str) -> str:
     """The canonical form hashed into a placeholder: one value spelled two ways gets one pseudonym."""
+    value = shadow(value).text  # look-alikes and zero-width characters do not make a new value
     if entity == "EMAIL":
         return value.lower()
-    if entity == "CARD":
+    if entity in ("CARD", "SSN"):
         return re.sub(r"\D", "", value)
     if entity == "PHONE":
         digits = re.sub(r"\D", "", value)
@@ -306,6 +680,8 @@ def normalize(entity: str, value: str) -> str:
             return str(ipaddress.ip_address(value))
         except ValueError:
             return value
+    if entity == "SECRET":
+        return value
     return " ".join(value.split()).casefold()
 
 
@@ -325,19 +701,35 @@ class Pseudonymizer:
         return f"<{entity}_{digest.hexdigest()[:8]}>"
 
 
-def anonymize_text(
-    text: str, pseudonymizer: Pseudonymizer, entities: Iterable[str] | None = None, *,
-    known_names: Iterable[str] = (),
-) -> tuple[str, Counter[str]]:
-    """The text with every PII match replaced by its placeholder, and the count per entity."""
-    counts: Counter[str] = Counter()
+def _replace(text: str, matches: list[PiiMatch], pseudonymizer: Pseudonymizer) -> str:
     out, pos = [], 0
-    for m in find_pii(text, entities, known_names=known_names):
+    for m in matches:
         out += [text[pos:m.start], pseudonymizer.placeholder(m.entity, m.value)]
         pos = m.end
-        counts[m.entity] += 1
     out.append(text[pos:])
-    return "".join(out), counts
+    return "".join(out)
+
+
+def anonymize_text(
+    text: str, pseudonymizer: Pseudonymizer, entities: Iterable[str] | None = None, *,
+    known_names: Iterable[str] = (), options: PiiOptions | None = None,
+) -> tuple[str, Counter[str]]:
+    """The text with every PII match replaced by its placeholder, and the count per entity. A record whose
+    detection runs over its time budget becomes one REDACTED placeholder (counted as REDACTED)."""
+    counts: Counter[str] = Counter()
+    current = text
+    # A replacement can change the context of a neighbour ("...78a@b.co": the phone ends at a letter until
+    # the e-mail becomes a placeholder), so repeat until nothing is found: anonymizing is then idempotent.
+    for _ in range(4):
+        try:
+            matches = find_pii(current, entities, known_names=known_names, options=options)
+        except PiiTimeout:
+            return pseudonymizer.placeholder("REDACTED", text), Counter({"REDACTED": 1})
+        if not matches:
+            return current, counts
+        counts.update(m.entity for m in matches)
+        current = _replace(current, matches, pseudonymizer)
+    return current, counts
 
 
 def _wants_names(entities: Iterable[str] | None) -> bool:
@@ -346,6 +738,7 @@ def _wants_names(entities: Iterable[str] | None) -> bool:
 
 def anonymize_table(
     table: pa.Table, pseudonymizer: Pseudonymizer, entities: Iterable[str] | None = None, column: str = "text",
+    *, options: PiiOptions | None = None,
 ) -> tuple[pa.Table, Counter[str]]:
     """The table with `column` anonymized (other columns untouched). With a conversation_id column, a name
     found by its cue in one turn is also replaced in the other turns of that conversation."""
@@ -364,7 +757,7 @@ def anonymize_table(
             new_texts.append(None)
             continue
         known = names_by_conv.get(conv_ids[i], ()) if conv_ids is not None else ()
-        new, c = anonymize_text(text, pseudonymizer, entities, known_names=known)
+        new, c = anonymize_text(text, pseudonymizer, entities, known_names=known, options=options)
         new_texts.append(new)
         counts.update(c)
     index = table.column_names.index(column)
@@ -385,7 +778,7 @@ def _apply_at_path(obj: object, path: list[str], fn: Callable[[str], str]) -> ob
 
 def anonymize_jsonl(
     in_path: Path, out_path: Path, fields: list[str], pseudonymizer: Pseudonymizer,
-    entities: Iterable[str] | None = None,
+    entities: Iterable[str] | None = None, *, options: PiiOptions | None = None,
 ) -> tuple[int, Counter[str]]:
     """Copy a JSONL file line by line, anonymizing the strings at `fields` (dotted paths, through lists, e.g.
     "messages.content"); other fields and the line order are kept. A line that is not JSON is anonymized
@@ -403,7 +796,7 @@ def anonymize_jsonl(
             except ValueError:
                 record = None
             if not isinstance(record, dict):
-                new, c = anonymize_text(line, pseudonymizer, entities)
+                new, c = anonymize_text(line, pseudonymizer, entities, options=options)
                 counts.update(c)
             else:
                 # first gather names over all fields of the record, so a signature name is also
@@ -419,7 +812,7 @@ def anonymize_jsonl(
                 known = set().union(*(names_in(t) for t in texts)) if _wants_names(entities) else set()
 
                 def replace(s: str, known: set[str] = known) -> str:
-                    new, c = anonymize_text(s, pseudonymizer, entities, known_names=known)
+                    new, c = anonymize_text(s, pseudonymizer, entities, known_names=known, options=options)
                     counts.update(c)
                     return new
 

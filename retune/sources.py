@@ -10,14 +10,20 @@
 #   2k+1. Dedup and quarantine act per row.
 # - content_hash = sha256 of the record's normalized content (conversation_id, roles, texts). A record whose
 #   hash is already known (the store holds it) or was seen earlier in the run is a duplicate.
-# - Memory stays flat: files are iterated line by line / row by row, a part is flushed every
-#   `batch_size` kept records, quarantine rows are flushed in batches too.
+# - Memory stays flat: files are iterated line by line / row by row (gzip and zstd are decompressed as
+#   streams, Parquet is read in record batches), a part is flushed every `batch_size` kept records,
+#   quarantine rows are flushed in batches too.
+# - Shapes: a JSON object (a JSONL line or a Parquet row) is an OpenAI chat (`messages`), a prompt/completion
+#   pair, or a customer/agent exchange; with format `turns` it is one turn (conversation_id, role, content).
+#   SourceConfig.fields renames the source's fields to ours first, SourceConfig.roles its role names.
 
 from __future__ import annotations
 
 import csv
 import glob
+import gzip
 import hashlib
+import io
 import json
 import os
 import unicodedata
@@ -25,6 +31,7 @@ from collections.abc import Iterator, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -33,7 +40,10 @@ from retune.config import SourceConfig
 from retune.errors import RetuneError, SourceError
 from retune.schema import QUARANTINE_SCHEMA, ROLES, TURN_SCHEMA
 
-FORMAT_BY_EXTENSION = {".jsonl": "openai_chat", ".json": "openai_chat", ".csv": "pairs_csv"}
+FORMAT_BY_EXTENSION = {
+    ".jsonl": "openai_chat", ".json": "openai_chat", ".csv": "pairs_csv", ".parquet": "parquet",
+}
+COMPRESSION_EXTENSIONS = (".gz", ".zst")
 CSV_REQUIRED_COLUMNS = ("customer", "agent")
 
 
@@ -118,6 +128,29 @@ class _Quarantined(Exception):
         self.reason = reason
 
 
+def format_for(path: Path) -> str | None:
+    """The format an extension stands for, looking through a .gz/.zst suffix; None when unknown."""
+    suffixes = [x.lower() for x in path.suffixes]
+    if suffixes and suffixes[-1] in COMPRESSION_EXTENSIONS:
+        suffixes = suffixes[:-1]
+    return FORMAT_BY_EXTENSION.get(suffixes[-1]) if suffixes else None
+
+
+def open_binary(path: Path) -> BinaryIO:
+    """A file opened for reading bytes, decompressed on the fly when it ends in .gz or .zst."""
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        return gzip.open(path, "rb")
+    if suffix == ".zst":
+        try:
+            import zstandard
+        except ImportError:
+            raise SourceError(f"{path}: reading .zst files needs the zstandard package") from None
+        raw = path.open("rb")
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
+    return path.open("rb")
+
+
 def resolve_sources(sources: list[SourceConfig]) -> list[tuple[Path, str, SourceConfig]]:
     """Expand paths and globs (relative to the current directory) into (file, format, config)."""
     resolved: list[tuple[Path, str, SourceConfig]] = []
@@ -129,9 +162,9 @@ def resolve_sources(sources: list[SourceConfig]) -> list[tuple[Path, str, Source
         else:
             path = Path(src.path)
             if path.is_dir():
-                matches = sorted(p for p in path.iterdir() if p.suffix.lower() in FORMAT_BY_EXTENSION)
+                matches = sorted(p for p in path.iterdir() if p.is_file() and format_for(p))
                 if not matches:
-                    raise SourceError(f"source directory holds no .jsonl/.json/.csv files: {src.path}")
+                    raise SourceError(f"source directory holds no .jsonl/.csv/.parquet files: {src.path}")
             elif path.is_file():
                 matches = [path]
             else:
@@ -139,7 +172,7 @@ def resolve_sources(sources: list[SourceConfig]) -> list[tuple[Path, str, Source
         for path in matches:
             fmt = src.format
             if fmt == "auto":
-                fmt = FORMAT_BY_EXTENSION.get(path.suffix.lower(), "")
+                fmt = format_for(path) or ""
                 if not fmt:
                     raise SourceError(f"cannot tell the format of {path} from its extension; set format")
             if not os.access(path, os.R_OK):
@@ -160,6 +193,8 @@ def _content_hash(conversation_id: str | None, turns: list[_Turn]) -> str:
 def _parse_time(value: object) -> datetime | None:
     if value is None or value == "":
         return None
+    if isinstance(value, datetime):  # a Parquet timestamp column
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
     if not isinstance(value, str):
         raise _Quarantined("bad_field:created_at")
     try:
@@ -171,7 +206,7 @@ def _parse_time(value: object) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-def _check_turns(turns: list[_Turn], max_text_chars: int) -> None:
+def _check_turns(turns: list[_Turn], max_text_chars: int, require_assistant: bool = True) -> None:
     for t in turns:
         if t.role not in ROLES:
             raise _Quarantined(f"unknown_role:{t.role[:20]}")
@@ -179,7 +214,7 @@ def _check_turns(turns: list[_Turn], max_text_chars: int) -> None:
             raise _Quarantined("empty_text")
         if len(t.text) > max_text_chars:
             raise _Quarantined("text_too_long")
-    if not any(t.role == "assistant" for t in turns):
+    if require_assistant and not any(t.role == "assistant" for t in turns):
         raise _Quarantined("no_assistant_turn")
 
 
@@ -201,7 +236,27 @@ def _message_text(content: object) -> str:
     raise _Quarantined("bad_field:content")
 
 
-def _parse_chat_line(raw: bytes, default_channel: str | None, max_text_chars: int) -> _Record:
+def _mapped(obj: dict, src: SourceConfig) -> dict:
+    """The object with the source's field names renamed to ours (SourceConfig.fields)."""
+    if not src.fields:
+        return obj
+    theirs = {v: k for k, v in src.fields.items()}
+    return {theirs.get(k, k): v for k, v in obj.items()}
+
+
+def _role(value: object, src: SourceConfig) -> str:
+    if not isinstance(value, str):
+        raise _Quarantined("bad_field:role")
+    return src.roles.get(value, value)
+
+
+def _text_field(obj: dict, name: str) -> str:
+    if name not in obj or obj[name] is None:
+        raise _Quarantined(f"missing_field:{name}")
+    return _normalize_text(_message_text(obj[name]))
+
+
+def _decode_object(raw: bytes) -> dict:
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -212,50 +267,120 @@ def _parse_chat_line(raw: bytes, default_channel: str | None, max_text_chars: in
         raise _Quarantined("invalid_json") from None
     if not isinstance(obj, dict):
         raise _Quarantined("not_an_object")
-    if "messages" not in obj:
-        raise _Quarantined("missing_field:messages")
-    messages = obj["messages"]
-    if not isinstance(messages, list) or not messages:
-        raise _Quarantined("bad_field:messages")
-    turns = []
-    for msg in messages:
-        if not isinstance(msg, dict):
+    return obj
+
+
+def _parse_object(obj: dict, src: SourceConfig, max_text_chars: int, exchanges: dict[str, int]) -> _Record:
+    # exchanges: conversation_id -> turns numbered so far (rows without `messages` continue a conversation)
+    """One conversation record from an object: chat `messages`, prompt/completion, or customer/agent."""
+    obj = _mapped(obj, src)
+    first_turn = 0
+    if "messages" in obj:
+        messages = obj["messages"]
+        if not isinstance(messages, list) or not messages:
             raise _Quarantined("bad_field:messages")
-        for key in ("role", "content"):
-            if key not in msg:
-                raise _Quarantined(f"missing_field:{key}")
-        if not isinstance(msg["role"], str):
-            raise _Quarantined("bad_field:role")
-        turns.append(_Turn(msg["role"], _normalize_text(_message_text(msg["content"]))))
+        turns = []
+        for msg in messages:
+            if not isinstance(msg, dict):
+                raise _Quarantined("bad_field:messages")
+            msg = _mapped(msg, src)
+            for key in ("role", "content"):
+                if key not in msg:
+                    raise _Quarantined(f"missing_field:{key}")
+            turns.append(_Turn(_role(msg["role"], src), _normalize_text(_message_text(msg["content"]))))
+    elif "prompt" in obj or "completion" in obj:
+        turns = [_Turn("user", _text_field(obj, "prompt")),
+                 _Turn("assistant", _text_field(obj, "completion"))]
+        if isinstance(obj.get("system"), str) and obj["system"].strip():
+            turns.insert(0, _Turn("system", _normalize_text(obj["system"])))
+    elif "customer" in obj and "agent" in obj:
+        turns = [_Turn("user", _text_field(obj, "customer")), _Turn("assistant", _text_field(obj, "agent"))]
+    else:
+        expected = "prompt" if src.format == "prompt_completion" else "messages"
+        raise _Quarantined(f"missing_field:{expected}")
     _check_turns(turns, max_text_chars)
     cid = obj.get("conversation_id", obj.get("id"))
     if cid is not None and not isinstance(cid, str | int):
         raise _Quarantined("bad_field:conversation_id")
-    channel = obj.get("channel", default_channel)
+    cid = str(cid) if cid is not None else None
+    if cid and "messages" not in obj:  # rows of one conversation are its exchanges in order, as in CSV
+        first_turn = exchanges.get(cid, 0)
+        exchanges[cid] = first_turn + len(turns)
+    channel = obj.get("channel", src.channel)
     if channel is not None and not isinstance(channel, str):
         raise _Quarantined("bad_field:channel")
-    return _finish(str(cid) if cid is not None else None, 0, turns, _parse_time(obj.get("created_at")), channel)
+    return _finish(cid, first_turn, turns, _parse_time(obj.get("created_at")), channel)
 
 
-def _iter_chat(path: Path, src: SourceConfig, max_text_chars: int) -> Iterator[tuple[int, str, object]]:
+def _parse_turn_object(obj: dict, src: SourceConfig, max_text_chars: int,
+                       turns_seen: dict[str, int]) -> _Record:
+    """One turn per row: conversation_id, role, content (or text), optional turn index."""
+    obj = _mapped(obj, src)
+    cid = obj.get("conversation_id")
+    if cid is None or cid == "":
+        raise _Quarantined("missing_field:conversation_id")
+    if not isinstance(cid, str | int):
+        raise _Quarantined("bad_field:conversation_id")
+    cid = str(cid)
+    if "role" not in obj:
+        raise _Quarantined("missing_field:role")
+    turn = _Turn(_role(obj["role"], src), _text_field(obj, "content" if "content" in obj else "text"))
+    index = obj.get("turn")
+    if index is None:
+        index = turns_seen.get(cid, 0)
+    elif not isinstance(index, int) or isinstance(index, bool) or index < 0:
+        raise _Quarantined("bad_field:turn")
+    turns_seen[cid] = max(turns_seen.get(cid, 0), index + 1)
+    _check_turns([turn], max_text_chars, require_assistant=False)
+    channel = obj.get("channel", src.channel)
+    if channel is not None and not isinstance(channel, str):
+        raise _Quarantined("bad_field:channel")
+    # the position is part of the content: "Thanks!" twice in one conversation is not a duplicate
+    content_hash = _content_hash(f"{cid}#{index}", [turn])
+    return _Record(cid, index, [turn], _parse_time(obj.get("created_at")), channel, content_hash)
+
+
+def _iter_jsonl(path: Path, src: SourceConfig, max_text_chars: int) -> Iterator[tuple[int, str, object]]:
     """Yields (offset, raw text, _Record | _Quarantined) per non-blank line; offset = 0-based line number."""
-    with path.open("rb") as f:
+    state: dict[str, int] = {}  # conversation_id -> exchanges / turns so far
+    parse = _parse_turn_object if src.format == "turns" else _parse_object
+    with open_binary(path) as f:
         for offset, raw in enumerate(f):
             raw = raw.rstrip(b"\r\n")
             if not raw.strip():
                 continue
             try:
-                result: object = _parse_chat_line(raw, src.channel, max_text_chars)
+                result: object = parse(_decode_object(raw), src, max_text_chars, state)
             except _Quarantined as q:
                 result = q
             yield offset, raw.decode("utf-8", errors="replace"), result
+
+
+def _iter_parquet(path: Path, src: SourceConfig, max_text_chars: int) -> Iterator[tuple[int, str, object]]:
+    """Yields (offset, raw text, _Record | _Quarantined) per row, reading one record batch at a time."""
+    state: dict[str, int] = {}
+    parse = _parse_turn_object if src.format == "turns" else _parse_object
+    with open_binary(path) as handle:
+        try:
+            file = pq.ParquetFile(handle)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise SourceError(f"{path}: not a readable Parquet file ({exc})") from None
+        offset = 0
+        for batch in file.iter_batches(batch_size=1024):
+            for row in batch.to_pylist():
+                try:
+                    result: object = parse(row, src, max_text_chars, state)
+                except _Quarantined as q:
+                    result = q
+                yield offset, json.dumps(row, ensure_ascii=False, default=str), result
+                offset += 1
 
 
 def _iter_pairs_csv(path: Path, src: SourceConfig, max_text_chars: int) -> Iterator[tuple[int, str, object]]:
     """Yields (offset, raw text, _Record | _Quarantined) per data row; offset = 0-based data-row index."""
     exchanges_seen: dict[str, int] = {}  # conversation_id -> rows so far (numbers the turns)
     # surrogateescape keeps reading past bad bytes; a row holding one is quarantined as invalid_utf8
-    with path.open("r", encoding="utf-8", errors="surrogateescape", newline="") as f:
+    with io.TextIOWrapper(open_binary(path), encoding="utf-8", errors="surrogateescape", newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in CSV_REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
@@ -386,7 +511,10 @@ def ingest(
         for path, fmt, src in files:
             counts = SourceCounts(source=str(path))
             all_counts.append(counts)
-            records = _iter_chat if fmt == "openai_chat" else _iter_pairs_csv
+            if format_for(path) == "parquet" or fmt == "parquet":  # the shape inside comes from the format
+                records = _iter_parquet
+            else:
+                records = _iter_pairs_csv if fmt == "pairs_csv" else _iter_jsonl
             try:
                 for offset, raw, result in records(path, src, max_text_chars):
                     counts.records_in += 1

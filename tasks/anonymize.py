@@ -24,11 +24,12 @@ def anonymize(cfg: Config, parts: list[Path], out_dir: Path) -> tuple[list[Path]
             "Set it in production.", cfg.pii.key_env,
         )
     pseudonymizer = pii.Pseudonymizer(key)
+    options = pii.PiiOptions.from_config(cfg.pii)
     out_dir.mkdir(parents=True, exist_ok=True)
     found: Counter[str] = Counter()
     written = []
     for part in parts:
-        table, counts = pii.anonymize_table(pq.read_table(part), pseudonymizer, cfg.pii.entities)
+        table, counts = pii.anonymize_table(pq.read_table(part), pseudonymizer, cfg.pii.entities, options=options)
         found.update(counts)
         out = out_dir / part.name
         pq.write_table(table, out)

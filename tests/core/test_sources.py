@@ -151,3 +151,74 @@ def test_record_level_rules(tmp_path):
     assert row["created_at"].isoformat() == "2026-09-01T10:00:00+00:00" and row["text"] == "Hi"
     again = ingest([SourceConfig(path=str(path))], tmp_path / "out2", tmp_path / "q")
     assert _read(again.parts).column("conversation_id")[0].as_py() == row["conversation_id"]
+
+
+def _write_compressed(path: Path, data: bytes) -> Path:
+    import gzip
+
+    import zstandard
+
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(data))
+    else:
+        path.write_bytes(zstandard.ZstdCompressor().compress(data))
+    return path
+
+
+def test_gzip_and_zstd_sources_give_the_same_rows_as_plain_ones(tmp_path):
+    plain = ingest(_sources("batch1"), tmp_path / "plain", tmp_path / "q")
+    packed = tmp_path / "packed"
+    packed.mkdir()
+    _write_compressed(packed / "chat.jsonl.gz", (EXAMPLES / "batch1" / "chat.jsonl").read_bytes())
+    _write_compressed(packed / "pairs.csv.zst", (EXAMPLES / "batch1" / "pairs.csv").read_bytes())
+    report = ingest([SourceConfig(path=str(packed))], tmp_path / "out", tmp_path / "q")
+    assert [Path(s.source).name for s in report.sources] == ["chat.jsonl.gz", "pairs.csv.zst"]
+    assert [(s.records_in, s.kept, s.quarantined, s.duplicates, s.reasons) for s in report.sources] == [
+        (s.records_in, s.kept, s.quarantined, s.duplicates, s.reasons) for s in plain.sources]
+    assert report.new_hashes == plain.new_hashes and report.turns == plain.turns
+
+
+def test_prompt_completion_turn_rows_parquet_and_a_field_mapping(tmp_path):
+    pc = tmp_path / "pc.jsonl"
+    pc.write_text("\n".join(json.dumps(x) for x in [
+        {"prompt": "Where is my parcel?", "completion": "It ships today.", "conversation_id": "p1"},
+        {"prompt": "And the invoice?", "completion": "Attached.", "conversation_id": "p1",
+         "system": "Be brief."},
+        {"prompt": "no answer"},
+    ]) + "\n")
+    turns = tmp_path / "turns.jsonl"
+    turns.write_text("\n".join(json.dumps(x) for x in [
+        {"conversation_id": "t1", "role": "user", "content": "Hi"},
+        {"conversation_id": "t1", "role": "assistant", "content": "Hello!"},
+        {"conversation_id": "t1", "role": "user", "content": "Hi"},  # same text later: not a duplicate
+        {"conversation_id": "t1", "role": "bot", "content": "?"},
+        {"role": "user", "content": "orphan"},
+    ]) + "\n")
+    mapped = tmp_path / "export.parquet"
+    pq.write_table(pa.Table.from_pylist([
+        {"ticket": "m1", "dialog": [{"speaker": "customer", "utterance": "Refund please"},
+                                    {"speaker": "agent", "utterance": "Done."}]},
+        {"ticket": "m2", "dialog": [{"speaker": "customer", "utterance": "Hello"},
+                                    {"speaker": "agent", "utterance": "Hi!"}]},
+    ]), mapped)
+    report = ingest([
+        SourceConfig(path=str(pc), format="prompt_completion"),
+        SourceConfig(path=str(turns), format="turns"),
+        SourceConfig(path=str(mapped), roles={"customer": "user", "agent": "assistant"},
+                     fields={"conversation_id": "ticket", "messages": "dialog", "role": "speaker",
+                             "content": "utterance"}),
+    ], tmp_path / "out", tmp_path / "q")
+    assert report.reconciles()
+    pc_counts, turn_counts, pq_counts = report.sources
+    assert (pc_counts.kept, pc_counts.reasons) == (2, {"missing_field:completion": 1})
+    assert turn_counts.kept == 3
+    assert turn_counts.reasons == {"unknown_role:bot": 1, "missing_field:conversation_id": 1}
+    assert pq_counts.kept == 2 and pq_counts.quarantined == 0
+    rows = _read(report.parts).to_pylist()
+    p1 = [(r["turn"], r["role"], r["text"]) for r in rows if r["conversation_id"] == "p1"]
+    assert p1 == [(0, "user", "Where is my parcel?"), (1, "assistant", "It ships today."),
+                  (2, "system", "Be brief."), (3, "user", "And the invoice?"), (4, "assistant", "Attached.")]
+    t1 = [(r["turn"], r["role"], r["text"]) for r in rows if r["conversation_id"] == "t1"]
+    assert t1 == [(0, "user", "Hi"), (1, "assistant", "Hello!"), (2, "user", "Hi")]
+    m1 = [(r["role"], r["text"]) for r in rows if r["conversation_id"] == "m1"]
+    assert m1 == [("user", "Refund please"), ("assistant", "Done.")]
