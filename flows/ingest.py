@@ -41,7 +41,7 @@ def ingest_flow(config: str = "retune.yaml", sources: list[str] | None = None) -
         return Ingested(report)
     raw_check = validate(cfg, report.parts, "raw_turns")
     anonymized, pii_found = anonymize(cfg, report.parts, run_dir / "anonymized")
-    staged = version(cfg, run_id, anonymized, report)
+    staged = version(cfg, run_id, anonymized, report, [raw_check])
     anonymized_check = validate(cfg, staged, "anonymized_turns")
     dataset = publish(cfg, staged, report, [raw_check, anonymized_check])
     return Ingested(report, pii_found, [raw_check, anonymized_check], dataset)

@@ -211,6 +211,28 @@ def models(config: ConfigOpt = Path("retune.yaml")) -> None:
 
 
 @app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="Model version to put in production, e.g. v3.")],
+    config: ConfigOpt = Path("retune.yaml"),
+    reason: Annotated[str, typer.Option(help="Why: recorded in the registry history.")] = "manual promotion",
+) -> None:
+    """Put a registered model version in production (recorded with who, when and why)."""
+    from retune.config import load_config
+    from retune.registry import Registry
+    from retune.store import open_store
+
+    registry = Registry(open_store(load_config(config)))
+    before = registry.production()
+    registry.promote(version, reason)
+    if before is not None and before.version == version:
+        console.print(f"{version} is already in production")
+        return
+    last = registry.history()[-1]
+    console.print(f"production is now {version} (was {before.version if before else 'none'}; by {last['by']} at "
+                  f"{last['at']}: {last['reason']})")
+
+
+@app.command()
 def rollback(config: ConfigOpt = Path("retune.yaml")) -> None:
     """Move the production pointer back to the previous production version."""
     from retune.config import load_config
@@ -219,6 +241,50 @@ def rollback(config: ConfigOpt = Path("retune.yaml")) -> None:
 
     version = Registry(open_store(load_config(config))).rollback()
     console.print(f"production is now {version.version}")
+
+
+@app.command()
+def lineage(
+    version: Annotated[str | None, typer.Argument(help="A model version, e.g. v3.")] = None,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="A dataset commit (id, 6+ character prefix, or ref): "
+                                                   "list the model versions trained on it.")
+    ] = None,
+    config: ConfigOpt = Path("retune.yaml"),
+) -> None:
+    """Where a model came from: dataset commit → ingest runs (Prefect run links) → source files and sha256."""
+    from retune import lineage as core
+    from retune.config import load_config
+    from retune.store import open_store
+
+    if (version is None) == (dataset is None):
+        raise RetuneError("give a model VERSION, or --dataset COMMIT (one of the two)")
+    store = open_store(load_config(config))
+    if dataset is not None:
+        trained = core.models_trained_on(store, dataset)
+        for v in trained:
+            console.print(f"{v.version}  registered {v.created_at}  config {v.lineage.get('config_hash', '-')}")
+        console.print(f"{len(trained)} model version(s) trained on {dataset}")
+        return
+
+    found = core.model_lineage(store, version)
+    m, d = found.model, found.dataset
+    lines = [
+        f"model {m.version}{' (production)' if found.production else ''}  registered {m.created_at}  "
+        f"base {m.lineage.get('base_model', '-')}  config {m.lineage.get('config_hash', '-')}  "
+        f"code {m.lineage.get('code_version', '-')}",
+        f"└─ dataset commit {d.id}  {d.created_at}  {len(found.ingest_runs)} ingest run(s)",
+    ]
+    for run in found.ingest_runs:
+        lines.append(
+            f"   └─ ingest run {run.run_id or '-'}  commit {run.commit[:12]}  {run.created_at}  "
+            f"{run.flow_run_url or run.flow_run_id or '(no Prefect run recorded)'}"
+        )
+        for s in run.sources:
+            counts = f"kept {s.kept} of {s.records_in}" if s.kept is not None else "counts not recorded"
+            lines.append(f"      └─ {s.path}  sha256 {s.sha256 or 'unknown'}  ({counts})")
+    for line in lines:  # whole lines, never cropped: people copy ids, paths and hashes from here
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command()

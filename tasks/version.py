@@ -12,16 +12,19 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 
-from retune import datasets
+from retune import datasets, lineage
 from retune.config import Config
 from retune.contracts import ContractResult
 from retune.errors import ContractError
-from retune.lineage import code_version
 from retune.report import markdown_table
 from retune.sources import IngestReport
 from retune.store import open_store
+from retune.store.base import Store
 
 DATASET_UPDATED_EVENT = "retune.dataset.updated"
+
+
+CONTRACT_REPORTS_PREFIX = "reports/contracts/"
 
 
 @dataclass
@@ -29,6 +32,20 @@ class StagedRun:
     branch: str  # the run's own branch, from main
     commit: str  # the commit on it holding this run's parts
     prefix: str  # where the parts are in the store
+    run_id: str = ""
+
+
+def contract_report_path(run_id: str, suite: str) -> str:
+    """Where a run's Data Docs for one suite live in the store; they travel with the run's data."""
+    return f"{CONTRACT_REPORTS_PREFIX}{run_id}/{suite}/"
+
+
+def put_tree(store: Store, branch: str, local_dir: Path, prefix: str) -> int:
+    """Stage every file under local_dir at prefix on branch; return how many."""
+    files = sorted(p for p in Path(local_dir).rglob("*") if p.is_file())
+    for local in files:
+        store.put_file(branch, prefix + local.relative_to(local_dir).as_posix(), local)
+    return len(files)
 
 
 @dataclass
@@ -41,25 +58,26 @@ class DatasetCommit:
 
 
 @task(name="version", cache_policy=NO_CACHE)
-def version(cfg: Config, run_id: str, parts: list[Path], report: IngestReport) -> StagedRun:
+def version(
+    cfg: Config, run_id: str, parts: list[Path], report: IngestReport, checks: list[ContractResult] | None = None
+) -> StagedRun:
+    """Commit the run's parts on its own branch, with lineage metadata; `checks` already run on local files
+    (raw_turns) bring their Data Docs along."""
     store = open_store(cfg)
     branch = f"ingest-{run_id}"
     store.create_branch(branch, "main")
     for part in parts:
         store.put_file(branch, datasets.turns_path(run_id, part.name), part)
-    metadata = {
-        "flow_run_id": str(flow_run.id or ""),
-        "flow_run_url": str(flow_run.ui_url or ""),
-        "sources": ",".join(s.source for s in report.sources),
-        "records_in": str(report.records_in),
-        "kept": str(report.kept),
-        "quarantined": str(report.quarantined),
-        "duplicates": str(report.duplicates),
-        "code_version": code_version(),
-    }
+    for check in checks or []:
+        if check.docs_dir is not None:
+            put_tree(store, branch, check.docs_dir, contract_report_path(run_id, check.suite))
+    hashes = {s.source: lineage.file_sha256(Path(s.source)) for s in report.sources}
+    metadata = lineage.ingest_metadata(
+        report, run_id, str(flow_run.id or ""), str(flow_run.ui_url or ""), hashes
+    )
     commit = store.commit(branch, f"ingest {report.kept} records ({run_id})", metadata)
     get_run_logger().info("wrote %d parts to branch %s at %s", len(parts), branch, commit.id[:12])
-    return StagedRun(branch, commit.id, datasets.turns_path(run_id, ""))
+    return StagedRun(branch, commit.id, datasets.turns_path(run_id, ""), run_id)
 
 
 @task(name="publish", cache_policy=NO_CACHE)

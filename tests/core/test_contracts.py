@@ -1,20 +1,24 @@
 """The three data contracts pass on good data, fail on bad data naming the expectation, never leak values."""
 
 import json
+import shutil
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import great_expectations as gx
 import pandas as pd
 import pytest
 
-from retune.contracts import ContractResult, require, validate
+from retune.contracts import ContractResult, RunHistory, require, validate
 from retune.errors import ContractError
 from retune.schema import TURN_SCHEMA
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "data_contracts"
 SECRET_EMAIL = "jane.doe@example.com"
 SECRET_CARD = "4111 1111-1111 1111"
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+FIRST_RUN = RunHistory(current={"a.jsonl": 1})  # a source never seen before: nothing to compare with
 
 
 def turns(texts: list[str], roles: list[str | None] | None = None) -> pd.DataFrame:
@@ -70,6 +74,15 @@ def test_suite_files_round_trip_through_gx(name: str) -> None:
     assert "id" not in all_keys(data)  # no GX-generated ids in reviewed files
     suite = gx.ExpectationSuite(**data)
     assert suite.name == name and len(suite.expectations) >= 8
+    assert {"owner", "version", "description"} <= set(data["meta"])
+
+
+def test_a_suite_without_owner_or_version_is_refused(tmp_path: Path) -> None:
+    data = json.loads((CONTRACTS / "raw_turns.json").read_text())
+    del data["meta"]["owner"], data["meta"]["version"]
+    (tmp_path / "raw_turns.json").write_text(json.dumps(data))
+    with pytest.raises(ContractError, match="lacks meta.owner, meta.version"):
+        validate(turns(["a", "b"]), "raw_turns", tmp_path)
 
 
 def test_raw_turns_pass_on_good_data_with_counts() -> None:
@@ -109,14 +122,15 @@ def test_raw_turns_fail_on_empty_table_missing_column_and_long_text() -> None:
 
 def test_anonymized_turns_accept_placeholders() -> None:
     texts = ["Write to <EMAIL_3f9a1c2b> please", "Card <CARD_12345678>, <PHONE_00112233> noted, order 12345."]
-    result = validate(turns(texts), "anonymized_turns", CONTRACTS)
+    result = validate(turns(texts), "anonymized_turns", CONTRACTS, history=FIRST_RUN)
     assert result.success, result.summary()
-    assert result.summary() == "anonymized_turns: 12/12 expectations passed"
+    assert result.summary() == "anonymized_turns: 16/16 expectations passed"
+    assert result.version == "2"
 
 
 def test_anonymized_turns_fail_on_email_and_card_left_without_leaking_them() -> None:
     texts = [f"mail me at {SECRET_EMAIL}", "ok", f"card:{SECRET_CARD}", "fine", "also 5500000000000004!"]
-    result = validate(turns(texts + ["bye"]), "anonymized_turns", CONTRACTS)
+    result = validate(turns(texts + ["bye"]), "anonymized_turns", CONTRACTS, history=FIRST_RUN)
     assert not result.success
     failed = {o.expectation: o.observed for o in result.failed}
     assert failed == {
@@ -164,5 +178,83 @@ def test_turn_schema_columns_are_the_contract_columns() -> None:
 def test_anonymized_turns_accept_numbers_that_are_not_cards() -> None:
     """Tracking numbers and non-Luhn gift-card numbers are not payment cards: the contract must not trip."""
     texts = ["tracking number JD534797060335519001", "gift card (8784 5934 1099 4185)"]
-    result = validate(turns(texts), "anonymized_turns", CONTRACTS)
+    result = validate(turns(texts), "anonymized_turns", CONTRACTS, history=FIRST_RUN)
     assert result.success, result.summary()
+
+
+def test_timestamps_before_2000_or_in_the_future_fail_with_a_small_skew_allowed() -> None:
+    data = turns(["a", "b", "c", "d"])
+    data["created_at"] = pd.to_datetime(
+        ["2026-06-01T12:09:00Z", "1999-12-31T23:59:00Z", "2026-06-01T12:11:00Z", None], utc=True
+    )
+    result = validate(data, "raw_turns", CONTRACTS, now=NOW)
+    failed = {o.expectation: o.observed for o in result.failed}
+    # 9 minutes ahead is clock skew; 11 minutes ahead and 1999 are not; a missing time is allowed
+    assert failed == {"expect_column_values_to_be_between[timestamp]": "2 of 4 rows unexpected"}
+    later = validate(data, "raw_turns", CONTRACTS, now=datetime(2026, 6, 2, tzinfo=UTC))
+    assert {o.observed for o in later.failed} == {"1 of 4 rows unexpected"}
+
+
+def test_duplicate_shares_are_bounded() -> None:
+    data = turns([f"t{i}" for i in range(40)])
+    assert validate(data, "raw_turns", CONTRACTS).success
+    # one repeated (conversation_id, turn) pair in 40 rows is within the 5% share; three are not
+    renamed = data.copy()
+    renamed.loc[2, "conversation_id"] = "c0"
+    renamed.loc[2:3, "content_hash"] = "h-new"
+    assert validate(renamed, "raw_turns", CONTRACTS).success
+    for i in (4, 6):
+        renamed.loc[i, "conversation_id"] = "c0"
+    failed = {o.expectation: o for o in validate(renamed, "raw_turns", CONTRACTS).failed}
+    assert list(failed) == ["expect_compound_columns_to_be_unique[turn_duplicates]"]
+    assert failed["expect_compound_columns_to_be_unique[turn_duplicates]"].column == "conversation_id+turn"
+    # a record ingested twice (same content hash, same turn) is never allowed
+    twice = pd.concat([data, data.iloc[:2]], ignore_index=True)
+    twice_failed = {o.expectation for o in validate(twice, "raw_turns", CONTRACTS).failed}
+    assert "expect_compound_columns_to_be_unique[record_duplicates]" in twice_failed
+
+
+def test_a_source_yielding_far_fewer_records_than_its_previous_run_fails() -> None:
+    data = turns(["hello", "hi"])
+
+    def outcome(history: RunHistory | None):
+        result = validate(data, "anonymized_turns", CONTRACTS, history=history)
+        return next(o for o in result.outcomes if o.expectation == "source_row_count_change")
+
+    broken = outcome(RunHistory(current={"a.jsonl": 40, "b.jsonl": 100}, previous={"a.jsonl": 100, "b.jsonl": 90}))
+    assert not broken.success
+    assert broken.observed == "1 of 2 sources below 50% of their previous run: a.jsonl 40 vs 100 records (40%)"
+    healthy = outcome(RunHistory(current={"a.jsonl": 60, "b.jsonl": 5}, previous={"a.jsonl": 100}))
+    assert healthy.success and healthy.observed == "1 of 2 sources compared, lowest at 60% of previous"
+    assert outcome(FIRST_RUN).success
+    # without the store's history the check cannot say anything: it fails closed
+    assert not outcome(None).success
+
+
+def test_training_examples_bound_the_length_of_messages() -> None:
+    long = training(["train", "test"])
+    long.loc[0, "messages"] = json.dumps([{"role": "user", "content": "x" * 70_000}])
+    failed = {o.expectation for o in validate(long, "training_examples", CONTRACTS).failed}
+    assert failed == {"expect_column_value_lengths_to_be_between[token_length_proxy]"}
+
+
+def test_data_docs_are_built_without_row_values(tmp_path: Path) -> None:
+    texts = [f"mail me at {SECRET_EMAIL}", "ok", f"card:{SECRET_CARD}", "fine"]
+    data = turns(texts)
+    data.loc[1, "role"] = "robot"
+    result = validate(
+        data, "anonymized_turns", CONTRACTS, history=FIRST_RUN, docs_dir=tmp_path / "docs", run_name="run-1"
+    )
+    assert result.docs_dir == tmp_path / "docs"
+    pages = sorted(p.relative_to(result.docs_dir).as_posix() for p in result.docs_dir.rglob("*.html"))
+    assert pages[0] == "index.html" and pages[1].startswith("validations/anonymized_turns/run-1/")
+    assert not (result.docs_dir / "static" / "images").exists()
+    html = "".join(p.read_text() for p in result.docs_dir.rglob("*.html"))
+    assert "expect_column_values_to_not_match_regex" in html or "not match" in html.lower()
+    for secret in (SECRET_EMAIL, "jane", SECRET_CARD, "robot"):
+        assert secret not in html
+    # a second run writes its own site: the shared GX context moves the site, it does not pile up results
+    again = validate(turns(["a", "b"]), "raw_turns", CONTRACTS, docs_dir=tmp_path / "docs2", run_name="run-2")
+    listed = sorted(p.parent.parent.name for p in again.docs_dir.rglob("validations/*/*/*/*.html"))
+    assert listed == ["run-2"]
+    shutil.rmtree(tmp_path / "docs")
