@@ -133,3 +133,14 @@ def diff_trees(left: dict[str, str], right: dict[str, str]) -> dict[str, list[st
         "changed": sorted(p for p in right if p in left and left[p] != right[p]),
         "removed": sorted(p for p in left if p not in right),
     }
+
+
+def concat_parquet(tables: list[pa.Table], prefix: str, ref: str) -> pa.Table:
+    """The Parquet parts under a prefix as one table; parts whose schemas cannot be unified are an error."""
+    if not tables:
+        raise StoreError(f"no Parquet files under '{prefix}' at '{ref}'")
+    try:
+        return pa.concat_tables(tables, promote_options="default")
+    except pa.ArrowInvalid as exc:
+        raise StoreError(f"Parquet files under '{prefix}' at '{ref}' have different schemas: {exc}") from None
+

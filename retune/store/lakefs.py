@@ -24,7 +24,7 @@ from lakefs.reference import generate_listing
 
 from retune.config import LakeFSConfig
 from retune.errors import ConfigError, StoreError
-from retune.store.base import MAIN, Commit, MergeConflict, check_path, check_ref_name
+from retune.store.base import MAIN, Commit, MergeConflict, check_path, check_ref_name, concat_parquet
 
 log = logging.getLogger(__name__)
 
@@ -224,13 +224,8 @@ class LakeFSStore:
 
     def read_parquet(self, ref: str, prefix: str) -> pa.Table:
         paths = [p for p in self.list_objects(ref, prefix) if p.endswith(".parquet")]
-        if not paths:
-            raise StoreError(f"no Parquet files under '{prefix}' at '{ref}'")
         tables = [pq.ParquetFile(pa.BufferReader(self.get_bytes(ref, p))).read() for p in paths]
-        try:
-            return pa.concat_tables(tables, promote_options="default")
-        except pa.ArrowInvalid as exc:
-            raise StoreError(f"Parquet files under '{prefix}' at '{ref}' have different schemas: {exc}") from None
+        return concat_parquet(tables, prefix, ref)
 
     # ---- commits --------------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from retune.errors import StoreError
-from retune.store.base import MAIN, Commit, MergeConflict, check_path, check_ref_name, diff_trees
+from retune.store.base import MAIN, Commit, MergeConflict, check_path, check_ref_name, concat_parquet, diff_trees
 
 _CHUNK = 1 << 20
 _HEX = re.compile(r"^[0-9a-f]{8,64}$")  # a commit id, or a prefix of at least 8 of its digits
@@ -119,13 +119,7 @@ class LocalStore:
         with self._locked(shared=True):
             tree = self._tree_of(ref)
         paths = sorted(p for p in tree if p.startswith(prefix) and p.endswith(".parquet"))
-        if not paths:
-            raise StoreError(f"no Parquet files under '{prefix}' at '{ref}'")
-        tables = [pq.ParquetFile(self._object_file(tree[p])).read() for p in paths]
-        try:
-            return pa.concat_tables(tables, promote_options="default")
-        except pa.ArrowInvalid as exc:
-            raise StoreError(f"Parquet files under '{prefix}' at '{ref}' have different schemas: {exc}") from None
+        return concat_parquet([pq.ParquetFile(self._object_file(tree[p])).read() for p in paths], prefix, ref)
 
     # ---- commits --------------------------------------------------------------------------------------
 
