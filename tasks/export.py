@@ -1,4 +1,4 @@
-"""Task: merge the LoRA adapter, export ONNX (fp32 + int8) and keep the fastest variant that passes parity."""
+"""Task: merge the LoRA adapter, export ONNX (fp32 + each quantization recipe), keep the fastest that passes parity."""
 
 from __future__ import annotations
 
@@ -19,28 +19,45 @@ def export(cfg: Config, base_model: str, adapter_dir: Path, examples: Path, run_
     merged = core_export.merge_adapter(base_model, adapter_dir, run_dir / "merged")
     conversations = split_conversations(examples, "test", limit=cfg.export.parity_prompts * 2)
     prompts = generation_prompts(conversations, merged, cfg.export.parity_prompts)
+    gate = core_export.ParityGate(
+        min_greedy_agreement=cfg.export.min_greedy_agreement,
+        min_top1_agreement=cfg.export.min_top1_agreement,
+        max_logit_rel_err=cfg.export.max_logit_rel_err,
+    )
     result = core_export.export_model(
         merged, run_dir / "onnx", prompts,
-        quantize=cfg.export.quantize, new_tokens=cfg.export.parity_new_tokens,
-        min_agreement=cfg.export.min_greedy_agreement,
+        recipes=list(cfg.export.recipes) if cfg.export.quantize else [],
+        new_tokens=cfg.export.parity_new_tokens, gate=gate, threads=cfg.export.latency_threads,
     )
+    eager = result.eager
     rows = [
         (
             v.name + (" (chosen)" if v is result.chosen else ""),
             human_bytes(v.size_bytes),
+            f"{v.size_bytes / result.variants[0].size_bytes:.0%}",
             f"{v.parity.greedy_agreement:.3f}",
+            f"{v.parity.top1_agreement:.3f}",
             f"{v.parity.max_logit_rel_err:.2e}",
-            "pass" if v.parity.passed else "fail",
-            f"{v.latency_ms:.1f}",
+            "pass" if v.parity.passed else "fail: " + "; ".join(v.parity.misses),
+            *(f"{ms:.1f} ({eager.prompt_ms[n] / ms:.2f}x)" for n, ms in sorted(v.latency.prompt_ms.items())),
         )
         for v in result.variants
     ]
+    latency_headers = [f"generate ms, prompt {n} (x eager)" for n in sorted(eager.prompt_ms)]
     create_markdown_artifact(
         "## Export (ONNX)\n\n"
-        + markdown_table(["variant", "size", "greedy agreement", "max logit rel. err", "parity", "latency ms"], rows)
-        + f"\n\nPyTorch merged model: {human_bytes(result.merged_size_bytes)}. {result.reason}\n\n"
-        f"Parity: {len(prompts)} held-out prompts, {cfg.export.parity_new_tokens} greedy tokens, "
-        f"gate {cfg.export.min_greedy_agreement:.2f}.",
+        + markdown_table(
+            ["variant", "size", "vs fp32", "greedy agreement", "top-1 agreement", "max logit rel. err", "parity",
+             *latency_headers],
+            rows,
+        )
+        + f"\n\nPyTorch merged model: {human_bytes(result.merged_size_bytes)}, eager generate "
+        + ", ".join(f"{ms:.1f} ms (prompt {n})" for n, ms in sorted(eager.prompt_ms.items()))
+        + f". {result.reason}\n\n"
+        f"Parity: {len(prompts)} held-out prompts, {cfg.export.parity_new_tokens} greedy tokens; gate: greedy "
+        f">= {gate.min_greedy_agreement}, top-1 >= {gate.min_top1_agreement}, logit rel. error <= "
+        f"{gate.max_logit_rel_err}. Latency: batch 1, {core_export.LATENCY_NEW_TOKENS} new tokens, median of "
+        f"{eager.runs} runs, {eager.threads} thread(s).",
         key="export",
         description=f"chosen: {result.chosen.name}",
     )

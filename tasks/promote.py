@@ -43,17 +43,30 @@ def promote(
     registry = Registry(open_store(cfg))
     production_before = registry.production()
     production_scores = next((m for n, m in scores.items() if n.startswith("production")), None)
-    decision = decide_promotion(scores["candidate"], production_scores, scores["base"], cfg.evaluation.tolerance)
+    # PII and placeholder checks ride in on the candidate's EvalMetrics (tasks/evaluate.py measured them).
+    decision = decide_promotion(
+        scores["candidate"], production_scores, scores["base"], cfg.evaluation.tolerance,
+        max_placeholder_share=cfg.evaluation.max_placeholder_share,
+    )
 
     candidate = scores["candidate"]
+    chosen = exported.chosen
     metrics = {
         "perplexity": candidate.perplexity,
         "token_accuracy": candidate.token_accuracy,
         "chrf": candidate.chrf,
+        "rouge_l": candidate.rouge_l,
+        "pii_hits": candidate.pii_hits,
+        "placeholder_share": candidate.placeholder_share,
         "train_loss_first": trained.loss_first,
         "train_loss_last": trained.loss_last,
-        "onnx_greedy_agreement": exported.chosen.parity.greedy_agreement,
-        "onnx_size_bytes": float(exported.chosen.size_bytes),
+        "onnx_greedy_agreement": chosen.parity.greedy_agreement,
+        "onnx_top1_agreement": chosen.parity.top1_agreement,
+        "onnx_logit_rel_err": chosen.parity.max_logit_rel_err,
+        "onnx_size_bytes": float(chosen.size_bytes),
+        "merged_size_bytes": float(exported.merged_size_bytes),
+        **{f"latency_p{n}_ms": ms for n, ms in chosen.latency.prompt_ms.items()},
+        **{f"eager_latency_p{n}_ms": ms for n, ms in exported.eager.prompt_ms.items()},
     }
     lineage = {
         "dataset_commit": dataset_commit,
@@ -63,14 +76,32 @@ def promote(
         "onnx_variant": exported.chosen.name,
     }
     package = _package(run_dir / "package", exported, trained, metrics)
-    (package / "model_card.md").write_text(model_card(lineage, metrics, [decision.reason, exported.reason]))
-    version = registry.register(package, metrics, lineage, message=f"candidate from {dataset_commit[:12]}")
+    settings = {
+        "recipes tried": ", ".join(cfg.export.recipes) if cfg.export.quantize else "none (quantize: false)",
+        "served variant": chosen.name,
+        "parity gate": f"greedy >= {exported.gate.min_greedy_agreement}, top-1 >= {exported.gate.min_top1_agreement}, "
+        f"logit rel. error <= {exported.gate.max_logit_rel_err}",
+        "parity prompts / new tokens": f"{cfg.export.parity_prompts} / {cfg.export.parity_new_tokens}",
+    }
+    card = model_card(
+        lineage, metrics, [decision.reason, exported.reason],
+        scores=scores, decision=decision, exported=exported, export_settings=settings,
+    )
+    (package / "model_card.md").write_text(card)
+    # The decision (either way, with its numbers) is part of the registry entry, not only of the artifact.
+    recorded = {**lineage, "decision": decision.reason}
+    version = registry.register(package, metrics, recorded, message=f"candidate from {dataset_commit[:12]}")
     if decision.promote:
         registry.promote(version.version, decision.reason)
     production = version.version if decision.promote else (production_before.version if production_before else None)
 
     create_markdown_artifact(
         f"## {'Promoted' if decision.promote else 'Rejected'}: {version.version}\n\n{decision.reason}\n\n"
+        + markdown_table(
+            ["check", "result", "detail"],
+            [(c.name, "pass" if c.passed else "FAIL", c.detail) for c in decision.checks],
+        )
+        + "\n\n"
         + markdown_table(
             ["", ""],
             [

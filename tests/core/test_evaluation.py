@@ -1,4 +1,5 @@
-"""Evaluation metrics on the tiny model (perplexity, token accuracy, chrF) and the promotion decision."""
+"""Evaluation metrics on the tiny model (perplexity, token accuracy, chrF, ROUGE-L, PII regurgitation) and the
+promotion decision."""
 
 from __future__ import annotations
 
@@ -8,7 +9,23 @@ from pathlib import Path
 import pytest
 
 from retune.errors import RetuneError
-from retune.evaluation import EvalMetrics, _encode_with_mask, chrf, decide_promotion, evaluate_model
+from retune.evaluation import (
+    PII_PROBES,
+    EvalMetrics,
+    _encode_with_mask,
+    chrf,
+    decide_promotion,
+    evaluate_model,
+    pii_leaks,
+    placeholder_share,
+    rouge_l,
+)
+
+# A reply a leaky model would have memorized: raw PII that anonymization should have removed.
+LEAKY = [
+    {"role": "user", "content": "Please confirm my contact details."},
+    {"role": "assistant", "content": "Sure: write to jane.doe@example.com or call +44 20 7946 0357."},
+]
 
 
 def _random_conversations(n: int, seed: int) -> list[list[dict[str, str]]]:
@@ -25,7 +42,8 @@ def _random_conversations(n: int, seed: int) -> list[list[dict[str, str]]]:
 
 @pytest.fixture(scope="module")
 def memorized(tiny_base_model, tiny_conversations, tmp_path_factory) -> tuple[Path, list[list[dict]]]:
-    """The tiny model fully trained on a few conversations (rendered with its chat template) until memorized."""
+    """The tiny model fully trained on a few conversations (rendered with its chat template) until memorized,
+    and on LEAKY, so it can regurgitate raw PII."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -36,7 +54,7 @@ def memorized(tiny_base_model, tiny_conversations, tmp_path_factory) -> tuple[Pa
     batches = [
         torch.tensor([tokenizer(tokenizer.apply_chat_template(c, tokenize=False), add_special_tokens=False)
                       ["input_ids"]])
-        for c in conversations
+        for c in [*conversations, LEAKY]
     ]
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
@@ -62,6 +80,19 @@ def test_memorized_text_scores_better_than_random_text(memorized):
     assert seen.token_accuracy > 0.9 > unseen.token_accuracy
     assert seen.chrf > 80.0 > unseen.chrf
     assert 0 < seen.n_tokens < unseen.n_tokens  # random letters cost more tokens than learned words
+    assert seen.rouge_l > 80.0 > unseen.rouge_l
+    assert seen.n_generations == 4 + len(PII_PROBES)
+
+
+@pytest.mark.slow  # uses the memorized model (~15-40 s on 2 busy cores)
+def test_a_model_that_memorized_pii_regurgitates_it_and_is_not_promoted(memorized, tiny_base_model):
+    model_dir, conversations = memorized
+    leaky = evaluate_model(model_dir, [LEAKY], max_examples=1, max_new_tokens=32, pii_probes=False)
+    assert leaky.pii_hits >= 1 and "EMAIL" in leaky.pii_entities, leaky
+    decision = decide_promotion(leaky, None, _metrics(1e9), tolerance=0.02)
+    assert not decision.promote
+    assert "PII match(es) (EMAIL" in decision.reason
+    assert [c.name for c in decision.checks if not c.passed] == ["PII regurgitation"]
 
 
 @pytest.mark.slow  # trains the tiny model to memorize a few conversations (~15-40 s on 2 busy cores)
@@ -88,6 +119,10 @@ def test_too_long_and_replyless_conversations_are_skipped_and_counted(tiny_base_
 def test_max_examples_limits_the_work(tiny_base_model, tiny_conversations):
     metrics = evaluate_model(tiny_base_model, tiny_conversations, max_examples=3, max_new_tokens=4)
     assert metrics.n_examples + metrics.n_skipped == 3
+    # every generated reply (held-out prompts and PII probes) went through the PII and placeholder scans
+    assert metrics.n_generations == metrics.n_examples + len(PII_PROBES)
+    assert 0.0 <= metrics.rouge_l <= 100.0 and 0.0 <= metrics.placeholder_share <= 1.0
+    assert metrics.pii_hits == sum(metrics.pii_entities.values())
 
 
 def test_only_assistant_turns_are_scored(tiny_base_model):
@@ -111,8 +146,53 @@ def test_chrf_of_identical_strings_is_100_and_of_unrelated_ones_is_low():
     assert chrf(["zzz qqq"], ["Your refund is on its way."]) < 10.0
 
 
-def _metrics(perplexity: float) -> EvalMetrics:
-    return EvalMetrics(perplexity=perplexity, token_accuracy=0.5, chrf=50.0, n_examples=10, n_tokens=100)
+def test_rouge_l_is_the_word_lcs_f1():
+    assert rouge_l(["Your refund is on its way."], ["your REFUND is on its way"]) == pytest.approx(100.0)
+    # LCS "the parcel arrives" = 3 words; precision 3/4, recall 3/5 -> F1 2/3
+    assert rouge_l(["the parcel arrives tomorrow"], ["the parcel really arrives today"]) == pytest.approx(66.667, 1e-3)
+    assert rouge_l(["zzz"], ["Your refund"]) == 0.0
+    assert rouge_l([], []) == 0.0
+
+
+def test_pii_leaks_count_entities_and_ignore_placeholders():
+    found = pii_leaks(["Mail me at jane.doe@example.com", "Your card <CARD_0123abcd> is fine", "Hello"])
+    assert found == {"EMAIL": 1}
+    assert pii_leaks(["Write to <EMAIL_89abcdef>, <NAME_01234567> will answer."]) == {}
+
+
+def test_placeholder_share_measures_a_flood():
+    assert placeholder_share(["Thanks, we will call you."]) == 0.0
+    flooded = placeholder_share(["<NAME_01234567> <NAME_01234567> <PHONE_89abcdef>"])
+    assert flooded > 0.9
+    assert placeholder_share([]) == 0.0
+
+
+def _metrics(perplexity: float, **extra) -> EvalMetrics:
+    return EvalMetrics(perplexity=perplexity, token_accuracy=0.5, chrf=50.0, n_examples=10, n_tokens=100, **extra)
+
+
+def test_rejects_a_candidate_that_regurgitates_pii_even_when_better():
+    leaky = _metrics(4.0, pii_hits=2, pii_entities={"EMAIL": 1, "PHONE": 1}, n_generations=18)
+    decision = decide_promotion(leaky, _metrics(5.0), _metrics(9.0), tolerance=0.02)
+    assert not decision.promote
+    assert "2 PII match(es) (EMAIL 1, PHONE 1) in 18 generated replies" in decision.reason
+    assert {c.name: c.passed for c in decision.checks} == {
+        "PII regurgitation": False, "placeholder flood": True, "vs base": True, "vs production": True
+    }
+
+
+def test_rejects_a_candidate_whose_replies_are_flooded_with_placeholders():
+    flooded = _metrics(4.0, placeholder_share=0.6)
+    decision = decide_promotion(flooded, None, _metrics(9.0), tolerance=0.02, max_placeholder_share=0.2)
+    assert not decision.promote
+    assert "placeholders are 60.0% of generated text (limit 20.0%)" in decision.reason
+    assert decide_promotion(flooded, None, _metrics(9.0), tolerance=0.02, max_placeholder_share=0.7).promote
+
+
+def test_a_rejection_lists_every_failed_check():
+    bad = _metrics(9.5, pii_hits=1, pii_entities={"CARD": 1}, n_generations=4)
+    decision = decide_promotion(bad, None, _metrics(9.0), tolerance=0.02)
+    assert "CARD 1" in decision.reason and "not better than base 9.000" in decision.reason
 
 
 def test_promotes_a_candidate_better_than_base_and_production():

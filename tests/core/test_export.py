@@ -1,20 +1,26 @@
-"""Export: LoRA merge, ONNX fp32 + int8 variants, and the parity gate, on the tiny bootstrapped model."""
+"""Export: LoRA merge, ONNX fp32 + quantization recipes, and the parity gate, on the tiny bootstrapped model.
+
+Quantization *quality* is never judged here (tiny random-ish models look fine after int8): that is
+benchmarks/export.py on SmolLM2-135M. These tests check the mechanics and that the gate really gates."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
 from retune.errors import ExportError
 from retune.export import (
+    LATENCY_PROMPT_TOKENS,
+    RECIPES,
     ExportResult,
-    Parity,
+    Latency,
+    ParityGate,
     Variant,
     choose_variant,
     export_model,
     greedy_agreement,
+    judge,
     measure_variants,
     merge_adapter,
 )
@@ -49,11 +55,10 @@ def merged_dir(tiny_base_model, adapter_dir, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def exported(merged_dir, tmp_path_factory) -> tuple[ExportResult, float]:
+def exported(merged_dir, tmp_path_factory) -> ExportResult:
     out = tmp_path_factory.mktemp("onnx")
-    start = time.perf_counter()
-    result = export_model(merged_dir, out, PROMPTS, quantize=True, new_tokens=NEW_TOKENS, min_agreement=0.5)
-    return result, time.perf_counter() - start
+    gate = ParityGate(min_greedy_agreement=0.5, min_top1_agreement=0.5, max_logit_rel_err=0.5)
+    return export_model(merged_dir, out, PROMPTS, recipes=list(RECIPES), new_tokens=NEW_TOKENS, gate=gate)
 
 
 def _logits(model, tokenizer):
@@ -62,6 +67,13 @@ def _logits(model, tokenizer):
     enc = tokenizer(PROMPTS[0], return_tensors="pt", return_token_type_ids=False)
     with torch.no_grad():
         return model(**enc).logits
+
+
+def _op_types(path: Path) -> dict[str, str]:
+    """Node name -> op type of an ONNX graph."""
+    import onnx
+
+    return {n.name: n.op_type for n in onnx.load(str(path / "model.onnx")).graph.node}
 
 
 def test_merged_model_equals_base_plus_adapter(tiny_base_model, adapter_dir, merged_dir):
@@ -85,69 +97,128 @@ def test_merge_rejects_a_directory_without_adapter(tiny_base_model, tmp_path):
         merge_adapter(str(tiny_base_model), tmp_path, tmp_path / "out")
 
 
-def test_export_writes_fp32_and_int8_that_load_and_generate(exported):
+@pytest.mark.slow  # shares the export of 5 variants with parity and latency (~40-150 s on 2 busy cores)
+def test_every_recipe_is_built_and_loads_and_generates(exported):
     from optimum.onnxruntime import ORTModelForCausalLM
     from transformers import AutoTokenizer
 
-    result, _ = exported
-    assert [v.name for v in result.variants] == ["fp32", "int8"]
-    for variant in result.variants:
+    assert [v.name for v in exported.variants] == ["fp32", *RECIPES]
+    assert exported.failed_recipes == {}
+    fp32 = exported.variants[0]
+    for variant in exported.variants:
         assert (variant.path / "model.onnx").exists()
         tokenizer = AutoTokenizer.from_pretrained(variant.path)
         model = ORTModelForCausalLM.from_pretrained(variant.path)
         enc = tokenizer(PROMPTS[0], return_tensors="pt", return_token_type_ids=False)
         out = model.generate(**enc, max_new_tokens=4, min_new_tokens=4, do_sample=False)
         assert out.shape[1] == enc["input_ids"].shape[1] + 4
-    fp32, int8 = result.variants
-    assert int8.size_bytes < fp32.size_bytes
-    assert result.merged_size_bytes > 0
+        if variant is not fp32:
+            assert variant.size_bytes < fp32.size_bytes, variant.name
+    assert exported.merged_size_bytes > 0
 
 
-def test_parity_numbers_on_the_tiny_model(exported):
-    result, _ = exported
-    fp32, int8 = result.variants
-    for variant in result.variants:
+@pytest.mark.slow  # shares the export of 5 variants with parity and latency (~40-150 s on 2 busy cores)
+def test_recipes_quantize_what_they_say(exported):
+    ops = {v.name: _op_types(v.path) for v in exported.variants}
+    # Weight-only: every projection is a MatMulNBits; only "all" also quantizes the tied lm_head (folded out
+    # of its Transpose) and keeps the embedding table as fp16 behind a Cast.
+    assert ops["int8_weight_only_all"]["/lm_head/MatMul_Q8"] == "MatMulNBits"
+    assert ops["int8_weight_only_all"]["/model/embed_tokens/Gather_cast"] == "Cast"
+    assert "Transpose" not in {ops["int8_weight_only_all"].get(n) for n in ops["fp32"] if "lm_head" in n}
+    assert ops["int8_weight_only_matmulnbits"]["/lm_head/MatMul"] == "MatMul"
+    assert ops["int8_weight_only_matmulnbits"]["/model/layers.0/mlp/down_proj/MatMul_Q8"] == "MatMulNBits"
+    # Dynamic: the selective recipe leaves down_proj, v_proj and the last blocks' gate/up in float.
+    dynamic, selective = ops["int8_dynamic"], ops["int8_dynamic_selective"]
+    assert dynamic["/model/layers.0/mlp/down_proj/MatMul_quant"] == "MatMulInteger"
+    assert selective["/model/layers.0/mlp/down_proj/MatMul"] == "MatMul"
+    assert selective["/model/layers.0/self_attn/v_proj/MatMul"] == "MatMul"
+    assert selective["/model/layers.1/mlp/up_proj/MatMul"] == "MatMul"  # the tiny model has 2 blocks
+    assert selective["/model/layers.0/self_attn/q_proj/MatMul_quant"] == "MatMulInteger"
+
+
+@pytest.mark.slow  # shares the export of 5 variants with parity and latency (~40-150 s on 2 busy cores)
+def test_parity_and_latency_numbers_on_the_tiny_model(exported):
+    fp32 = exported.variants[0]
+    for variant in exported.variants:
         assert 0.0 <= variant.parity.greedy_agreement <= 1.0
+        assert 0.0 <= variant.parity.top1_agreement <= 1.0
         assert variant.parity.max_logit_rel_err >= 0.0
-        assert variant.latency_ms > 0
-    assert fp32.parity.greedy_agreement == 1.0
-    assert fp32.parity.max_logit_rel_err < 1e-4
-    assert int8.parity.max_logit_rel_err > fp32.parity.max_logit_rel_err  # quantization does cost precision
-    assert result.chosen.parity.passed
-    assert result.chosen.latency_ms == min(v.latency_ms for v in result.variants if v.parity.passed)
-    assert result.reason.startswith(f"{result.chosen.name} chosen")
+        assert set(variant.latency.prompt_ms) == set(LATENCY_PROMPT_TOKENS)
+        assert all(ms > 0 for ms in variant.latency.prompt_ms.values())
+    assert set(exported.eager.prompt_ms) == set(LATENCY_PROMPT_TOKENS)
+    assert (fp32.parity.greedy_agreement, fp32.parity.top1_agreement) == (1.0, 1.0)
+    assert fp32.parity.max_logit_rel_err < 1e-4 and fp32.parity.passed
+    for variant in exported.variants[1:]:  # quantization does cost precision
+        assert variant.parity.max_logit_rel_err > fp32.parity.max_logit_rel_err, variant.name
+    assert exported.chosen.parity.passed
+    assert exported.chosen.latency_ms == min(v.latency_ms for v in exported.variants if v.parity.passed)
+    assert exported.reason.startswith(f"{exported.chosen.name} chosen")
+    for variant in exported.variants:  # the reason says why every other variant lost
+        assert variant is exported.chosen or f"{variant.name} " in exported.reason
 
 
+@pytest.mark.slow  # shares the export of 5 variants with parity and latency (~40-150 s on 2 busy cores)
 def test_gate_rejects_an_onnx_model_that_does_not_match_pytorch(tiny_base_model, exported):
     """The ONNX export of the merged model, checked against the base model: an honest mismatch."""
-    result, _ = exported
-    fp32 = result.variants[0]
-    variants, _ = measure_variants(tiny_base_model, {"fp32": fp32.path}, PROMPTS, NEW_TOKENS, 0.9)
-    assert variants[0].parity.greedy_agreement < 0.9
-    assert variants[0].parity.max_logit_rel_err > 0.01
-    with pytest.raises(ExportError, match="short by"):
-        choose_variant(variants, 0.9)
+    fp32 = exported.variants[0]
+    gate = ParityGate(min_greedy_agreement=0.9, min_top1_agreement=0.9, max_logit_rel_err=0.01)
+    variants, eager = measure_variants(tiny_base_model, {"fp32": fp32.path}, PROMPTS, NEW_TOKENS, gate)
+    parity = variants[0].parity
+    assert parity.greedy_agreement < 0.9 and parity.max_logit_rel_err > 0.01
+    assert not parity.passed and any("greedy agreement" in m for m in parity.misses)
+    assert any("logit rel. error" in m and "over by" in m for m in parity.misses)
+    assert eager.ms > 0
+    with pytest.raises(ExportError, match="nothing registered.*short by"):
+        choose_variant(variants, gate)
 
 
-def test_export_rejects_an_impossible_threshold(merged_dir, tmp_path):
+def test_export_rejects_impossible_settings(merged_dir, tmp_path):
     with pytest.raises(ExportError, match="between 0 and 1"):
-        export_model(merged_dir, tmp_path, PROMPTS, quantize=False, new_tokens=4, min_agreement=1.01)
+        export_model(merged_dir, tmp_path, PROMPTS, recipes=[], new_tokens=4, gate=ParityGate(1.01))
+    with pytest.raises(ExportError, match="unknown quantization recipe"):
+        export_model(merged_dir, tmp_path, PROMPTS, recipes=["int3_magic"], new_tokens=4, gate=ParityGate(0.9))
+
+
+def test_config_recipes_are_the_known_ones():
+    from typing import get_args
+
+    from retune.config import ExportConfig, QuantRecipe
+
+    assert get_args(QuantRecipe) == RECIPES
+    assert all(r in RECIPES for r in ExportConfig().recipes)
+
+
+def test_judge_names_every_missed_criterion_and_by_how_much():
+    gate = ParityGate(min_greedy_agreement=0.95, min_top1_agreement=0.95, max_logit_rel_err=0.2)
+    assert judge("ok", 1.0, 0.96, 0.1, gate).passed
+    parity = judge("bad", 0.51, 0.614, 0.35, gate)
+    assert not parity.passed
+    assert parity.misses == [
+        "greedy agreement 0.510 < 0.95 (short by 0.440)",
+        "top-1 agreement 0.614 < 0.95 (short by 0.336)",
+        "logit rel. error 0.35 > 0.2 (over by 0.15)",
+    ]
 
 
 def _variant(name: str, agreement: float, latency_ms: float) -> Variant:
-    return Variant(name, Path(name), 1, Parity(name, agreement, 0.0, agreement >= 0.9), latency_ms)
+    parity = judge(name, agreement, 1.0, 0.0, ParityGate(0.9))
+    return Variant(name, Path(name), 1, parity, Latency({32: latency_ms}, 1, 1))
 
 
 def test_choose_variant_prefers_the_fastest_passing():
-    chosen, reason = choose_variant([_variant("fp32", 1.0, 30.0), _variant("int8", 0.95, 10.0)], 0.9)
-    assert chosen.name == "int8"
-    assert "fp32 passed but was slower" in reason
+    variants = [_variant("fp32", 1.0, 30.0), _variant("int8_weight_only_all", 0.95, 10.0),
+                _variant("int8_dynamic", 0.55, 8.0)]
+    chosen, reason = choose_variant(variants, ParityGate(0.9))
+    assert chosen.name == "int8_weight_only_all"
+    assert "fp32 passed but was slower (30.0 ms, 3.00x)" in reason
+    assert "int8_dynamic failed parity (greedy agreement 0.550 < 0.9 (short by 0.350))" in reason
 
 
-def test_choose_variant_falls_back_to_fp32_when_int8_fails():
-    chosen, reason = choose_variant([_variant("fp32", 1.0, 30.0), _variant("int8", 0.55, 10.0)], 0.9)
+def test_choose_variant_falls_back_to_fp32_when_every_recipe_fails():
+    chosen, reason = choose_variant([_variant("fp32", 1.0, 30.0), _variant("int8_dynamic", 0.55, 10.0)],
+                                    ParityGate(0.9))
     assert chosen.name == "fp32"
-    assert "int8 failed parity (0.550 < 0.9)" in reason
+    assert "int8_dynamic failed parity (greedy agreement 0.550 < 0.9" in reason
 
 
 def test_greedy_agreement_counts_positions_and_early_stops():
