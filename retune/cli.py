@@ -192,19 +192,28 @@ def models(config: ConfigOpt = Path("retune.yaml")) -> None:
     """Model versions in the registry, with the one in production marked."""
     from retune.config import load_config
     from retune.registry import Registry
+    from retune.report import human_bytes
     from retune.store import open_store
 
     registry = Registry(open_store(load_config(config)))
     production = registry.production()
     table = Table(title="model versions", title_justify="left")
-    for col in ("version", "", "created", "perplexity", "chrF", "dataset commit"):
-        table.add_column(col)
+    for col in ("version", "status", "created", "perplexity", "chrF", "ROUGE-L", "PII hits", "ONNX", "size",
+                "latency p128", "dataset commit"):
+        table.add_column(col, overflow="fold")
     for v in registry.versions():
+        m = v.metrics
         table.add_row(
-            v.version, "production" if production and v.version == production.version else "",
-            v.created_at,
-            f"{v.metrics.get('perplexity', float('nan')):.3f}",
-            f"{v.metrics.get('chrf', float('nan')):.1f}",
+            v.version,
+            "production" if production and v.version == production.version else "",
+            v.created_at[:19],
+            f"{m.get('perplexity', float('nan')):.3f}",
+            f"{m.get('chrf', float('nan')):.1f}",
+            f"{m.get('rouge_l', float('nan')):.3f}",
+            f"{m.get('pii_hits', 0):.0f}",
+            v.lineage.get("onnx_variant", "-"),
+            human_bytes(m["onnx_size_bytes"]) if "onnx_size_bytes" in m else "-",
+            f"{m['latency_p128_ms']:.0f} ms" if "latency_p128_ms" in m else "-",
             v.lineage.get("dataset_commit", "")[:12],
         )
     console.print(table)

@@ -55,6 +55,21 @@ def test_two_batches_train_promote_drift_and_compare(tmp_path, prefect_harness):
     in_store = store.list_objects("reports", "drift/")
     assert any(p.endswith("drift.html") for p in in_store) and any(p.endswith("drift.json") for p in in_store)
 
+    # the registry as a person sees it, then a one-command rollback
+    import subprocess
+    import sys
+
+    retune = [f"{sys.prefix}/bin/retune"]
+    shown = subprocess.run(retune + ["models", "--config", str(config)], capture_output=True, text=True,
+                           env={"COLUMNS": "250", "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "v1" in shown.stdout and "v2" in shown.stdout and "production" in shown.stdout
+    if registry.production().version == "v2":
+        back = subprocess.run(retune + ["rollback", "--config", str(config)], capture_output=True, text=True,
+                              timeout=120)
+        assert back.returncode == 0 and "production is now v1" in back.stdout, back.stderr
+        assert registry.production().version == "v1"
+
     # ingesting batch 1 again adds nothing: every record is a duplicate
     from flows.ingest import ingest_flow
 
