@@ -106,3 +106,12 @@ def tiny_base_model(tmp_path_factory, tiny_conversations) -> Path:
 
     out = tmp_path_factory.mktemp("tiny_base") / "model"
     return bootstrap_base_model(out, pretraining_texts(tiny_conversations), TINY_BOOTSTRAP)
+
+
+@pytest.fixture(scope="session")
+def deepspeed_ops_cache() -> Path:
+    """Where DeepSpeed's compiled CPU ops live (the same place `tasks/finetune` uses): compiled once per machine
+    (~30-60 s), not once per test session."""
+    path = Path.home() / ".cache" / "retune"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
