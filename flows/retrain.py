@@ -49,7 +49,7 @@ def retrain_flow(
     examples = build_training_set(cfg, commit, run_dir)
     base_model = prepare_base_model(cfg, examples)
     trained = finetune(cfg, base_model, examples, run_dir)
-    exported = export(cfg, base_model, trained.adapter_dir, examples, run_dir)
+    exported = export(cfg, base_model, trained, examples, run_dir)
     scores = evaluate(cfg, exported.merged_dir, base_model, examples, run_dir)
     promotion = promote(cfg, scores, exported, trained, commit, base_model, run_dir)
     return Retrained(commit, trained, exported, scores, promotion)

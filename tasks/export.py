@@ -12,11 +12,18 @@ from retune import export as core_export
 from retune.config import Config
 from retune.prompts import generation_prompts, split_conversations
 from retune.report import human_bytes, markdown_table
+from retune.training.launch import TrainResult
 
 
 @task(name="export", cache_policy=NO_CACHE)
-def export(cfg: Config, base_model: str, adapter_dir: Path, examples: Path, run_dir: Path) -> core_export.ExportResult:
-    merged = core_export.merge_adapter(base_model, adapter_dir, run_dir / "merged")
+def export(
+    cfg: Config, base_model: str, trained: TrainResult, examples: Path, run_dir: Path
+) -> core_export.ExportResult:
+    # A full fine-tune saves a whole model: nothing to merge.
+    if trained.method == "full":
+        merged = trained.adapter_dir
+    else:
+        merged = core_export.merge_adapter(base_model, trained.adapter_dir, run_dir / "merged")
     conversations = split_conversations(examples, "test", limit=cfg.export.parity_prompts * 2)
     prompts = generation_prompts(conversations, merged, cfg.export.parity_prompts)
     gate = core_export.ParityGate(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from retune.training.launch import finetune as launch_finetune
 @task(name="finetune", cache_policy=NO_CACHE)
 def finetune(cfg: Config, base_model: str, examples: Path, run_dir: Path) -> TrainResult:
     logger = get_run_logger()
+    # Keyed by the training set's content, not the run: a killed run resumes on the next flow run.
+    train_dir = cfg.path("training") / hashlib.sha256(examples.read_bytes()).hexdigest()[:16]
     progress_id = create_progress_artifact(0.0, key="finetune-progress", description="fine-tune steps done")
     max_steps = cfg.training.max_steps
     log_every = max(1, max_steps // 10)
@@ -31,7 +34,15 @@ def finetune(cfg: Config, base_model: str, examples: Path, run_dir: Path) -> Tra
     def on_event(event: dict) -> None:
         kind = event.get("event")
         if kind == "start":
-            logger.info("fine-tune started: %s", {k: v for k, v in event.items() if k != "event"})
+            logger.info("fine-tune started: %s", {k: v for k, v in event.items() if k not in ("event", "data", "pids")})
+            if event.get("resumed_from_step"):
+                logger.info("resuming from the checkpoint at step %d", event["resumed_from_step"])
+            elif event.get("fresh_start_reason"):
+                logger.warning("starting fresh: %s", event["fresh_start_reason"])
+            if "data" in event:
+                logger.info("training examples (%s): %s", event["data"].get("truncation"), event["data"].get("train"))
+            for note in event.get("tokenizer_notes", []):
+                logger.info(note)
         elif kind == "step":
             step = event["step"]
             bar.update(bar_task, completed=step, loss=f"{event['loss']:.3f}")
@@ -47,7 +58,7 @@ def finetune(cfg: Config, base_model: str, examples: Path, run_dir: Path) -> Tra
 
     with bar:
         result = launch_finetune(
-            base_model, examples, run_dir / "train", cfg.training,
+            base_model, examples, train_dir, cfg.training,
             deepspeed_config=Path(cfg.training.deepspeed_config), on_event=on_event,
             # DeepSpeed compiles its CPU ops once per machine; keep them outside the workdir so they outlive it.
             cache_dir=Path.home() / ".cache" / "retune",
@@ -61,7 +72,9 @@ def finetune(cfg: Config, base_model: str, examples: Path, run_dir: Path) -> Tra
             ["", ""],
             [
                 ("steps", result.steps),
-                ("loss first → last", f"{result.loss_first:.4f} → {result.loss_last:.4f}"),
+                ("loss first → last", loss_summary(result)),
+                ("method", result.method),
+                ("fresh start", result.fresh_start_reason or "-"),
                 ("held-out loss", f"{result.eval_loss:.4f}" if result.eval_loss is not None else "-"),
                 ("tokens/s", f"{result.tokens_per_s:.0f}"),
                 ("wall time", f"{result.wall_s:.1f} s"),
@@ -73,6 +86,13 @@ def finetune(cfg: Config, base_model: str, examples: Path, run_dir: Path) -> Tra
         + "\n\n### Loss curve\n\n"
         + markdown_table(["step", "loss", "lr"], [(m["step"], m["loss"], m.get("lr", 0.0)) for m in steps[::stride]]),
         key="finetune",
-        description=f"loss {result.loss_first:.3f} → {result.loss_last:.3f}",
+        description=f"loss {loss_summary(result)}",
     )
     return result
+
+
+def loss_summary(result: TrainResult) -> str:
+    if result.loss_first is None:
+        return "nothing left to train (this training set was already trained with this config)"
+    return f"{result.loss_first:.3f} → {result.loss_last:.3f}"
+

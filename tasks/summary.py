@@ -8,6 +8,7 @@ from prefect.cache_policies import NO_CACHE
 
 from retune.policy import RetrainDecision
 from retune.report import human_bytes, markdown_table
+from tasks.finetune import loss_summary
 
 
 @task(name="summarize", cache_policy=NO_CACHE)
@@ -33,10 +34,7 @@ def summarize(ingested, monitored, retrained) -> list[tuple[str, str]]:
         rows.append(("fine-tune", f"skipped: {retrained.reason}"))
     else:
         t, e, p = retrained.trained, retrained.exported, retrained.promotion
-        rows.append((
-            "train loss",
-            f"{t.loss_first:.3f} → {t.loss_last:.3f} ({t.steps} steps, {t.tokens_per_s:.0f} tokens/s)",
-        ))
+        rows.append(("train loss", f"{loss_summary(t)} ({t.steps} steps, {t.tokens_per_s:.0f} tokens/s)"))
         rows += [
             (f"eval {name}", f"perplexity {m.perplexity:.2f}, chrF {m.chrf:.1f}, token acc. {m.token_accuracy:.3f}")
             for name, m in retrained.scores.items()
