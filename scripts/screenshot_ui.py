@@ -36,8 +36,11 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false", HF_HUB_OFFLINE="1",
                DO_NOT_TRACK="1")
+    # The UI asks the API at the address it was told (by default port 4200), not the one it was served from.
+    server_env = {**env, "PREFECT_UI_API_URL": f"{url}/api"}
     server = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+                              env=server_env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                              start_new_session=True)
     try:
         _wait_healthy(f"{url}/api")
         config = tmp / "retune.yaml"
@@ -52,11 +55,13 @@ def main() -> None:
         flows = {f["id"]: f["name"] for f in httpx.post(f"{url}/api/flows/filter", json={}).json()}
         run_id = next(r["id"] for r in runs if flows[r["flow_id"]] == "retune-run")
         retrain_id = next(r["id"] for r in runs if flows[r["flow_id"]] == "retrain")
+        artifacts = {a["key"]: a["id"] for a in httpx.post(f"{url}/api/artifacts/filter", json={}).json()}
         DOCS.mkdir(exist_ok=True)
         shots = {
             "prefect-ui-run.png": f"{url}/runs/flow-run/{run_id}",
-            "prefect-ui-retrain-artifacts.png": f"{url}/runs/flow-run/{retrain_id}?tab=Artifacts",
-            "prefect-ui-promotion.png": f"{url}/artifacts/key/promotion",
+            "prefect-ui-retrain.png": f"{url}/runs/flow-run/{retrain_id}",
+            "prefect-ui-evaluation.png": f"{url}/artifacts/artifact/{artifacts['evaluation']}",
+            "prefect-ui-export.png": f"{url}/artifacts/artifact/{artifacts['export']}",
         }
         for name, page in shots.items():
             subprocess.run(
