@@ -115,3 +115,13 @@ def deepspeed_ops_cache() -> Path:
     path = Path.home() / ".cache" / "retune"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server (own SQLite database) for every test of the session that runs flows."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -1,0 +1,68 @@
+"""Run the whole DAG on both sample batches, then read back everything a person or a machine can see — every log
+line, artifact, flow-run parameter, stored report, model card, registry entry and commit's metadata — and look for
+the pseudonymization key and the raw personal data planted in the input: there must be none."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "flows"))
+from dag_config import tiny_config, write_config  # noqa: E402
+
+from retune.config import load_config  # noqa: E402
+from retune.store import open_store  # noqa: E402
+
+pytestmark = pytest.mark.slow
+SECRET_KEY = "pseudonymization-key-that-must-never-show-7f3a9c"
+
+
+def planted_values() -> set[str]:
+    """Every planted e-mail, phone, card, IBAN, IP, address and full name (single first names are too common
+    as ordinary words to search for as substrings)."""
+    values = set()
+    for line in (REPO / "examples/pii_truth.jsonl").read_text().splitlines():
+        for entity, value in json.loads(line)["pii"]:
+            if entity != "NAME" or " " in value:
+                values.add(value)
+    return {v for v in values if len(v) >= 6}
+
+
+def test_no_secret_and_no_raw_pii_in_anything_the_run_shows(tmp_path, monkeypatch, prefect_harness):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter
+
+    from flows.run import run_flow
+
+    monkeypatch.setenv("RETUNE_PII_KEY", SECRET_KEY)
+    config = write_config(tmp_path / "retune.yaml", tiny_config(tmp_path / "work"))
+    for batch in ("batch1", "batch2"):
+        run_flow(str(config), [str(REPO / f"examples/{batch}/*")])
+
+    seen: list[tuple[str, str]] = []  # (where, text)
+    with get_client(sync_client=True) as client:
+        offset = 0
+        while page := client.read_logs(log_filter=LogFilter(), limit=200, offset=offset):
+            seen += [("log", log.message) for log in page]
+            offset += len(page)
+        seen += [("artifact", f"{a.key} {a.description} {a.data}") for a in client.read_artifacts()]
+        seen += [("parameters", json.dumps(r.parameters)) for r in client.read_flow_runs(limit=200)]
+    assert sum(1 for where, _ in seen if where == "log") > 50  # the scan really read the run's logs
+
+    store = open_store(load_config(config))
+    for ref in ("main", "models", "reports"):
+        for path in store.list_objects(ref):
+            if path.endswith((".md", ".json", ".html", ".jsonl")):
+                seen.append((f"{ref}:{path}", store.get_bytes(ref, path).decode("utf-8", "replace")))
+        seen += [(f"commit {c.id[:12]}", f"{c.message} {json.dumps(c.metadata)}") for c in store.log(ref, limit=200)]
+    for report in (tmp_path / "work" / "runs").glob("*/drift/drift.*"):
+        seen.append((str(report), report.read_text(errors="replace")))
+
+    values = planted_values()
+    assert len(values) > 100
+    leaks = [(where, v) for where, text in seen for v in values | {SECRET_KEY} if v in text]
+    assert leaks == [], f"{len(leaks)} leaks, e.g. {leaks[:5]}"
