@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import ctypes
 import fcntl
 import hashlib
 import json
@@ -175,6 +176,19 @@ def _lock(out_dir: Path):
     return handle
 
 
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies. Used twice: by the launcher (torchrun runs in
+    its own session, so a `kill -9` of the flow process would leave it running) and by every rank (torchrun
+    starts them in their own sessions too): a killed run never leaves training processes writing checkpoints
+    beside the rerun."""
+    if not sys.platform.startswith("linux"):
+        return
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def _stop(process: subprocess.Popen) -> None:
     """End the launcher and its workers (their own process group), politely first."""
     try:
@@ -260,6 +274,7 @@ def _launch(
             text=True,
             env=env,
             start_new_session=True,  # its own process group: stopping it stops every rank
+            preexec_fn=die_with_parent,  # and it dies with the flow process that launched it
         )
         try:
             launched = {"event": "launch", "pid": process.pid, "config_hash": spec["config_hash"]}

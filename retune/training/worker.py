@@ -16,12 +16,10 @@ COMPLETE (written after every rank's shard is on disk), so a kill during a save 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import math
 import os
 import shutil
-import signal
 import sys
 import time
 from pathlib import Path
@@ -33,7 +31,7 @@ import torch.distributed as dist
 
 from retune.errors import TrainingError
 from retune.training.dataset import IGNORE_INDEX, prepare_tokenizer, tokenize_split
-from retune.training.launch import CHECKPOINT_COMPLETE, complete_checkpoints
+from retune.training.launch import CHECKPOINT_COMPLETE, complete_checkpoints, die_with_parent
 
 # LoRA targets per architecture when the config names none: the attention projections.
 TARGET_MODULES = {
@@ -95,18 +93,6 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError | MemoryError) and (
         "out of memory" in text.lower() or "can't allocate memory" in text or isinstance(exc, MemoryError)
     )
-
-
-def die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its launcher dies. torchrun starts workers in their own sessions,
-    so a `kill -9` of the launcher's process group would otherwise leave them training, and writing
-    checkpoints, beside the rerun."""
-    if not sys.platform.startswith("linux"):
-        return
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() == 1:  # the launcher died before prctl took effect
-        os._exit(1)
 
 
 def collate(examples: list[dict[str, list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
