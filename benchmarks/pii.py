@@ -21,7 +21,7 @@ the same messages.
 from __future__ import annotations
 
 import argparse
-import csv
+import importlib.util
 import json
 import platform
 import random
@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,19 +49,17 @@ class Message:
 
 
 # --- corpus 1: the examples --------------------------------------------------------------------------
+def _load_generator():
+    """examples/generate.py is a script, not a package: load it by path."""
+    spec = importlib.util.spec_from_file_location("examples_generate", EXAMPLES / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)  # its dataclasses look their module up while being defined
+    spec.loader.exec_module(module)
+    return module
+
+
 def _conversation_texts() -> dict[tuple[str, str], list[str]]:
-    texts: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for batch in ("batch1", "batch2"):
-        for raw in (EXAMPLES / batch / "chat.jsonl").read_bytes().splitlines():
-            try:
-                rec = json.loads(raw)
-                texts[(batch, rec["conversation_id"])] = [m["content"] for m in rec["messages"]]
-            except (ValueError, KeyError, TypeError):
-                continue
-        with (EXAMPLES / batch / "pairs.csv").open(newline="", encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                texts[(batch, row["conversation_id"])] += [row["customer"], row["agent"]]
-    return texts
+    return _load_generator().conversation_texts(EXAMPLES)
 
 
 def examples_corpus() -> list[Message]:

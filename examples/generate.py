@@ -577,5 +577,22 @@ def main() -> None:
         print(batch, s)
 
 
+def conversation_texts(root: Path) -> dict[tuple[str, str], list[str]]:
+    """The texts of every well-formed conversation written under root, keyed by (batch, conversation id):
+    what the PII tests and benchmark search for the planted values of pii_truth.jsonl."""
+    texts: dict[tuple[str, str], list[str]] = {}
+    for batch in ("batch1", "batch2"):
+        for raw in (root / batch / "chat.jsonl").read_bytes().splitlines():
+            try:
+                rec = json.loads(raw)
+                texts[(batch, rec["conversation_id"])] = [m["content"] for m in rec["messages"]]
+            except (ValueError, KeyError, TypeError):
+                continue
+        with (root / batch / "pairs.csv").open(newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                texts.setdefault((batch, row["conversation_id"]), []).extend([row["customer"], row["agent"]])
+    return texts
+
+
 if __name__ == "__main__":
     main()

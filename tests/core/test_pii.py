@@ -1,9 +1,10 @@
 """PII engine: each entity found, hard negatives kept, consistent keyed pseudonyms, idempotence, recall."""
 
-import csv
+import importlib.util
 import json
 import re
-from collections import Counter, defaultdict
+import sys
+from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
@@ -276,19 +277,17 @@ def test_anonymize_jsonl_keeps_other_fields_order_and_bad_lines(tmp_path):
     assert counts == Counter({"NAME": 2, "CARD": 1, "EMAIL": 1})
 
 
+def _load_generator():
+    """examples/generate.py is a script, not a package: load it by path."""
+    spec = importlib.util.spec_from_file_location("examples_generate", EXAMPLES / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)  # its dataclasses look their module up while being defined
+    spec.loader.exec_module(module)
+    return module
+
+
 def _conversation_texts() -> dict[tuple[str, str], list[str]]:
-    texts: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for batch in ("batch1", "batch2"):
-        for raw in (EXAMPLES / batch / "chat.jsonl").read_bytes().splitlines():
-            try:
-                rec = json.loads(raw)
-                texts[(batch, rec["conversation_id"])] = [m["content"] for m in rec["messages"]]
-            except (ValueError, KeyError, TypeError):
-                continue
-        with (EXAMPLES / batch / "pairs.csv").open(newline="", encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                texts[(batch, row["conversation_id"])] += [row["customer"], row["agent"]]
-    return texts
+    return _load_generator().conversation_texts(EXAMPLES)
 
 
 def test_recall_on_the_planted_pii_of_the_examples():
