@@ -5,8 +5,10 @@ Shaped after lakeFS's OpenAPI description (api/swagger.yml, paths under /api/v1)
 store relies on (404 unknown ref, 409 existing branch/tag, 409 merge conflict, 400 commit with no changes,
 400 merge into a dirty branch, 400 merge with nothing to merge), lakeFS's hash-first ref resolution, entry
 identity (size, checksum, content type, metadata), merge commits that are never fast-forwards, and
-`after`/`amount` pagination. Faults can be injected: the next N requests answer a status or drop the
-connection. Anything the fake does not implement answers 501 and is recorded in `unhandled`.
+`after`/`amount` pagination. Faults can be injected, from the test or at run time over HTTP
+(`POST /_fake/faults`, for a server in another process's way): the next N requests (to any path, or to paths
+matching a regular expression) answer a status or drop the connection, or every request fails for a while (an
+outage). Anything the fake does not implement answers 501 and is recorded in `unhandled`.
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ class FakeLakeFS:
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status) of every request answered
         self.unhandled: list[str] = []
         self._faults: deque[int | str] = deque()  # a status to answer, "drop" or "drop-after" the work
+        self._targeted: list[list[Any]] = []  # [method or None, compiled path regex, remaining, fault]
+        self._outage: tuple[float, int | str, re.Pattern | None] | None = None  # (until, fault, path regex)
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -154,13 +158,48 @@ class FakeLakeFS:
         with self._lock:
             self._faults.extend(["drop-after"] * count)
 
+    def fail_matching(self, path: str, count: int, fault: int | str = 503, method: str | None = None) -> None:
+        """The next `count` requests whose path matches the regex `path` (and `method`, if given) get `fault`:
+        a status, "drop" or "drop-after"."""
+        with self._lock:
+            self._targeted.append([method, re.compile(path), count, fault])
+
+    def outage(self, seconds: float, fault: int | str = 503, path: str | None = None) -> None:
+        """Every request (or those whose path matches `path`) gets `fault` for the next `seconds`."""
+        with self._lock:
+            self._outage = (time.monotonic() + seconds, fault, re.compile(path) if path else None)
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._targeted.clear()
+            self._outage = None
 
-    def take_fault(self) -> int | str | None:
+    def take_fault(self, method: str = "", path: str = "") -> int | str | None:
         with self._lock:
+            if self._outage is not None:
+                until, fault, pattern = self._outage
+                if time.monotonic() >= until:
+                    self._outage = None
+                elif pattern is None or pattern.search(path):
+                    return fault
+            for target in self._targeted:
+                want, pattern, remaining, fault = target
+                if remaining > 0 and (want is None or want == method) and pattern.search(path):
+                    target[2] -= 1
+                    return fault
             return self._faults.popleft() if self._faults else None
+
+    def control(self, spec: dict[str, Any]) -> None:
+        """A fault asked for over HTTP: {"outage": seconds, "fault": 503, "path": regex} or
+        {"count": n, "fault": "drop", "path": regex, "method": "POST"}; {"clear": true} clears all."""
+        fault = spec.get("fault", 503)
+        if spec.get("clear"):
+            self.clear_faults()
+        elif "outage" in spec:
+            self.outage(float(spec["outage"]), fault, spec.get("path"))
+        else:
+            self.fail_matching(spec.get("path") or ".", int(spec.get("count", 1)), fault, spec.get("method"))
 
     def authorized(self, header: str | None) -> bool:
         return header == self._auth
@@ -627,7 +666,15 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server_fake
         url = urlsplit(self.path)
         body = self._read_body()
-        fault = fake.take_fault()
+        if url.path == "/_fake/faults" and self.command == "POST":  # test control, never faulted itself
+            try:
+                fake.control(json.loads(body or b"{}"))
+            except (ValueError, re.error) as exc:
+                self._answer(400, {"message": f"bad fault spec: {exc}"}, {})
+                return
+            self._answer(204, None, {})
+            return
+        fault = fake.take_fault(self.command, url.path)
         if fault == "drop":
             self.close_connection = True  # the client sees the connection closed with no answer
             fake.requests.append((self.command, url.path, 0))
