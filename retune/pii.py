@@ -7,6 +7,7 @@
 #   IBAN     country length + mod-97
 #   CARD     Luhn + issuer prefix (IIN) and the issuer's lengths
 #   SSN      US social security number: area/group/serial rules
+#   NATIONAL_ID  Spanish DNI/NIE (check letter), French NIR (mod-97 key)
 #   DOB      a date right after "born on", "DOB", "date of birth", "geboren am", "né le", "nacido el", ...
 #   IP       IPv4 octets / IPv6 via the stdlib `ipaddress`
 #   PHONE    the `phonenumbers` library (metadata for every region) with a default region, national forms
@@ -44,9 +45,11 @@ import pyarrow as pa
 
 from retune.errors import ConfigError
 
-ALL_ENTITIES = ("SECRET", "EMAIL", "IBAN", "CARD", "SSN", "DOB", "IP", "PHONE", "ADDRESS", "NAME")  # priority
+ALL_ENTITIES = (  # in overlap priority
+    "SECRET", "EMAIL", "IBAN", "CARD", "SSN", "NATIONAL_ID", "DOB", "IP", "PHONE", "ADDRESS", "NAME",
+)
 PLACEHOLDER_PATTERN = (
-    r"<(?:SECRET|EMAIL|IBAN|CARD|SSN|DOB|IP|PHONE|ADDRESS|NAME|REDACTED)_[0-9a-f]{8}>"
+    r"<(?:SECRET|EMAIL|IBAN|CARD|SSN|NATIONAL_ID|DOB|IP|PHONE|ADDRESS|NAME|REDACTED)_[0-9a-f]{8}>"
 )
 _PLACEHOLDER = re.compile(PLACEHOLDER_PATTERN)
 # Only for local development: a run with this key says so (load_key returns is_dev_default=True).
@@ -192,8 +195,9 @@ _URL_SECRET_PARAM = re.compile(
 _KEYWORD_SECRET = re.compile(
     r"(?i)\b(?:(?P<pw>password|passwd|pwd|passcode|passwort|mot de passe|contraseña|kennwort)"
     r"|(?P<key>api[ _-]?key|apikey|access[ _-]?key|secret(?:[ _-]?key)?|client[ _-]?secret|"
-    r"(?:auth|access|api|bearer|refresh)?[ _-]?token|private[ _-]?key))"
-    r"[\"']?[ \t]*(?:is|was|=|:|ist|est|es)[ \t]*[\"'`]?(?P<value>[^\s\"'`<>,;&]{6,200})"
+    r"(?:auth|access|api|bearer|refresh)?[ _-]?token|private[ _-]?key|jeton|cl[ée](?:[ _-]?api)?|"
+    r"clave(?:[ _-]?api)?|schlüssel|api[ _-]?schlüssel|key))"
+    r"[\"']?(?:[ \t]*(?:is|was|=|:|ist|est|es|lautet)[ \t]*|[ \t]+)[\"'`]?(?P<value>[^\s\"'`<>,;&]{6,200})"
     r"|\bbearer[ \t]+(?P<bearer>[A-Za-z0-9._~+/=-]{16,})"
 )
 _COMMON_WORDS = frozenset("""
@@ -217,9 +221,22 @@ def _secret_value_ok(value: str, is_password: bool) -> bool:
     return len(value) >= 12 and classes >= 2 and _entropy(value) >= 3.0
 
 
+# a long random-looking token (lower, upper and digits mixed) is a credential wherever it stands; identifiers
+# people read out (tracking, order numbers) are upper-case or digits only
+_RANDOM_TOKEN = re.compile(r"(?<![\w/+=-])[A-Za-z0-9_-]{24,200}(?![\w/+=-])")
+
+
+def _random_token_ok(value: str) -> bool:
+    return (any(c.islower() for c in value) and any(c.isupper() for c in value)
+            and sum(c.isdigit() for c in value) >= 2 and _entropy(value) >= 4.0)
+
+
 def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     for m in _SECRET_TOKEN.finditer(text):
         yield m.start(), m.end()
+    for m in _RANDOM_TOKEN.finditer(text):
+        if _random_token_ok(m.group()):
+            yield m.start(), m.end()
     if "://" in text:
         for url in _URL.finditer(text):
             u = _URL_USERINFO.search(url.group())
@@ -230,7 +247,13 @@ def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     for m in _KEYWORD_SECRET.finditer(text):
         group = "bearer" if m.group("bearer") else "value"
         value = m.group(group).rstrip(".!?)]}")
-        if m.group("bearer") or _secret_value_ok(value, is_password=m.group("pw") is not None):
+        is_password = m.group("pw") is not None
+        if not m.group("bearer") and m.group("key") and not re.search(r"(?:is|was|=|:|ist|est|es|lautet)[ \t]*"
+                                                                      r"[\"'`]?$", text[m.end("key"):m.start(group)]):
+            is_password = False  # no verb or colon: only a value that looks random
+            if not _random_token_ok(value) and not (len(value) >= 16 and _secret_value_ok(value, False)):
+                continue
+        if m.group("bearer") or _secret_value_ok(value, is_password=is_password):
             yield m.start(group), m.start(group) + len(value)
 
 
@@ -297,7 +320,8 @@ _CARD = re.compile(
     r"|\d{4}[ -]\d{6}[ -]\d{4,5}(?![ -]\d))"  # Amex / Diners 4-6-5
     r"(?![\w-]|[.,]\d)"
 )
-_CARD_CUE = re.compile(r"(?i)\b(?:card|maestro|karte|carte|tarjeta|cb|debit|credit)\b[^\n\d]{0,25}$")
+_CARD_CUE = re.compile(r"(?i)(?:card|maestro|karte|carte|tarjeta|\bcb|debit|credit|\bcc|visa|mastercard|amex|"
+                       r"charged to|paid with|bezahlt mit|payé avec|pagué con)\b[^\n\d]{0,25}$")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -372,6 +396,41 @@ def _find_ssn(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
             yield m.start(1), m.end(1)
 
 
+# --- NATIONAL_ID ----------------------------------------------------------------------------------
+# Spanish DNI (8 digits + check letter) and NIE (X/Y/Z + 7 digits + letter), French social security number
+# (NIR: 13 digits + 2-digit key, mod 97; Corsica 2A/2B), all checksum-validated.
+_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+_DNI = re.compile(r"(?<![\w#-])([XYZxyz]?)-?(\d{7,8})(-?[A-Za-z]|[ ][A-Z])(?![\w-])")
+_NIR = re.compile(r"(?<![\w-])([12])[ ]?(\d{2})[ ]?(\d{2})[ ]?(\d{2}|2[AB])[ ]?(\d{3})[ ]?(\d{3})[ ]?(\d{2})"
+                  r"(?![\w-]|[.,]\d)")
+
+
+def dni_valid(prefix: str, digits: str, letter: str) -> bool:
+    if prefix:
+        if len(digits) != 7:
+            return False
+        digits = str("XYZ".index(prefix.upper())) + digits
+    elif len(digits) != 8:
+        return False
+    return _DNI_LETTERS[int(digits) % 23] == letter.upper()
+
+
+def nir_valid(groups: tuple[str, ...]) -> bool:
+    body = "".join(groups[:6])
+    key = int(groups[6])
+    body = body.replace("2A", "19").replace("2B", "18")  # Corsica counts as 19/18 in the key
+    return key == 97 - int(body) % 97
+
+
+def _find_national_id(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
+    for m in _DNI.finditer(text):
+        if dni_valid(m.group(1), m.group(2), m.group(3)[-1]):
+            yield m.start(), m.end()
+    for m in _NIR.finditer(text):
+        if nir_valid(m.groups()):
+            yield m.start(), m.end()
+
+
 # --- DOB -----------------------------------------------------------------------------------------
 _MONTHS = (
     r"(?:jan(?:uary|uar|vier)?|feb(?:ruary|ruar)?|f[ée]v(?:rier)?|mar(?:ch|s)?|m[äa]rz|apr(?:il)?|avr(?:il)?|"
@@ -382,7 +441,8 @@ _MONTHS = (
 _DOB = re.compile(
     r"(?i)\b(?:born(?:[ \t]+(?:on|in))?|date[ \t]+of[ \t]+birth|d\.?o\.?b\.?|birth[ \t]?date|birthday|"
     r"geboren(?:[ \t]+am)?|geburtsdatum|geburtstag|geb\.|n[ée]e?[ \t]+le|date[ \t]+de[ \t]+naissance|"
-    r"fecha[ \t]+de[ \t]+nacimiento|nacid[oa][ \t]+el|cumpleaños)"
+    r"fecha[ \t]+de[ \t]+nacimiento|f\.[ \t]*(?:de[ \t]+)?nacimiento|nac[ií]d?[oa]?[ \t]+el|cumpleaños|"
+    r"je[ \t]+suis[ \t]+n[ée]e?[ \t]+le|ich[ \t]+bin[ \t]+am)"
     r"(?:[ \t]*(?:is|was|ist|est|es|:|-|,))?[ \t]*(?:on|the|am|le|el)?[ \t]*"
     r"(?P<date>\d{4}-\d{1,2}-\d{1,2}"
     r"|\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})"
@@ -405,7 +465,7 @@ def _find_dob(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
 # --- IP ------------------------------------------------------------------------------------------
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 # not after = < > ~ ^ (a version pin like pkg>=3.10.0.0)
-_IPV4 = re.compile(rf"(?<![\w.=<>~^])(?:{_OCTET}\.){{3}}{_OCTET}(?![\w]|\.\d)")
+_IPV4 = re.compile(rf"(?<![\w.<>~^])(?<![=<>~!]=)(?:{_OCTET}\.){{3}}{_OCTET}(?![\w]|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _VERSION_CUE = re.compile(r"(?i)\b(?:version|release|build|firmware|fw|v)[ .:]*$")
 
@@ -438,7 +498,7 @@ def _find_ip(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
 _PHONE = re.compile(
     r"(?<![\w+#/.,:@=$€£-])(?:"
     r"(?:\+|\b00)\d{7,15}"  # compact international
-    r"|(?:(?:\+|\b00)\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,8}(?:[ .-]\d{1,8}){1,6}"  # grouped
+    r"|(?:(?:\+|\b00)\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,10}(?:[ .-]\d{1,10}){1,6}"  # grouped
     r"|0\d{2,5}/[ ]?\d{3,10}"  # German style 0171/1234567
     r"|(?:\+|\b00)\d{1,3}[ .-]?\(\d{1,4}\)[ .-]?\d{4,12}"  # +49 (0)30 12345678
     r"|\(\d{2,5}\)[ .-]?\d{3,4}[ .-]?\d{3,4}"  # (415) 555-0132
@@ -456,8 +516,9 @@ _NOT_PHONE_CUE = re.compile(
 )
 # words right before a number that say it is a phone number (then no prefix is needed)
 _PHONE_CUE = re.compile(
-    r"(?i)\b(?:phone|tel|telephone|mobile|cell|whatsapp|call me|reach me|text me|my number|handy|telefon|"
-    r"téléphone|portable|teléfono|móvil|movil|fax)\b[^\d\n]{0,15}$"
+    r"(?i)\b(?:phone|tel|tél|telephone|mobile|cell|whatsapp|call me|reach me|text me|my number|handy|telefon|"
+    r"téléphone|portable|teléfono|móvil|movil|fax|(?:meine|unter der) nummer|rufen sie mich|erreichen sie mich|"
+    r"mobil|appelez|joindre|mon numéro|ll[áa]m\w*|mi número|contacto)\b[^\d\n]{0,15}$"
 )
 
 
@@ -502,23 +563,21 @@ def _find_phone(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     if sum(ch.isdigit() for ch in text) < 7:
         return
     # a number inside a URL is a path segment or an id (a credential in a URL is a SECRET)
-    found: list[tuple[int, int]] = [m.span() for m in _URL.finditer(text)] if "://" in text else []
-    leniency = phonenumbers.Leniency.POSSIBLE
-    if options.phone_leniency == "valid":
-        leniency = phonenumbers.Leniency.VALID
-    matcher = phonenumbers.PhoneNumberMatcher(text, options.default_region, leniency=leniency)
-    for m in matcher:
-        if not any(m.start < e and s < m.end for s, e in found) and _phone_shape_ok(text, m.start, m.end):
-            found.append((m.start, m.end))
-            yield m.start, m.end
+    urls = [m.span() for m in _URL.finditer(text)] if "://" in text else []
+    # the cheap regex and shape rules first; the numbering-plan check (phonenumbers.parse) only on survivors
     for m in _PHONE.finditer(text):
         start, end = m.span()
-        if any(start < e and s < end for s, e in found):
+        if any(start < e and s < end for s, e in urls):
             continue
         digits = re.sub(r"\D", "", m.group())
         if not 7 <= len(digits) <= 15:
             continue
-        if _phone_shape_ok(text, start, end) and _valid_somewhere(m.group(), options):
+        if not _phone_shape_ok(text, start, end):
+            continue
+        # after a cue word ("tél.", "meine Nummer:") a number of a region outside phone_regions counts too
+        if _valid_somewhere(m.group(), options) or (
+            len(digits) >= 8 and _PHONE_CUE.search(text, max(0, start - 40), start)
+        ):
             yield start, end
 
 
@@ -530,14 +589,22 @@ _ADDRESS = re.compile(
     rf"(?<![\w#-])\d{{1,5}}[A-Za-z]?,?[ ]+(?:{_CAP}[ ]+){{1,3}}{_STREET_TYPES}(?![\w])"  # 12 Main Street
     rf"|(?<![\w])[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer)"
     r"[ ]+\d{1,4}[a-z]?(?![\w])"  # Hauptstraße 12
-    rf"|(?<![\w#-])\d{{1,4}},?[ ]+(?:[Rr]ue|[Aa]venue|[Bb]oulevard|[Pp]lace|[Cc]alle|[Vv]ia|[Qq]uai)"
-    rf"(?:[ ]+(?:de|du|des|la|le|del|d'))?(?:[ ]+{_CAP}){{1,2}}"  # 45 Rue de Rivoli
+    rf"|(?<![\w])(?:Am|An der|Im|In der|Auf der|Zum|Zur)[ ]+{_CAP}[ ]+\d{{1,4}}[a-z]?(?![\w])"  # Am Markt 5
+    rf"|(?<![\w#-])\d{{1,4}}(?:[ ]?(?:bis|ter))?,?[ ]+(?:[Rr]ue|[Aa]venue|[Aa]v\.|[Bb]oulevard|[Bb]d|[Pp]lace|"
+    rf"[Qq]uai|[Cc]hemin|[Aa]llée|[Ii]mpasse|[Cc]ours|[Cc]alle|[Vv]ia)"
+    rf"(?:[ ]+(?:de la|de l'|de|du|des|la|le|del|d'))?(?:[ ]+{_CAP}(?:-{_CAP})*){{1,3}}"  # 45 rue de Rivoli
+    rf"|(?<![\w])(?:[Cc]alle|C/|c/|[Aa]venida|[Aa]vda\.|[Pp]aseo|[Pp]laza|[Cc]amino|[Rr]onda|[Cc]arrer|"
+    rf"[Tt]raves[ií]a)(?:[ ]+(?:de la|de los|de las|del|de))?(?:[ ]+{_CAP}){{1,3}},?[ ]+\d{{1,4}}"
+    r"(?:,?[ ]+\d{1,2}[ºªo](?:[ ]?[A-Z])?)?(?![\w])"  # Calle Mayor 15, 2º B
 )
+# "Flat 3, 12 Main Street", "Apt 4B, ...": the unit before a street is part of the address
+_UNIT_BEFORE = re.compile(r"(?i)\b(?:flat|apt\.?|apartment|unit|suite)[ ]+\w{1,5},?[ ]+$")
 
 
 def _find_address(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     for m in _ADDRESS.finditer(text):
-        yield m.start(), m.end()
+        unit = _UNIT_BEFORE.search(text, max(0, m.start() - 20), m.start())
+        yield (unit.start() if unit else m.start()), m.end()
 
 
 # --- NAME ----------------------------------------------------------------------------------------
@@ -573,6 +640,7 @@ _NOT_NAMES = frozenset("""
     sensor strip admin user agent staff true false none null monday tuesday wednesday thursday friday saturday sunday
     alexa siri cortana bixby google echo ring nest tesla dell mercedes ford chevy jaguar wendy wendys harley
     carrie genie juno luna nova skype zoom slack
+    ihr ihre euer dein das die der votre vos notre el los las su sus nuestro equipo équipe
 """.split())
 # a cued "name" followed by one of these is an organisation or a product: "This is Max Support"
 _ORG_AFTER = re.compile(r"[ ]+(?:[Ss]upport|[Tt]eam|[Cc]ustomer|[Ss]ervice|[Ii]nc\b|[Ll]td\b|GmbH|[Aa]pp\b|"
@@ -625,6 +693,7 @@ _FINDERS: dict[str, Callable[[str, PiiOptions], Iterable[tuple[int, int]]]] = {
     "IBAN": _find_iban,
     "CARD": _find_card,
     "SSN": _find_ssn,
+    "NATIONAL_ID": _find_national_id,
     "DOB": _find_dob,
     "IP": _find_ip,
     "PHONE": _find_phone,
@@ -668,7 +737,7 @@ def normalize(entity: str, value: str) -> str:
     value = shadow(value).text  # look-alikes and zero-width characters do not make a new value
     if entity == "EMAIL":
         return value.lower()
-    if entity in ("CARD", "SSN"):
+    if entity in ("CARD", "SSN", "NATIONAL_ID"):
         return re.sub(r"\D", "", value)
     if entity == "PHONE":
         digits = re.sub(r"\D", "", value)

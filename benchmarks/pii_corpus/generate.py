@@ -319,7 +319,8 @@ class Gen:
             return kind, r.choice([f"{r.randint(2, 999)} units", f"{r.randint(1, 50)} kg",
                                    f"{r.randint(100, 20000)} mAh", f"{r.randint(10, 999)} GB"])
         if kind == "gift_card":
-            return kind, " ".join(luhn_break("6" + self.digits(14))[i:i + 4] for i in range(0, 16, 4))
+            number = luhn_break("6" + self.digits(14))
+            return kind, " ".join(number[i:i + 4] for i in range(0, 16, 4))
         return kind, r.choice(NAMELIKE_PRODUCTS)
 
     # --- messages ---
