@@ -70,6 +70,13 @@ _MISSING = "(none)"  # a category of its own: a rise in turns without channel or
 NUM_METHOD = "wasserstein"  # Wasserstein distance in units of the reference's standard deviation
 CAT_METHOD = "jensenshannon"
 METHOD_LABELS = {NUM_METHOD: "Wasserstein distance / reference std", CAT_METHOD: "Jensen-Shannon distance"}
+BASE_COLUMN_THRESHOLD = 0.1  # Evidently's default for both methods
+
+# On small samples chance alone reaches 0.1: 60 vs 60 turns from one distribution drifted on 60-75% of the
+# columns. So each column's threshold is raised to what chance reaches at this sample size: a high quantile
+# of its distance over random re-splits of the pooled rows (a permutation test). Re-splits use at most
+# NULL_MAX_ROWS rows per side, scaled to the real sizes: both distances shrink like 1/sqrt(n) without drift.
+NULL_MAX_ROWS = 2000
 
 
 # Embedding drift: each turn's sentence embedding reduced to a few numbers Evidently compares like any other
@@ -83,7 +90,7 @@ EMBEDDING_MISSING = f"embedding drift: not available (install {sentence_embeddin
 EMBEDDING_OFF = "embedding drift: off (drift.embeddings is false)"
 
 # Bump when what the cached reference holds, or how it is computed, changes: old entries are then ignored.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass
@@ -101,6 +108,9 @@ class DriftResult:
     n_current_total: int = 0
     # column -> its drift rule, e.g. "Jensen-Shannon distance ≥ 0.1"
     methods: dict[str, str] = field(default_factory=dict)
+    # column -> its threshold where chance at this sample size exceeds the base 0.1 (see NULL_MAX_ROWS)
+    raised_thresholds: dict[str, float] = field(default_factory=dict)
+    chance_quantile: float = 0.99
     embedding_note: str = EMBEDDING_OFF  # one line for people: used, off, or not installed
     reference_from_cache: bool = False  # the reference side was read from the cache, not recomputed
 
@@ -127,6 +137,8 @@ def drift_report(
     embedding_sample_size: int = 2000,
     cache_dir: Path | None = None,
     reference_key: str | None = None,
+    null_permutations: int = 200,
+    chance_quantile: float = 0.99,
 ) -> DriftResult:
     """Run Evidently's data drift preset on turn tables; write drift.html and drift.json into out_dir.
 
@@ -135,6 +147,9 @@ def drift_report(
     descriptors, embedding columns and projection) is stored under a key made of `reference_key` (e.g. the
     dataset commit id; a fingerprint of the reference data when None) and the settings, and read back by later
     reports against the same reference.
+
+    Each column's threshold is at least what `null_permutations` random re-splits of the pooled rows reach at
+    `chance_quantile` (0 permutations: the base threshold everywhere), so small samples do not raise alarms.
     """
     for side, table in (("reference", reference), ("current", current)):
         if table.num_rows == 0:
@@ -173,11 +188,16 @@ def drift_report(
     from evidently.presets import DataDriftPreset
 
     columns = list(DRIFT_COLUMNS) + (list(EMBEDDING_COLUMNS) if model is not None else [])
+    thresholds = chance_thresholds(
+        ref_side.frame, cur_side.frame, columns, null_permutations, chance_quantile,
+        np.random.default_rng([seed, 2]),
+    )
     preset = DataDriftPreset(
         columns=columns,
         drift_share=threshold,
         num_method=NUM_METHOD,
         cat_method=CAT_METHOD,
+        per_column_threshold=thresholds,
     )
     report = Report([preset], include_tests=True)
     out_dir = Path(out_dir)
@@ -216,6 +236,8 @@ def drift_report(
         n_reference_total=ref_side.n_total,
         n_current_total=current.num_rows,
         methods=methods,
+        raised_thresholds={c: t for c, t in thresholds.items() if t > BASE_COLUMN_THRESHOLD},
+        chance_quantile=chance_quantile,
         embedding_note=note,
         reference_from_cache=from_cache,
     )
@@ -242,6 +264,15 @@ def drift_markdown(result: DriftResult) -> str:
         "",
         result.embedding_note[0].upper() + result.embedding_note[1:] + ".",
         "",
+    ]
+    if result.raised_thresholds:
+        lines += [
+            f"At this sample size chance alone exceeds the base threshold {BASE_COLUMN_THRESHOLD:g} on "
+            f"{len(result.raised_thresholds)} column(s): their thresholds were raised to the "
+            f"{result.chance_quantile:.0%} quantile of the distance over random re-splits of the pooled turns.",
+            "",
+        ]
+    lines += [
         "| column | drifted | score | drift rule |",
         "|---|---|---|---|",
     ]
@@ -296,7 +327,16 @@ def _prepare(
     rows = np.sort(rng.choice(len(frame), size=n, replace=False))
     vectors = sentence_embeddings.encode(model, sample["text"].take(rows).fill_null("").to_pylist())
     if projection is None:
-        projection = sentence_embeddings.fit_projection(vectors, EMBEDDING_COMPONENTS)
+        # Fitted on one half, compared on the other: rows a projection was fitted on sit closer to its centroid
+        # and spread more along its components than any new rows, which on small samples reads as drift.
+        fit = np.zeros(n, dtype=bool)
+        fit[rng.permutation(n)[: n // 2]] = True
+        if n < 2 * (EMBEDDING_COMPONENTS + 1):  # too few to split: fit on all of them
+            fit[:] = True
+        projection = sentence_embeddings.fit_projection(vectors[fit], EMBEDDING_COMPONENTS)
+        if not fit.all():
+            rows, vectors = rows[~fit], vectors[~fit]
+            n = len(rows)
     distance, coordinates = projection.apply(vectors)
     values = np.column_stack([distance, coordinates])
     for i, column in enumerate(EMBEDDING_COLUMNS):
@@ -305,6 +345,51 @@ def _prepare(
         full[rows] = values[:, i]
         frame[column] = full
     return _Side(frame=frame, n_total=table.num_rows, n_embedded=n, projection=projection)
+
+
+def chance_thresholds(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: list[str],
+    permutations: int,
+    quantile: float,
+    rng: np.random.Generator,
+) -> dict[str, float]:
+    """Per column: max(base threshold, the `quantile` of its drift distance over random re-splits)."""
+    from scipy.spatial.distance import jensenshannon
+    from scipy.stats import wasserstein_distance
+
+    thresholds = {}
+    for column in columns:
+        ref, cur = reference[column].dropna().to_numpy(), current[column].dropna().to_numpy()
+        limit = BASE_COLUMN_THRESHOLD
+        if permutations > 0 and len(ref) > 1 and len(cur) > 1:
+            n_ref, n_cur = min(len(ref), NULL_MAX_ROWS), min(len(cur), NULL_MAX_ROWS)
+            pooled = np.concatenate([rng.choice(ref, n_ref, replace=False), rng.choice(cur, n_cur, replace=False)])
+            categorical = column in _CATEGORICAL
+            if categorical:
+                codes = np.unique(pooled.astype(str), return_inverse=True)[1]
+                width = int(codes.max()) + 1
+            distances = np.empty(permutations)
+            for i in range(permutations):
+                order = rng.permutation(len(pooled))
+                a, b = order[:n_ref], order[n_ref:]
+                if categorical:
+                    pa_, pb_ = (np.bincount(codes[x], minlength=width) / len(x) for x in (a, b))
+                    distances[i] = jensenshannon(pa_, pb_)
+                else:
+                    norm = max(float(np.std(pooled[a])), 0.001)  # as Evidently: normed by the reference's std
+                    distances[i] = wasserstein_distance(pooled[a], pooled[b]) / norm
+            # Re-split at capped sizes, scaled to the real ones (distances without drift ~ 1/sqrt(n_eff)).
+            scale = math.sqrt(_n_eff(n_ref, n_cur) / _n_eff(len(ref), len(cur)))
+            chance = float(np.nan_to_num(np.quantile(distances, quantile))) * scale
+            limit = max(limit, round(chance, 4))
+        thresholds[column] = limit
+    return thresholds
+
+
+def _n_eff(a: int, b: int) -> float:
+    return a * b / (a + b)
 
 
 def _count_placeholders(column: DatasetColumn) -> DatasetColumn:
