@@ -47,6 +47,7 @@ def drift(cfg: Config, run_dir: Path) -> Monitoring:
         reference, current, run_dir / "drift",
         threshold=cfg.drift.threshold, sample_size=cfg.drift.sample_size, seed=cfg.drift.seed,
         embeddings=cfg.drift.embeddings, embedding_sample_size=cfg.drift.embedding_sample_size,
+        null_permutations=cfg.drift.null_permutations, chance_quantile=cfg.drift.chance_quantile,
         # the reference side is what the production model was trained on: computed once, reused until it changes
         cache_dir=cfg.path("cache/drift"), reference_key=trained_on,
     )
