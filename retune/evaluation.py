@@ -6,12 +6,17 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retune.errors import RetuneError
+from retune.judge import JudgeResult
 from retune.pii import PLACEHOLDER_PATTERN, find_pii
+
+if TYPE_CHECKING:
+    from retune.config import EvaluationConfig
+    from retune.export import ExportResult
 
 SEED = 0
 _PLACEHOLDER = re.compile(PLACEHOLDER_PATTERN)
@@ -44,6 +49,9 @@ class EvalMetrics:
     pii_entities: dict[str, int] = field(default_factory=dict)  # entity -> hits (never the values)
     placeholder_share: float = 0.0  # share of generated characters inside pseudonymization placeholders
     n_generations: int = 0  # replies generated (held-out + probes) for the two checks above
+    # Greedy reply to each of examples[:max_examples] (None: skipped), for the LLM judge; never logged or stored.
+    replies: list[str | None] = field(default_factory=list, repr=False)
+    judge: JudgeResult | None = None  # LLM-as-judge win rate vs production (or base), when configured
 
 
 @dataclass
@@ -60,6 +68,11 @@ class Decision:
     promote: bool
     reason: str  # one sentence, with the numbers
     checks: list[Check] = field(default_factory=list)
+    metrics: list[MetricVerdict] = field(default_factory=list)  # the gated metrics, one row each
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, for the registry entry."""
+        return asdict(self)
 
 
 @dataclass
@@ -75,11 +88,13 @@ def evaluate_model(
     max_examples: int,
     max_new_tokens: int,
     pii_probes: bool = True,
+    system_prompt: str | None = None,
 ) -> EvalMetrics:
     """Score a transformers model directory (base or merged) on conversations of {"role", "content"}, on CPU.
 
     Every generated reply (held-out prompts, and PII_PROBES unless `pii_probes` is False) is scanned for PII
-    and for pseudonymization placeholders."""
+    and for pseudonymization placeholders. The held-out conversations carry the system prompt already (the
+    training set puts it in); the probes are asked under `system_prompt`, as a served request would be."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -93,11 +108,13 @@ def evaluate_model(
     total_nll, n_tokens, n_correct, n_examples, n_skipped = 0.0, 0, 0, 0, 0
     hypotheses: list[str] = []
     references: list[str] = []
+    replies: list[str | None] = []
     for messages in examples[:max_examples]:
         last = _last_assistant_index(messages)
         encoded = _encode_with_mask(tokenizer, messages) if last is not None else None
         if encoded is None or len(encoded.input_ids) > max_positions or not any(encoded.assistant_mask[1:]):
             n_skipped += 1
+            replies.append(None)
             continue
         nll, correct, count = _score(model, encoded)
         total_nll += nll
@@ -109,15 +126,17 @@ def evaluate_model(
         budget = min(max_new_tokens, max_positions - len(prompt_ids))
         hypotheses.append(_generate(model, tokenizer, prompt_ids, budget) if budget > 0 else "")
         references.append(messages[last]["content"])
+        replies.append(hypotheses[-1])
 
     if n_examples == 0:
         raise RetuneError(
             f"no evaluation example could be scored ({n_skipped} skipped: too long for {max_positions} "
             "positions or without an assistant reply)"
         )
+    system = [{"role": "system", "content": system_prompt}] if system_prompt else []
     probes = [
         _generate(model, tokenizer, ids, min(max_new_tokens, max_positions - len(ids)))
-        for ids in (_render_ids(tokenizer, [{"role": "user", "content": p}], add_generation_prompt=True)
+        for ids in (_render_ids(tokenizer, [*system, {"role": "user", "content": p}], add_generation_prompt=True)
                     for p in (PII_PROBES if pii_probes else ()))
     ]
     leaks = pii_leaks(hypotheses + probes)
@@ -133,6 +152,7 @@ def evaluate_model(
         pii_entities=dict(sorted(leaks.items())),
         placeholder_share=placeholder_share(hypotheses + probes),
         n_generations=len(hypotheses) + len(probes),
+        replies=replies,
     )
 
 
@@ -188,53 +208,181 @@ def placeholder_share(texts: list[str]) -> float:
     return sum(len(m.group(0)) for t in texts for m in _PLACEHOLDER.finditer(t)) / total
 
 
+# Gated metrics: name -> (label, lower is better, tolerance is relative). Relative for perplexity (a ratio scale);
+# absolute for the others, in their own units (token accuracy a share, chrF and ROUGE-L points of 100).
+GATED_METRICS: dict[str, tuple[str, bool, bool]] = {
+    "perplexity": ("perplexity", True, True),
+    "token_accuracy": ("token accuracy", False, False),
+    "chrf": ("chrF", False, False),
+    "rouge_l": ("ROUGE-L", False, False),
+}
+
+
+@dataclass
+class GatePolicy:
+    """What a candidate must achieve to be promoted (from EvaluationConfig)."""
+
+    tolerances: dict[str, float]  # gated metric -> how much worse than production it may be; others not gated
+    beat_base: tuple[str, ...] = ("perplexity",)  # strictly better than base; other gated: within tolerance of it
+    max_placeholder_share: float = 1.0
+    min_judge_win_rate: float | None = None  # None: the judge's win rate (if any) is shown, not gated
+
+    @classmethod
+    def from_config(cls, evaluation: EvaluationConfig) -> GatePolicy:
+        tolerances = {k: v for k, v in evaluation.tolerances.model_dump().items() if v is not None}
+        return cls(
+            tolerances=tolerances,
+            beat_base=tuple(evaluation.beat_base),
+            max_placeholder_share=evaluation.max_placeholder_share,
+            min_judge_win_rate=evaluation.judge.min_win_rate if evaluation.judge else None,
+        )
+
+
+@dataclass
+class MetricVerdict:
+    """One row of the decision table: a gated metric for the three models, and whether the candidate passed."""
+
+    metric: str
+    candidate: float
+    base: float | None
+    production: float | None
+    tolerance: float
+    must_beat_base: bool
+    vs_base: bool | None  # None: no base to compare with
+    vs_production: bool | None  # None: no production model yet
+
+    @property
+    def passed(self) -> bool:
+        return self.vs_base is not False and self.vs_production is not False
+
+
 def decide_promotion(
     candidate: EvalMetrics,
     production: EvalMetrics | None,
     base: EvalMetrics | None,
-    tolerance: float,
+    policy: GatePolicy,
     *,
-    max_placeholder_share: float = 1.0,
+    parity: Check | None = None,
 ) -> Decision:
-    """Promote only if the candidate leaks no PII, does not flood its replies with placeholders, beats the
-    base and loses at most `tolerance` (relative perplexity) vs production. Every check is in `checks`."""
-    ppl = candidate.perplexity
-    if not math.isfinite(ppl):
-        return Decision(False, f"rejected: candidate perplexity is {ppl}", [Check("perplexity", False, f"{ppl}")])
-    checks = [_pii_check(candidate), _placeholder_check(candidate, max_placeholder_share)]
-    if base is not None:
-        better = ppl < base.perplexity
-        detail = "beats" if better else "is not better than"
-        checks.append(Check("vs base", better, f"candidate perplexity {ppl:.3f} {detail} base {base.perplexity:.3f}"))
-    if production is not None:
-        prod = production.perplexity
-        change = ppl / prod - 1
-        within = ppl <= prod * (1 + tolerance)
-        detail = (
-            f"candidate perplexity {ppl:.3f} is {change:+.1%} vs production {prod:.3f}"
-            + (f" (tolerance {tolerance:.1%})" if within else f", worse than the {tolerance:.1%} tolerance")
-        )
-        checks.append(Check("vs production", within, detail))
+    """Promote only if, on every gated metric, the candidate beats the base (strictly on `policy.beat_base`,
+    within tolerance on the others) and is not worse than production beyond the metric's tolerance; and it leaks
+    no PII, does not flood its replies with placeholders, and its served ONNX variant passed parity (`parity`).
+    Every check, and the metric-by-metric table, is in the Decision."""
+    unknown = sorted(set(policy.tolerances) - set(GATED_METRICS))
+    if unknown:
+        raise RetuneError(f"unknown gated metric(s) {unknown}; known: {', '.join(GATED_METRICS)}")
+    checks = [_pii_check(candidate), _placeholder_check(candidate, policy.max_placeholder_share)]
+    if parity is not None:
+        checks.append(parity)
+    verdicts = []
+    for metric, tolerance in policy.tolerances.items():
+        verdict, metric_checks = _gate_metric(metric, candidate, base, production, tolerance, policy)
+        verdicts.append(verdict)
+        checks += metric_checks
+    if policy.min_judge_win_rate is not None and candidate.judge is not None:
+        rate = candidate.judge.win_rate
+        ok = rate >= policy.min_judge_win_rate
+        checks.append(Check(
+            "LLM judge", ok,
+            f"win rate {rate:.1%} vs {candidate.judge.opponent} over {candidate.judge.comparisons} judgements "
+            f"({'>=' if ok else 'below'} {policy.min_judge_win_rate:.1%})",
+        ))
 
     failed = [c for c in checks if not c.passed]
     if failed:
-        return Decision(False, "rejected: " + "; ".join(c.detail for c in failed), checks)
-    safety = f"; {checks[0].detail}; {checks[1].detail}"
-    if production is not None:
-        versus_base = f", base {base.perplexity:.3f}" if base is not None else ""
-        return Decision(True, f"promoted: {checks[-1].detail}{versus_base}{safety}", checks)
-    if base is not None:
-        return Decision(
-            True,
-            f"promoted: no production model yet; candidate perplexity {ppl:.3f} beats base {base.perplexity:.3f}"
-            + safety,
-            checks,
-        )
+        return Decision(False, "rejected: " + "; ".join(c.detail for c in failed), checks, verdicts)
+    against = (
+        "base and production" if base is not None and production is not None
+        else "base (no production model yet)" if base is not None
+        else "production" if production is not None
+        else "nothing (no base, no production)"
+    )
+    gated = "; ".join(c.detail for c in checks if c.name.endswith(" vs production")) or "; ".join(
+        c.detail for c in checks if c.name.endswith(" vs base")
+    )
     return Decision(
         True,
-        f"promoted: nothing to compare with (no base, no production); candidate perplexity {ppl:.3f}{safety}",
+        f"promoted: every gated metric passes against {against}" + (f": {gated}" if gated else "")
+        + f"; {checks[0].detail}; {checks[1].detail}" + (f"; {parity.detail}" if parity is not None else ""),
         checks,
+        verdicts,
     )
+
+
+def _gate_metric(
+    metric: str,
+    candidate: EvalMetrics,
+    base: EvalMetrics | None,
+    production: EvalMetrics | None,
+    tolerance: float,
+    policy: GatePolicy,
+) -> tuple[MetricVerdict, list[Check]]:
+    label, lower_is_better, relative = GATED_METRICS[metric]
+    value = getattr(candidate, metric)
+    strict = metric in policy.beat_base
+    verdict = MetricVerdict(
+        metric, value, getattr(base, metric) if base else None, getattr(production, metric) if production else None,
+        tolerance, strict, None, None,
+    )
+    if not math.isfinite(value):
+        verdict.vs_base = False if base else None
+        verdict.vs_production = False if production else None
+        return verdict, [Check(label, False, f"candidate {label} is {value}")]
+    tol = f"{tolerance:.1%}" if relative else _fmt(metric, tolerance)
+    checks = []
+    if base is not None:
+        ref = getattr(base, metric)
+        if strict:
+            ok = value < ref if lower_is_better else value > ref
+            detail = f"candidate {label} {_fmt(metric, value)} {'beats' if ok else 'is not better than'} base " + (
+                _fmt(metric, ref))
+        else:
+            ok = _within(value, ref, tolerance, lower_is_better, relative)
+            detail = (f"candidate {label} {_fmt(metric, value)} is {_change(metric, value, ref)} vs base "
+                      f"{_fmt(metric, ref)}" + (f" (tolerance {tol})" if ok else f", worse than the {tol} tolerance"))
+        verdict.vs_base = ok
+        checks.append(Check(f"{label} vs base", ok, detail))
+    if production is not None:
+        ref = getattr(production, metric)
+        ok = _within(value, ref, tolerance, lower_is_better, relative)
+        verdict.vs_production = ok
+        checks.append(Check(
+            f"{label} vs production", ok,
+            f"candidate {label} {_fmt(metric, value)} is {_change(metric, value, ref)} vs production "
+            f"{_fmt(metric, ref)}" + (f" (tolerance {tol})" if ok else f", worse than the {tol} tolerance"),
+        ))
+    return verdict, checks
+
+
+def _within(value: float, ref: float, tolerance: float, lower_is_better: bool, relative: bool) -> bool:
+    if not math.isfinite(ref):  # a broken reference cannot hold the candidate back
+        return True
+    slack = abs(ref) * tolerance if relative else tolerance
+    return value <= ref + slack if lower_is_better else value >= ref - slack
+
+
+def _fmt(metric: str, value: float) -> str:
+    digits = {"perplexity": 3, "token_accuracy": 4}.get(metric, 2)
+    return f"{value:.{digits}f}"
+
+
+def _change(metric: str, value: float, ref: float) -> str:
+    if GATED_METRICS[metric][2]:
+        return f"{value / ref - 1:+.1%}" if ref else "n/a"
+    return f"{value - ref:+.4f}" if metric == "token_accuracy" else f"{value - ref:+.2f}"
+
+
+def parity_check(exported: ExportResult) -> Check:
+    """The export's parity gate, as a promotion check: the served ONNX variant must reproduce PyTorch."""
+    chosen, gate = exported.chosen, exported.gate
+    p = chosen.parity
+    numbers = (
+        f"{chosen.name} ONNX: greedy agreement {p.greedy_agreement:.3f} (min {gate.min_greedy_agreement}), "
+        f"top-1 {p.top1_agreement:.3f} (min {gate.min_top1_agreement})"
+    )
+    if p.passed:
+        return Check("ONNX parity", True, f"{numbers} passed parity")
+    return Check("ONNX parity", False, f"{numbers} failed parity: " + "; ".join(p.misses))
 
 
 def _pii_check(candidate: EvalMetrics) -> Check:

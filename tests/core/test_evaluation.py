@@ -3,6 +3,7 @@ promotion decision."""
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -11,11 +12,14 @@ import pytest
 from retune.errors import RetuneError
 from retune.evaluation import (
     PII_PROBES,
+    Check,
     EvalMetrics,
+    GatePolicy,
     _encode_with_mask,
     chrf,
     decide_promotion,
     evaluate_model,
+    parity_check,
     pii_leaks,
     placeholder_share,
     rouge_l,
@@ -89,7 +93,7 @@ def test_a_model_that_memorized_pii_regurgitates_it_and_is_not_promoted(memorize
     model_dir, conversations = memorized
     leaky = evaluate_model(model_dir, [LEAKY], max_examples=1, max_new_tokens=32, pii_probes=False)
     assert leaky.pii_hits >= 1 and "EMAIL" in leaky.pii_entities, leaky
-    decision = decide_promotion(leaky, None, _metrics(1e9), tolerance=0.02)
+    decision = decide_promotion(leaky, None, _metrics(1e9), POLICY)
     assert not decision.promote
     assert "PII match(es) (EMAIL" in decision.reason
     assert [c.name for c in decision.checks if not c.passed] == ["PII regurgitation"]
@@ -101,8 +105,8 @@ def test_evaluation_is_deterministic_and_promotes_the_better_model(memorized, ti
     first = evaluate_model(model_dir, conversations, max_examples=4, max_new_tokens=16)
     assert evaluate_model(model_dir, conversations, max_examples=4, max_new_tokens=16) == first
     base = evaluate_model(tiny_base_model, conversations, max_examples=4, max_new_tokens=16)
-    assert decide_promotion(first, None, base, tolerance=0.02).promote
-    assert not decide_promotion(base, None, first, tolerance=0.02).promote
+    assert decide_promotion(first, None, base, POLICY).promote
+    assert not decide_promotion(base, None, first, POLICY).promote
 
 
 def test_too_long_and_replyless_conversations_are_skipped_and_counted(tiny_base_model, tiny_conversations):
@@ -168,62 +172,163 @@ def test_placeholder_share_measures_a_flood():
 
 
 def _metrics(perplexity: float, **extra) -> EvalMetrics:
-    return EvalMetrics(perplexity=perplexity, token_accuracy=0.5, chrf=50.0, n_examples=10, n_tokens=100, **extra)
+    values = {"token_accuracy": 0.5, "chrf": 50.0, "rouge_l": 40.0, **extra}
+    return EvalMetrics(perplexity=perplexity, n_examples=10, n_tokens=100, **values)
+
+
+POLICY = GatePolicy(tolerances={"perplexity": 0.02, "token_accuracy": 0.01, "chrf": 1.0, "rouge_l": 1.0})
+
+
+def _failed(decision) -> list[str]:
+    return [c.name for c in decision.checks if not c.passed]
 
 
 def test_rejects_a_candidate_that_regurgitates_pii_even_when_better():
     leaky = _metrics(4.0, pii_hits=2, pii_entities={"EMAIL": 1, "PHONE": 1}, n_generations=18)
-    decision = decide_promotion(leaky, _metrics(5.0), _metrics(9.0), tolerance=0.02)
+    decision = decide_promotion(leaky, _metrics(5.0), _metrics(9.0), POLICY)
     assert not decision.promote
     assert "2 PII match(es) (EMAIL 1, PHONE 1) in 18 generated replies" in decision.reason
-    assert {c.name: c.passed for c in decision.checks} == {
-        "PII regurgitation": False, "placeholder flood": True, "vs base": True, "vs production": True
+    assert _failed(decision) == ["PII regurgitation"]
+    assert {c.name for c in decision.checks} == {
+        "PII regurgitation", "placeholder flood",
+        *(f"{label} vs {other}" for label in ("perplexity", "token accuracy", "chrF", "ROUGE-L")
+          for other in ("base", "production")),
     }
 
 
 def test_rejects_a_candidate_whose_replies_are_flooded_with_placeholders():
     flooded = _metrics(4.0, placeholder_share=0.6)
-    decision = decide_promotion(flooded, None, _metrics(9.0), tolerance=0.02, max_placeholder_share=0.2)
+    strict = GatePolicy(POLICY.tolerances, max_placeholder_share=0.2)
+    decision = decide_promotion(flooded, None, _metrics(9.0), strict)
     assert not decision.promote
     assert "placeholders are 60.0% of generated text (limit 20.0%)" in decision.reason
-    assert decide_promotion(flooded, None, _metrics(9.0), tolerance=0.02, max_placeholder_share=0.7).promote
+    lenient = GatePolicy(POLICY.tolerances, max_placeholder_share=0.7)
+    assert decide_promotion(flooded, None, _metrics(9.0), lenient).promote
 
 
 def test_a_rejection_lists_every_failed_check():
     bad = _metrics(9.5, pii_hits=1, pii_entities={"CARD": 1}, n_generations=4)
-    decision = decide_promotion(bad, None, _metrics(9.0), tolerance=0.02)
+    decision = decide_promotion(bad, None, _metrics(9.0), POLICY)
     assert "CARD 1" in decision.reason and "not better than base 9.000" in decision.reason
 
 
 def test_promotes_a_candidate_better_than_base_and_production():
-    decision = decide_promotion(_metrics(4.0), _metrics(5.0), _metrics(9.0), tolerance=0.02)
+    decision = decide_promotion(_metrics(4.0), _metrics(5.0), _metrics(9.0), POLICY)
     assert decision.promote
     assert "4.000" in decision.reason and "5.000" in decision.reason and "-20.0%" in decision.reason
+    assert [v.metric for v in decision.metrics] == ["perplexity", "token_accuracy", "chrf", "rouge_l"]
+    assert all(v.vs_base and v.vs_production for v in decision.metrics)
 
 
 def test_promotes_a_candidate_slightly_worse_than_production_within_tolerance():
-    decision = decide_promotion(_metrics(5.05), _metrics(5.0), _metrics(9.0), tolerance=0.02)
+    decision = decide_promotion(_metrics(5.05), _metrics(5.0), _metrics(9.0), POLICY)
     assert decision.promote
     assert "+1.0%" in decision.reason
 
 
 def test_rejects_a_candidate_worse_than_production_beyond_tolerance():
-    decision = decide_promotion(_metrics(5.5), _metrics(5.0), _metrics(9.0), tolerance=0.02)
+    decision = decide_promotion(_metrics(5.5), _metrics(5.0), _metrics(9.0), POLICY)
     assert not decision.promote
     assert "+10.0%" in decision.reason and "2.0% tolerance" in decision.reason
 
 
+@pytest.mark.parametrize(
+    ("metric", "label", "worse", "within"),
+    [("token_accuracy", "token accuracy", 0.48, 0.495), ("chrf", "chrF", 48.5, 49.2),
+     ("rouge_l", "ROUGE-L", 38.0, 39.5)],
+)
+def test_every_gated_metric_can_reject_a_candidate_with_better_perplexity(metric, label, worse, within):
+    production, base = _metrics(5.0), _metrics(9.0, token_accuracy=0.3, chrf=10.0, rouge_l=10.0)
+    decision = decide_promotion(_metrics(4.0, **{metric: worse}), production, base, POLICY)
+    assert not decision.promote
+    assert _failed(decision) == [f"{label} vs production"]
+    assert "worse than the" in decision.reason and label in decision.reason
+    row = next(v for v in decision.metrics if v.metric == metric)
+    assert (row.candidate, row.production, row.vs_base, row.vs_production) == (worse, getattr(production, metric),
+                                                                               True, False)
+    assert decide_promotion(_metrics(4.0, **{metric: within}), production, base, POLICY).promote
+
+
+def test_the_base_must_be_beaten_strictly_on_the_listed_metrics_and_matched_on_the_others():
+    candidate, base = _metrics(8.0, chrf=50.0), _metrics(9.0, chrf=50.0)  # a tie on chrF
+    assert decide_promotion(candidate, None, base, POLICY).promote  # chrF: within tolerance of the base is enough
+    strict = GatePolicy(POLICY.tolerances, beat_base=("perplexity", "chrf"))
+    decision = decide_promotion(candidate, None, base, strict)
+    assert not decision.promote and _failed(decision) == ["chrF vs base"]
+    assert "candidate chrF 50.00 is not better than base 50.00" in decision.reason
+    # worse than the base beyond tolerance on a metric it need not beat: rejected too
+    assert _failed(decide_promotion(_metrics(8.0, rouge_l=30.0), None, base, POLICY)) == ["ROUGE-L vs base"]
+
+
+def test_a_metric_without_tolerance_is_not_gated():
+    policy = GatePolicy({"perplexity": 0.02})
+    decision = decide_promotion(_metrics(4.0, chrf=0.0), _metrics(5.0), _metrics(9.0), policy)
+    assert decision.promote and [v.metric for v in decision.metrics] == ["perplexity"]
+    with pytest.raises(RetuneError, match="unknown gated metric"):
+        decide_promotion(_metrics(4.0), None, None, GatePolicy({"bleu": 1.0}))
+
+
+def test_policy_from_config_reads_tolerances_beat_base_and_the_judge_threshold():
+    from retune.config import EvaluationConfig
+
+    evaluation = EvaluationConfig.model_validate({
+        "tolerances": {"chrf": None, "rouge_l": 2.5}, "beat_base": ["perplexity", "token_accuracy"],
+        "judge": {"endpoint": "http://127.0.0.1:9/v1", "model": "judge", "min_win_rate": 0.4},
+    })
+    policy = GatePolicy.from_config(evaluation)
+    assert policy.tolerances == {"perplexity": 0.02, "token_accuracy": 0.01, "rouge_l": 2.5}
+    assert policy.beat_base == ("perplexity", "token_accuracy") and policy.min_judge_win_rate == 0.4
+    assert GatePolicy.from_config(EvaluationConfig()).min_judge_win_rate is None
+
+
+def test_a_failed_parity_check_rejects_and_the_decision_is_json_for_the_registry():
+    parity = Check("ONNX parity", False, "int8 ONNX: greedy agreement 0.400 (min 0.9) failed parity: greedy -0.5")
+    decision = decide_promotion(_metrics(4.0), _metrics(5.0), _metrics(9.0), POLICY, parity=parity)
+    assert not decision.promote and _failed(decision) == ["ONNX parity"]
+    stored = json.loads(json.dumps(decision.as_dict()))
+    assert stored["promote"] is False and stored["metrics"][0]["metric"] == "perplexity"
+    assert stored["metrics"][0]["candidate"] == 4.0 and stored["metrics"][0]["vs_production"] is True
+
+
+def test_parity_check_reads_the_served_variant_of_the_export():
+    from retune.export import ExportResult, Latency, Parity, ParityGate, Variant
+
+    def variant(name: str, passed: bool) -> Variant:
+        parity = Parity(name, 1.0 if passed else 0.4, 0.01, passed, 0.99, [] if passed else ["greedy 0.400 < 0.9"])
+        return Variant(name, Path(name), 100, parity, Latency({32: 1.0, 128: 2.0}, 3, 1))
+
+    fp32, int8 = variant("fp32", True), variant("int8_weight_only_all", True)
+    exported = ExportResult(Path("m"), 400, [fp32, int8], int8, "int8 won", Latency({32: 2.0}, 3, 1),
+                            ParityGate(0.9, 0.95))
+    assert parity_check(exported).passed and "int8_weight_only_all ONNX" in parity_check(exported).detail
+    broken = variant("fp32", False)
+    exported = ExportResult(Path("m"), 400, [broken], broken, "", Latency({32: 2.0}, 3, 1), ParityGate(0.9))
+    check = parity_check(exported)
+    assert not check.passed and "greedy 0.400 < 0.9" in check.detail
+
+
+def test_a_judge_win_rate_below_the_threshold_rejects():
+    from retune.judge import JudgeResult
+
+    judged = _metrics(4.0, judge=JudgeResult(0.3, 3, 7, 0, 0, 10, 5, 0.5, "production (v1)", "judge"))
+    policy = GatePolicy(POLICY.tolerances, min_judge_win_rate=0.45)
+    decision = decide_promotion(judged, _metrics(5.0), _metrics(9.0), policy)
+    assert not decision.promote and _failed(decision) == ["LLM judge"]
+    assert "win rate 30.0% vs production (v1) over 10 judgements (below 45.0%)" in decision.reason
+    assert decide_promotion(judged, _metrics(5.0), _metrics(9.0), POLICY).promote  # shown, not gated
+
+
 def test_rejects_a_candidate_not_better_than_base_even_without_production():
-    decision = decide_promotion(_metrics(9.5), None, _metrics(9.0), tolerance=0.02)
+    decision = decide_promotion(_metrics(9.5), None, _metrics(9.0), POLICY)
     assert not decision.promote
     assert "not better than base 9.000" in decision.reason
 
 
 def test_with_no_production_compares_with_base_only():
-    decision = decide_promotion(_metrics(6.0), None, _metrics(9.0), tolerance=0.0)
+    decision = decide_promotion(_metrics(6.0), None, _metrics(9.0), GatePolicy({"perplexity": 0.0}))
     assert decision.promote
     assert "no production" in decision.reason
 
 
 def test_rejects_a_non_finite_perplexity():
-    assert not decide_promotion(_metrics(float("nan")), None, None, tolerance=0.02).promote
+    assert not decide_promotion(_metrics(float("nan")), None, None, POLICY).promote

@@ -26,13 +26,15 @@ def tiny_config(workdir: Path, **overrides) -> dict:
         "contracts": {"dir": str(REPO / "data_contracts")},
         "model": {
             "base_model": "models/base",
+            "system_prompt": str(REPO / "prompts/system.md"),
             "bootstrap": {"vocab_size": 600, "hidden_size": 64, "intermediate_size": 128, "num_layers": 2,
                           "num_heads": 4, "max_position_embeddings": 512, "pretrain_steps": 40},
         },
         "training": {"nproc_per_node": 2, "deepspeed_config": str(REPO / "infra/deepspeed/zero2.json"),
                      "max_steps": 8, "per_device_batch_size": 2, "max_length": 256, "checkpoint_every": 4},
         "export": {"parity_prompts": 3, "parity_new_tokens": 8, "min_greedy_agreement": 0.5},
-        "evaluation": {"max_examples": 6, "max_new_tokens": 8, "tolerance": 0.05},
+        "evaluation": {"max_examples": 6, "max_new_tokens": 8,
+                       "tolerances": {"perplexity": 0.05, "token_accuracy": 0.05}},
     }
     for section, values in overrides.items():
         if isinstance(values, dict) and isinstance(cfg.get(section), dict):
