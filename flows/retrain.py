@@ -1,4 +1,4 @@
-"""Flow: dataset commit → training set → fine-tune → export → evaluate → promote or reject."""
+"""Flow: dataset commit → training set → fine-tune → export → evaluate → register → (approval) → promote or reject."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from retune.policy import RetrainDecision
 from retune.runs import new_run_id
 from retune.store import open_store
 from retune.training.launch import TrainResult
+from tasks.approve import request_approval
 from tasks.evaluate import evaluate
 from tasks.export import export
 from tasks.finetune import finetune
-from tasks.promote import Promotion, promote
+from tasks.promote import Promotion, promote, register_candidate
 from tasks.retrain_gate import check_new_data
 from tasks.training_set import build_training_set, prepare_base_model
 
@@ -51,5 +52,7 @@ def retrain_flow(
     trained = finetune(cfg, base_model, examples, run_dir)
     exported = export(cfg, base_model, trained, examples, run_dir)
     scores = evaluate(cfg, exported.merged_dir, base_model, examples, run_dir)
-    promotion = promote(cfg, scores, exported, trained, commit, base_model, run_dir)
+    candidate = register_candidate(cfg, scores, exported, trained, commit, base_model, run_dir)
+    approval = request_approval(cfg, candidate)
+    promotion = promote(cfg, candidate, approval)
     return Retrained(commit, trained, exported, scores, promotion)

@@ -189,41 +189,47 @@ def history(limit: Annotated[int, typer.Option(help="How many runs to show.")] =
 
 @app.command()
 def models(config: ConfigOpt = Path("retune.yaml")) -> None:
-    """Model versions in the registry, with the one in production marked."""
+    """Model versions in the registry: status, metrics, size, latency, data commit."""
     from retune.config import load_config
     from retune.registry import Registry
     from retune.report import human_bytes
     from retune.store import open_store
 
     registry = Registry(open_store(load_config(config)))
-    production = registry.production()
     table = Table(title="model versions", title_justify="left")
-    for col in ("version", "status", "created", "perplexity", "chrF", "ROUGE-L", "PII hits", "ONNX", "size",
-                "latency p128", "dataset commit"):
+    for col in ("version", "status", "created", "perplexity", "token acc.", "chrF", "ROUGE-L", "judge", "PII hits",
+                "ONNX", "size", "latency p32/p128", "dataset commit", "prompt"):
         table.add_column(col, overflow="fold")
     for v in registry.versions():
         m = v.metrics
         table.add_row(
             v.version,
-            "production" if production and v.version == production.version else "",
+            registry.status(v),
             v.created_at[:19],
             f"{m.get('perplexity', float('nan')):.3f}",
+            f"{m.get('token_accuracy', float('nan')):.4f}",
             f"{m.get('chrf', float('nan')):.1f}",
-            f"{m.get('rouge_l', float('nan')):.3f}",
+            f"{m.get('rouge_l', float('nan')):.1f}",
+            f"{m['judge_win_rate']:.0%}" if "judge_win_rate" in m else "-",
             f"{m.get('pii_hits', 0):.0f}",
             v.lineage.get("onnx_variant", "-"),
             human_bytes(m["onnx_size_bytes"]) if "onnx_size_bytes" in m else "-",
-            f"{m['latency_p128_ms']:.0f} ms" if "latency_p128_ms" in m else "-",
+            "/".join(f"{m[k]:.0f}" for k in ("latency_p32_ms", "latency_p128_ms") if k in m) + " ms"
+            if "latency_p128_ms" in m else "-",
             v.lineage.get("dataset_commit", "")[:12],
+            v.lineage.get("system_prompt_sha256", "")[:12] or "-",
         )
     console.print(table)
+
+
+ReasonOpt = Annotated[str, typer.Option(help="Why: recorded in the registry history with your OS user and the time.")]
 
 
 @app.command()
 def promote(
     version: Annotated[str, typer.Argument(help="Model version to put in production, e.g. v3.")],
+    reason: ReasonOpt,
     config: ConfigOpt = Path("retune.yaml"),
-    reason: Annotated[str, typer.Option(help="Why: recorded in the registry history.")] = "manual promotion",
 ) -> None:
     """Put a registered model version in production (recorded with who, when and why)."""
     from retune.config import load_config
@@ -242,14 +248,17 @@ def promote(
 
 
 @app.command()
-def rollback(config: ConfigOpt = Path("retune.yaml")) -> None:
-    """Move the production pointer back to the previous production version."""
+def rollback(reason: ReasonOpt, config: ConfigOpt = Path("retune.yaml")) -> None:
+    """Move the production pointer back to the previous production version (recorded with who, when and why)."""
     from retune.config import load_config
     from retune.registry import Registry
     from retune.store import open_store
 
-    version = Registry(open_store(load_config(config))).rollback()
-    console.print(f"production is now {version.version}")
+    registry = Registry(open_store(load_config(config)))
+    version = registry.rollback(reason=reason)
+    last = registry.history()[-1]
+    console.print(f"production is now {version.version} (was {last['previous']}; by {last['by']} at {last['at']}: "
+                  f"{last['reason']})")
 
 
 @app.command()
@@ -282,6 +291,8 @@ def lineage(
         f"model {m.version}{' (production)' if found.production else ''}  registered {m.created_at}  "
         f"base {m.lineage.get('base_model', '-')}  config {m.lineage.get('config_hash', '-')}  "
         f"code {m.lineage.get('code_version', '-')}",
+        f"├─ system prompt {m.lineage.get('system_prompt', '-')}  "
+        f"sha256 {m.lineage.get('system_prompt_sha256') or '-'}",
         f"└─ dataset commit {d.id}  {d.created_at}  {len(found.ingest_runs)} ingest run(s)",
     ]
     for run in found.ingest_runs:

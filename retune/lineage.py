@@ -13,6 +13,7 @@ import retune
 from retune.config import Config
 from retune.contracts import RunHistory
 from retune.errors import StoreError
+from retune.prompts import load_system_prompt
 from retune.registry import ModelVersion, Registry
 from retune.sources import IngestReport
 from retune.store.base import Commit, Store
@@ -78,7 +79,11 @@ def code_version() -> str:
 
 
 def config_hash(cfg: Config) -> str:
-    return cfg.section_hash(*TRAINING_SECTIONS)
+    """What decides the fine-tune: the training config sections and the system prompt's text (by its sha256), so a
+    changed prompt file is a new model version even when the config file did not change."""
+    prompt = load_system_prompt(cfg.model.system_prompt)
+    sections = cfg.section_hash(*TRAINING_SECTIONS)
+    return hashlib.sha256(f"{sections}:{prompt.sha256 if prompt else ''}".encode()).hexdigest()[:16]
 
 
 # ---- what an ingest run records ---------------------------------------------------------------------

@@ -30,7 +30,9 @@ def model_card(
         sections.append("## Evaluation: candidate vs base and production (held-out split)\n\n" + _scores(scores))
     if decision is not None:
         sections.append(
-            f"## Promotion gate: {'promoted' if decision.promote else 'rejected'}\n\n"
+            f"## Promotion gate: {'passed' if decision.promote else 'failed'}\n\n{decision.reason}\n\n"
+            + _gated(decision)
+            + "\n\n"
             + markdown_table(["check", "result", "detail"],
                              [(c.name, "pass" if c.passed else "FAIL", c.detail) for c in decision.checks])
         )
@@ -51,16 +53,38 @@ def model_card(
 
 def _scores(scores: dict[str, EvalMetrics]) -> str:
     return markdown_table(
-        ["model", "perplexity ↓", "token accuracy ↑", "chrF ↑", "ROUGE-L ↑", "PII matches", "placeholder share"],
+        ["model", "perplexity ↓", "token accuracy ↑", "chrF ↑", "ROUGE-L ↑", "judge win rate ↑", "PII matches",
+         "placeholder share"],
         [
-            (name, m.perplexity, m.token_accuracy, m.chrf, m.rouge_l, m.pii_hits, f"{m.placeholder_share:.1%}")
+            (name, m.perplexity, m.token_accuracy, m.chrf, m.rouge_l,
+             f"{m.judge.win_rate:.1%} vs {m.judge.opponent}" if m.judge else "-", m.pii_hits,
+             f"{m.placeholder_share:.1%}")
             for name, m in scores.items()
         ],
     )
 
 
+def _gated(decision: Decision) -> str:
+    from retune.evaluation import GATED_METRICS
+
+    def verdict(passed: bool | None) -> str:
+        return "-" if passed is None else "pass" if passed else "FAIL"
+
+    return markdown_table(
+        ["gated metric", "candidate", "base", "production", "tolerance", "vs base", "vs production"],
+        [
+            (GATED_METRICS[v.metric][0], v.candidate, "-" if v.base is None else v.base,
+             "-" if v.production is None else v.production,
+             f"{v.tolerance:.1%}" if GATED_METRICS[v.metric][2] else v.tolerance,
+             verdict(v.vs_base) + (" (must beat)" if v.must_beat_base and v.vs_base is not None else ""),
+             verdict(v.vs_production))
+            for v in decision.metrics
+        ],
+    )
+
+
 def _variants(exported: ExportResult) -> str:
-    fp32 = exported.variants[0].size_bytes
+    fp32 = next(v for v in exported.variants if v.name == "fp32").size_bytes
     rows = [("PyTorch (merged, safetensors)", human_bytes(exported.merged_size_bytes), "-", "-", "-", "-", "-")]
     for v in exported.variants:
         rows.append((

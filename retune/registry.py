@@ -7,7 +7,7 @@ import json
 import random
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,10 @@ class ModelVersion:
     lineage: dict[str, str]  # dataset_commit, base_model, config_hash, code_version
     files: list[str]  # store paths under models/<version>/
     commit: str  # the store commit that registered it
+    # The promotion gate's decision (retune.evaluation.Decision.as_dict: checks and the metric-by-metric table).
+    decision: dict[str, Any] = field(default_factory=dict)
+    # A human approver's answer when approval is required: approved, by, at, comment (None: not asked).
+    approval: dict[str, Any] | None = None
 
 
 class Registry:
@@ -62,9 +66,16 @@ class Registry:
     # ---- changing -------------------------------------------------------------------------------------
 
     def register(
-        self, model_dir: Path, metrics: dict[str, Any], lineage: dict[str, Any], *, message: str = ""
+        self,
+        model_dir: Path,
+        metrics: dict[str, Any],
+        lineage: dict[str, Any],
+        *,
+        message: str = "",
+        decision: dict[str, Any] | None = None,
     ) -> ModelVersion:
-        """Upload every file under model_dir as the next version and record its metrics and lineage."""
+        """Upload every file under model_dir as the next version and record its metrics, lineage and the
+        promotion gate's decision."""
         model_dir = Path(model_dir)
         files = sorted(p for p in model_dir.rglob("*") if p.is_file()) if model_dir.is_dir() else []
         if not files:
@@ -85,6 +96,7 @@ class Registry:
                 "lineage": lineage,
                 "files": paths,
                 "commit": None,  # filled in from the commit log: a commit cannot name its own id
+                "decision": decision or {},
             }
             text = message or f"Register model {version}"
             return text, {"registry.action": "register", "registry.version": version, **_prefixed(lineage)}
@@ -92,6 +104,34 @@ class Registry:
         commit = self._change(change)
         version = commit.metadata["registry.version"]
         return self.get(version)
+
+    def record_approval(self, version: str, *, approved: bool, by: str, comment: str, at: str | None = None) -> None:
+        """Record a human approver's answer (or a timeout's rejection) on a version's entry and in the history."""
+
+        def change(state: dict[str, Any], branch: str) -> tuple[str, dict[str, str]]:
+            if version not in state["versions"]:
+                raise StoreError(f"unknown model version '{version}'")
+            answer = {"approved": approved, "by": by, "at": at or _now(), "comment": comment}
+            state["versions"][version]["approval"] = answer
+            state["history"].append({"action": "approve" if approved else "reject", "version": version,
+                                     "previous": state["production"], "reason": comment, "by": by, "at": answer["at"]})
+            verb = "Approved" if approved else "Rejected"
+            return f"{verb} {version} by {by}: {comment}", {"registry.action": "approval", "registry.version": version}
+
+        self._change(change)
+
+    def status(self, version: ModelVersion) -> str:
+        """production, rejected (by the gate or an approver), retired (was production), or candidate."""
+        state = self._state(BRANCH) if BRANCH in self.store.branches() else _empty()
+        if state["production"] == version.version:
+            return "production"
+        if any(h["action"] in ("promote", "rollback") and h["version"] == version.version for h in state["history"]):
+            return "retired"
+        if version.decision and not version.decision.get("promote", True):
+            return "rejected"
+        if version.approval is not None and not version.approval.get("approved"):
+            return "rejected"
+        return "candidate"
 
     def promote(self, version: str, reason: str, *, by: str | None = None) -> None:
         """Make version the production one, recording who, when and why; a no-op if it already is."""
@@ -198,6 +238,8 @@ def _version(name: str, entry: dict[str, Any]) -> ModelVersion:
         lineage=dict(entry["lineage"]),
         files=list(entry["files"]),
         commit=entry.get("commit") or "",
+        decision=dict(entry.get("decision") or {}),
+        approval=entry.get("approval"),
     )
 
 

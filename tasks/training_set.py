@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from retune import contracts, datasets
 from retune.config import Config
-from retune.prompts import split_conversations
+from retune.prompts import load_system_prompt, split_conversations
 from retune.report import markdown_table
 from retune.store import open_store
 from retune.training import bootstrap, dataset
@@ -20,13 +20,15 @@ from retune.training import bootstrap, dataset
 @task(name="build-training-set", cache_policy=NO_CACHE)
 def build_training_set(cfg: Config, dataset_commit: str, run_dir: Path) -> Path:
     turns = datasets.read_turns(open_store(cfg), dataset_commit)
-    examples = dataset.build_training_set(turns, cfg.split.test_fraction)
+    prompt = load_system_prompt(cfg.model.system_prompt)
+    examples = dataset.build_training_set(turns, cfg.split.test_fraction, prompt.text if prompt else None)
     result = contracts.validate(examples.to_pandas(), "training_examples", Path(cfg.contracts.dir))
     counts = dataset.split_counts(examples)
     create_markdown_artifact(
         f"## Training set from `{dataset_commit[:12]}`\n\n"
         + markdown_table(["split", "conversations"], sorted(counts.items()))
-        + f"\n\nContract: {result.summary()}",
+        + f"\n\nContract: {result.summary()}"
+        + (f"\n\nSystem prompt: `{prompt.path}` (sha256 `{prompt.sha256[:12]}`)" if prompt else "\n\nNo system prompt"),
         key="training-set",
         description=f"{examples.num_rows} conversations",
     )

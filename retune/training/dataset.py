@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retune.errors import TrainingError
+from retune.prompts import with_system_prompt
 
 EXAMPLE_SCHEMA = pa.schema(
     [
@@ -38,9 +39,11 @@ def split_of(conversation_id: str, test_fraction: float) -> str:
     return "test" if position < test_fraction else "train"
 
 
-def build_training_set(turns: pa.Table, test_fraction: float) -> pa.Table:
+def build_training_set(turns: pa.Table, test_fraction: float, system_prompt: str | None = None) -> pa.Table:
     """One row per conversation (EXAMPLE_SCHEMA), split by conversation; conversations with no assistant turn
-    are dropped and counted in the schema metadata (see `split_counts`)."""
+    are dropped and counted in the schema metadata (see `split_counts`). With `system_prompt` (the reviewed
+    prompts/system.md), every conversation starts with it instead of its own system turns: training, export
+    parity and evaluation all read these rows, so they all see the prompt serving uses."""
     by_conversation: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
     columns = turns.select(["conversation_id", "turn", "role", "text"]).to_pydict()
     for cid, turn, role, text in zip(
@@ -55,7 +58,7 @@ def build_training_set(turns: pa.Table, test_fraction: float) -> pa.Table:
         if not any(role == "assistant" for _, role, _ in ordered):
             dropped += 1
             continue
-        messages = [{"role": role, "content": text} for _, role, text in ordered]
+        messages = with_system_prompt([{"role": role, "content": text} for _, role, text in ordered], system_prompt)
         rows["conversation_id"].append(cid)
         rows["split"].append(split_of(cid, test_fraction))
         rows["messages"].append(json.dumps(messages, ensure_ascii=False))
