@@ -44,6 +44,22 @@ class JudgeResult:
     model: str  # the judge model's name
 
 
+def reply_pairs(
+    conversations: list[list[dict]], candidate: list[str | None], opponent: list[str | None], limit: int
+) -> list[JudgePair]:
+    """Pairs of greedy replies to the same held-out prompts (the conversation up to its last assistant turn);
+    conversations a model skipped (None) are left out."""
+    pairs = []
+    for conv, mine, theirs in zip(conversations, candidate, opponent, strict=False):
+        last = max((i for i, m in enumerate(conv) if m["role"] == "assistant"), default=None)
+        if mine is None or theirs is None or not last:
+            continue
+        pairs.append(JudgePair(conv[:last], mine, theirs))
+        if len(pairs) == limit:
+            break
+    return pairs
+
+
 def judge_api_key(api_key_env: str | None) -> str | None:
     """The judge's API key from the environment (None when no variable is named); never logged or stored."""
     if api_key_env is None:

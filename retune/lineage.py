@@ -86,6 +86,19 @@ def config_hash(cfg: Config) -> str:
     return hashlib.sha256(f"{sections}:{prompt.sha256 if prompt else ''}".encode()).hexdigest()[:16]
 
 
+def version_lineage(cfg: Config, dataset_commit: str, base_model: str) -> dict[str, str]:
+    """What a model version records of where it came from (the registry entry's lineage)."""
+    prompt = load_system_prompt(cfg.model.system_prompt)
+    return {
+        "dataset_commit": dataset_commit,
+        "base_model": base_model,
+        "config_hash": config_hash(cfg),
+        "system_prompt": prompt.path if prompt else "none",
+        "system_prompt_sha256": prompt.sha256 if prompt else "",
+        "code_version": code_version(),
+    }
+
+
 # ---- what an ingest run records ---------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from retune.config import Config
 from retune.evaluation import EvalMetrics, evaluate_model
-from retune.judge import JudgeError, JudgePair, judge_api_key, judge_pairwise
+from retune.judge import JudgeError, judge_api_key, judge_pairwise, reply_pairs
 from retune.prompts import load_system_prompt, split_conversations
 from retune.registry import Registry
 from retune.report import markdown_table
@@ -78,14 +78,7 @@ def _judge(cfg: Config, conversations: list[list[dict]], scores: dict[str, EvalM
     judge = cfg.evaluation.judge
     opponent = next((n for n in scores if n.startswith("production")), "base")
     candidate, other = scores["candidate"], scores[opponent]
-    pairs = []
-    for conv, mine, theirs in zip(conversations, candidate.replies, other.replies, strict=False):
-        last = max((i for i, m in enumerate(conv) if m["role"] == "assistant"), default=None)
-        if mine is None or theirs is None or not last:
-            continue
-        pairs.append(JudgePair(conv[:last], mine, theirs))
-        if len(pairs) == judge.max_pairs:
-            break
+    pairs = reply_pairs(conversations, candidate.replies, other.replies, judge.max_pairs)
     try:
         result = judge_pairwise(
             pairs, endpoint=judge.endpoint, model=judge.model, api_key=judge_api_key(judge.api_key_env),

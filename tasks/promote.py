@@ -15,7 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from retune.config import Config
 from retune.evaluation import GATED_METRICS, Decision, EvalMetrics, GatePolicy, decide_promotion, parity_check
 from retune.export import ExportResult
-from retune.lineage import code_version, config_hash
+from retune.lineage import version_lineage
 from retune.model_card import model_card
 from retune.prompts import SystemPrompt, load_system_prompt
 from retune.registry import ModelVersion, Registry
@@ -95,15 +95,7 @@ def register_candidate(
         **{f"fp32_latency_p{n}_ms": ms for n, ms in fp32.latency.prompt_ms.items()},
         **{f"eager_latency_p{n}_ms": ms for n, ms in exported.eager.prompt_ms.items()},
     }
-    lineage = {
-        "dataset_commit": dataset_commit,
-        "base_model": base_model,
-        "config_hash": config_hash(cfg),
-        "system_prompt": prompt.path if prompt else "none",
-        "system_prompt_sha256": prompt.sha256 if prompt else "",
-        "code_version": code_version(),
-        "onnx_variant": chosen.name,
-    }
+    lineage = {**version_lineage(cfg, dataset_commit, base_model), "onnx_variant": chosen.name}
     package = _package(run_dir / "package", exported, trained, metrics, prompt)
     settings = {
         "recipes tried": ", ".join(cfg.export.recipes) if cfg.export.quantize else "none (quantize: false)",

@@ -117,3 +117,67 @@ def test_two_processes_registering_at_once_get_distinct_versions(tmp_path: Path)
     assert [v.version for v in versions] == [f"v{i}" for i in range(1, 7)]
     weights = {registry.store.get_bytes(v.commit, f"models/{v.version}/adapter_model.safetensors") for v in versions}
     assert weights == {f"w{w}-{i}".encode() for w in (0, 1) for i in range(3)}
+
+
+def test_the_gate_decision_and_an_approval_are_part_of_the_entry(store: LocalStore, tmp_path: Path) -> None:
+    registry = Registry(store)
+    decision = {"promote": True, "reason": "promoted: ...", "checks": [],
+                "metrics": [{"metric": "chrf", "candidate": 41.0, "production": 40.0, "vs_production": True}]}
+    v1 = registry.register(model_dir(tmp_path / "m1", b"w1"), {}, lineage(1), decision=decision)
+    rejected = registry.register(model_dir(tmp_path / "m2", b"w2"), {}, lineage(2),
+                                 decision={"promote": False, "reason": "rejected: chrF"})
+    assert registry.get("v1").decision == decision and v1.approval is None
+    assert registry.status(registry.get("v2")) == "rejected" == registry.status(rejected)
+    assert registry.status(registry.get("v1")) == "candidate"
+
+    registry.record_approval("v1", approved=True, by="dana", comment="reviewed the replies", at="2026-11-23T10:00:00")
+    assert registry.get("v1").approval == {"approved": True, "by": "dana", "at": "2026-11-23T10:00:00",
+                                           "comment": "reviewed the replies"}
+    assert registry.history()[-1] == {"action": "approve", "version": "v1", "previous": None,
+                                      "reason": "reviewed the replies", "by": "dana", "at": "2026-11-23T10:00:00"}
+    registry.promote("v1", "approved by dana", by="dana")
+    assert registry.status(registry.get("v1")) == "production"
+    with pytest.raises(StoreError, match="unknown model version 'v7'"):
+        registry.record_approval("v7", approved=False, by="x", comment="")
+
+
+def test_cli_promote_and_rollback_record_who_when_why_and_models_lists_status(store: LocalStore,
+                                                                             tmp_path: Path) -> None:
+    import getpass
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from retune.cli import app
+
+    registry = Registry(store)
+    metrics = {"perplexity": 9.5, "token_accuracy": 0.41, "chrf": 33.3, "rouge_l": 21.0, "pii_hits": 0,
+               "onnx_size_bytes": 3 * 2**20, "latency_p32_ms": 41.0, "latency_p128_ms": 57.0}
+    for n in (1, 2):
+        registry.register(model_dir(tmp_path / f"m{n}", b"w%d" % n), metrics,
+                          {**lineage(n), "onnx_variant": "int8_weight_only_all", "system_prompt_sha256": "ab" * 32})
+    config = tmp_path / "retune.yaml"
+    config.write_text(yaml.safe_dump({"workdir": str(tmp_path), "store": {"path": "store"}}))
+    cli = CliRunner()
+
+    def run(*args: str):
+        result = cli.invoke(app, [*args, "--config", str(config)], env={"COLUMNS": "250"})
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "--reason" in cli.invoke(app, ["rollback", "--config", str(config)]).output  # a reason is required
+    run("promote", "v1", "--reason", "first model")
+    shown = run("promote", "v2", "--reason", "better chrF")
+    assert "production is now v2 (was v1; by " in shown and "better chrF" in shown
+    assert "production is now v1 (was v2;" in run("rollback", "--reason", "v2 answers worse")
+    me = getpass.getuser()
+    assert [(h["action"], h["version"], h["by"], h["reason"]) for h in registry.history()] == [
+        ("promote", "v1", me, "first model"), ("promote", "v2", me, "better chrF"),
+        ("rollback", "v1", me, "v2 answers worse"),
+    ]
+    table = run("models")
+    rows = {line.split("│")[1].strip(): line for line in table.splitlines() if "│ v" in line}
+    assert "production" in rows["v1"] and "retired" in rows["v2"]
+    for shown_value in ("9.500", "0.4100", "33.3", "21.0", "int8_weight_only_all", "3.0 MB", "41/57 ms",
+                        lineage(1)["dataset_commit"][:12], "abababababab"):
+        assert shown_value in rows["v1"], (shown_value, rows["v1"])
