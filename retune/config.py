@@ -68,6 +68,10 @@ class PiiConfig(_Section):
         "possible", description="possible: length fits the numbering plan; valid: also an allocated range"
     )
     max_seconds_per_record: float = Field(2.0, gt=0, description="slower detection redacts the record whole")
+    replacement: Literal["placeholder", "surrogate"] = Field(
+        "placeholder", description="placeholder: <EMAIL_3f2a1b9c>; surrogate: a realistic fake of the same shape "
+        "(models fine-tuned on placeholders learn to emit placeholders); both keyed and consistent"
+    )
 
 
 class LakeFSConfig(_Section):

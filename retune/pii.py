@@ -76,6 +76,8 @@ class PiiOptions:
     # (stricter, but misses new ranges and the fictional ranges used in test data)
     phone_leniency: str = "possible"
     max_seconds_per_record: float = 2.0  # over it, the record is redacted whole
+    # "placeholder": <EMAIL_3f2a1b9c>; "surrogate": a realistic fake of the same shape (retune.pii_surrogate)
+    replacement: str = "placeholder"
 
     def __post_init__(self) -> None:
         unknown = [r for r in (self.default_region, *self.phone_regions)
@@ -86,6 +88,8 @@ class PiiOptions:
             raise ConfigError("pii.phone_leniency must be 'possible' or 'valid'")
         if self.max_seconds_per_record <= 0:
             raise ConfigError("pii.max_seconds_per_record must be positive")
+        if self.replacement not in ("placeholder", "surrogate"):
+            raise ConfigError("pii.replacement must be 'placeholder' or 'surrogate'")
 
     @classmethod
     def from_config(cls, cfg: object) -> PiiOptions:
@@ -95,6 +99,7 @@ class PiiOptions:
             phone_regions=tuple(cfg.phone_regions),
             phone_leniency=cfg.phone_leniency,
             max_seconds_per_record=cfg.max_seconds_per_record,
+            replacement=getattr(cfg, "replacement", "placeholder"),
         )
 
 
@@ -687,9 +692,17 @@ def _find_name(text: str, known_names: Iterable[str] = ()) -> Iterable[tuple[int
     for name in names:
         tokens.update(w for w in name.split(" ") if len(w) >= 3 and w.lower() not in _NOT_NAMES)
     for token in sorted(tokens, key=len, reverse=True):
-        if token in text:
-            for m in re.finditer(rf"(?<![\w]){re.escape(token)}(?![\w])", text):
-                yield m.start(), m.end()
+        start = text.find(token)
+        while start != -1:  # str.find, not a regex: a pattern per name would be compiled for every record
+            end = start + len(token)
+            if not (start > 0 and _is_word_char(text[start - 1])) and not (end < len(text) and
+                                                                          _is_word_char(text[end])):
+                yield start, end
+            start = text.find(token, start + 1)
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
 
 
 def names_in(text: str) -> set[str]:
@@ -779,11 +792,22 @@ class Pseudonymizer:
         digest = hmac.new(self._key, f"{entity}\x00{normalize(entity, value)}".encode(), hashlib.sha256)
         return f"<{entity}_{digest.hexdigest()[:8]}>"
 
+    def surrogate(self, entity: str, value: str) -> str:
+        """A realistic fake of the same kind and shape; the same value always gets the same fake."""
+        from retune.pii_surrogate import surrogate
 
-def _replace(text: str, matches: list[PiiMatch], pseudonymizer: Pseudonymizer) -> str:
+        if entity == "REDACTED":
+            return self.placeholder(entity, value)
+        return surrogate(self._key, entity, value, normalize(entity, value))
+
+
+def _replace(text: str, matches: list[PiiMatch], pseudonymizer: Pseudonymizer,
+             created: dict[str, tuple[str, str]]) -> str:
     out, pos = [], 0
     for m in matches:
-        out += [text[pos:m.start], pseudonymizer.placeholder(m.entity, m.value)]
+        placeholder = pseudonymizer.placeholder(m.entity, m.value)
+        created.setdefault(placeholder, (m.entity, m.value))
+        out += [text[pos:m.start], placeholder]
         pos = m.end
     out.append(text[pos:])
     return "".join(out)
@@ -805,9 +829,22 @@ def anonymize_text(
     text: str, pseudonymizer: Pseudonymizer, entities: Iterable[str] | None = None, *,
     known_names: Iterable[str] = (), options: PiiOptions | None = None,
 ) -> tuple[str, Counter[str]]:
-    """The text with every PII match replaced by its placeholder, and the count per entity. A record whose
-    detection runs over its time budget becomes one REDACTED placeholder (counted as REDACTED)."""
+    """The text with every PII match replaced by its placeholder (or, with options.replacement "surrogate", by a
+    realistic fake of the same shape), and the count per entity. A record whose detection runs over its time
+    budget becomes one REDACTED placeholder (counted as REDACTED)."""
+    options = options or DEFAULT_OPTIONS
     counts: Counter[str] = Counter()
+    created: dict[str, tuple[str, str]] = {}  # placeholder -> (entity, original value)
+    current = _settle(text, pseudonymizer, entities, known_names, options, counts, created)
+    if options.replacement == "surrogate" and created:
+        # detection ran on placeholders (they are never re-detected); the fakes go in last
+        current = _PLACEHOLDER.sub(
+            lambda m: pseudonymizer.surrogate(*created[m.group()]) if m.group() in created else m.group(), current)
+    return current, counts
+
+
+def _settle(text: str, pseudonymizer: Pseudonymizer, entities: Iterable[str] | None, known_names: Iterable[str],
+            options: PiiOptions, counts: Counter[str], created: dict[str, tuple[str, str]]) -> str:
     current = text
     # A replacement can change the context of a neighbour ("...78a@b.co": the phone ends at a letter until
     # the e-mail becomes a placeholder), so repeat until nothing is found: anonymizing is then idempotent.
@@ -819,15 +856,18 @@ def anonymize_text(
         try:
             matches = find_pii(current, entities, known_names=known_names, options=options)
         except PiiTimeout:
-            return pseudonymizer.placeholder("REDACTED", text), Counter({"REDACTED": 1})
+            counts.clear()
+            counts["REDACTED"] = 1
+            created.clear()
+            return pseudonymizer.placeholder("REDACTED", text)
         if not matches:
-            return current, counts
+            return current
         counts.update(m.entity for m in matches)
         settled = not any(_touches_neighbour(current, m.start, m.end) for m in matches)
-        current = _replace(current, matches, pseudonymizer)
+        current = _replace(current, matches, pseudonymizer, created)
         if settled:
-            return current, counts
-    return current, counts
+            return current
+    return current
 
 
 def _wants_names(entities: Iterable[str] | None) -> bool:

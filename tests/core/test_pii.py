@@ -85,6 +85,20 @@ POSITIVES = [
     ("CARD", "card 4111\u200b1111\u200b1111\u200b1111", "4111\u200b1111\u200b1111\u200b1111"),
     ("CARD", "card \uff14\uff11\uff11\uff11 1111 1111 1111", "\uff14\uff11\uff11\uff11 1111 1111 1111"),
     ("PHONE", "call +44\u00a020\u00a07946\u00a00958", "+44\u00a020\u00a07946\u00a00958"),
+    # national IDs with a check letter / key, de/fr/es cues, log lines
+    ("NATIONAL_ID", "mi DNI es 12345678Z.", "12345678Z"),
+    ("NATIONAL_ID", "NIE X1234567L por favor", "X1234567L"),
+    ("NATIONAL_ID", "n° de sécu : 2 55 08 14 168 025 38", "2 55 08 14 168 025 38"),
+    ("IP", "ERROR client=81.2.69.160 status=500", "81.2.69.160"),
+    ("ADDRESS", "vivo en Calle de Serrano 25, 2º B.", "Calle de Serrano 25, 2º B"),
+    ("ADDRESS", "Livrez au 12 boulevard Saint-Michel.", "12 boulevard Saint-Michel"),
+    ("ADDRESS", "bitte an Am Marktplatz 14 schicken", "Am Marktplatz 14"),
+    ("ADDRESS", "deliver to Flat 3, 44 Victoria Road.", "Flat 3, 44 Victoria Road"),
+    ("DOB", "nací el 7 de agosto de 1998", "7 de agosto de 1998"),
+    ("SECRET", "ma clé API est kLPc1s4AXPCkUqY7uSLY376KfpEHQ8kJ.", "kLPc1s4AXPCkUqY7uSLY376KfpEHQ8kJ"),
+    ("SECRET", "fails with Xk29fLq8ZpW3nR7vB2mT5yH1cJ6d in the header", "Xk29fLq8ZpW3nR7vB2mT5yH1cJ6d"),
+    ("PHONE", "Llámenme al 212 397 400, gracias", "212 397 400"),
+    ("CARD", "charged to 6759 7790 4308 yesterday", "6759 7790 4308"),
 ]
 
 HARD_NEGATIVES = [
@@ -108,6 +122,9 @@ HARD_NEGATIVES = [
     "price 1234567 EUR, order 0151 2345678, see v2.0.1 at 10:30:00",
     "screenshot: https://img.example/0596194f.png and https://cdn.example/p/0151234567/x.jpg",
     "sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "le compte est au nom de la cle USB; pedido #25590562 a las 10:30",  # no DNI letter, no key value
+    "Viele Grüße\nIhr Support-Team",
+    "pin pkg==1.2.3.4 and requests>=2.31.0.1",  # version pins are not IPs
 ]
 
 
@@ -319,3 +336,33 @@ def test_recall_on_the_planted_pii_of_the_examples():
         assert recall[entity] == 1.0, entity
     assert recall["PHONE"] >= 0.98 and recall["NAME"] >= 0.9
     assert negatives_hit == [] and unplanted == []
+
+
+def test_surrogate_mode_gives_consistent_realistic_fakes_of_the_same_shape():
+    options = PiiOptions(replacement="surrogate")
+    text = ("Hi, I'm Anna Berg, anna.berg@web.de, +49 151 23456789, card 4111 1111 1111 1111, "
+            "IBAN DE89 3704 0044 0532 0130 00, from 81.2.69.160, SSN 123-45-6789, born on 14.03.1985.\n"
+            "Regards,\nAnna Berg")
+    out, counts = anonymize_text(text, P, options=options)
+    assert not re.search(PLACEHOLDER_PATTERN, out)
+    for value in ("Anna", "Berg", "anna.berg@web.de", "23456789", "4111 1111 1111 1111", "DE89", "81.2.69.160",
+                  "123-45-6789", "14.03.1985"):
+        assert value not in out
+    # same shapes: an e-mail at a reserved domain, the country code kept, a Luhn-valid card, a valid IBAN,
+    # a documentation-range IP, an SSN area never issued
+    found = {m.entity: m.value for m in find_pii(out)}
+    assert re.fullmatch(r"[a-z]+\.[a-z]+\d\d@example\.(com|org|net)", found["EMAIL"])
+    assert found["PHONE"].startswith("+49 1") and len(found["PHONE"]) == len("+49 151 23456789")
+    assert found["CARD"][0] == "4" and len(found["CARD"]) == 19
+    assert found["IBAN"].startswith("DE") and len(found["IBAN"]) == len("DE89 3704 0044 0532 0130 00")
+    assert re.search(r"\b(192\.0\.2|198\.51\.100|203\.0\.113)\.\d+", out)
+    assert re.search(r"\b9\d\d-\d\d-\d{4}\b", out)
+    assert counts["NAME"] == 2 and sum(counts.values()) >= 9
+    # keyed and consistent: the same value gets the same fake in another record; another key another fake
+    again, _ = anonymize_text("Regards,\nAnna Berg", P, options=options)
+    assert again.split("\n")[1] == out.split("\n")[-1]
+    other, _ = anonymize_text(text, Pseudonymizer(b"another-key"), options=options)
+    assert other != out
+    with pytest.raises(Exception, match="replacement"):
+        PiiOptions(replacement="fake")
+
