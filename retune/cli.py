@@ -326,6 +326,28 @@ def gc(
 
 
 @app.command()
+def serve(
+    config: ConfigOpt = Path("retune.yaml"),
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default: serve.host, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: serve.port, 8080).")] = None,
+) -> None:
+    """Answer OpenAI-compatible chat completions (POST /v1/chat/completions) with the production model's ONNX
+    variant: response cache, canary (serve.canary_version/canary_share), fallback to the previous version,
+    GET /metrics (Prometheus), GET /healthz, POST /feedback (anonymized into watch.landing), hot reload on promote."""
+    from retune.config import load_config
+    from retune.serve import run_server
+
+    cfg = load_config(config)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+
+    def ready(url: str, versions: dict) -> None:
+        canary = f", canary {versions['canary']} ({versions['canary_share']:.0%})" if versions["canary"] else ""
+        console.print(f"serving production {versions['production']}{canary} at {url}/v1/chat/completions")
+
+    run_server(cfg, host or cfg.serve.host, cfg.serve.port if port is None else port, ready)
+
+
+@app.command()
 def ui(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 4200) -> None:
     """Start a local Prefect server and UI; then `export PREFECT_API_URL=http://127.0.0.1:PORT/api`."""
     import subprocess

@@ -27,3 +27,7 @@ class TrainingError(RetuneError):
 
 class ExportError(RetuneError):
     """The model could not be exported or failed its parity gate."""
+
+
+class ServeError(RetuneError):
+    """The model server cannot start or answer (no production model, unknown canary, port taken, ...)."""

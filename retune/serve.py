@@ -1,0 +1,674 @@
+"""Serve the production model: OpenAI-compatible chat completions from the registry's ONNX variants, with an
+exact-match response cache, a canary, fallback to the previous version, Prometheus metrics, feedback into the
+landing directory and hot reload of the production pointer."""
+
+# How a request is answered, in one place:
+# - Routing: a conversation is keyed by its opening (the `user` field and the first non-system message), so every
+#   later turn of it lands on the same version; canary_share of those keys (by hash) go to serve.canary_version.
+# - Fallback chain: the routed version, then production, then the version that was production before it
+#   (the registry history's `previous` of the current version's last promotion). Each failure (load or
+#   generation) is counted against the version that failed; a version that failed to load is not retried until
+#   the next reload.
+# - Cache: greedy requests only (temperature 0), keyed by version + the normalized messages + max_tokens.
+# - Feedback: the server keeps the last serve.conversations_kept answers by response id; a rating turns one into an
+#   anonymized OpenAI-chat JSONL record in the first watch.landing directory (watch -> ingest picks it up).
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from retune.config import Config
+from retune.errors import RetuneError, ServeError
+from retune.registry import Registry
+
+log = logging.getLogger("retune.serve")
+
+VERSION_HEADER = "X-Retune-Model-Version"
+CACHE_HEADER = "X-Retune-Cache"
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_PLAIN_END_MARKERS = ("<|im_end|>",)  # retune's default chat template writes ChatML markers as plain text
+
+
+# ---- the HTTP bodies (OpenAI's chat completion shape; unknown fields such as top_p are ignored) ----------------
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str | None = None  # accepted for client compatibility; the registry decides which version answers
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: int | None = Field(None, ge=1)
+    temperature: float = Field(0.0, ge=0, le=2)
+    user: str | None = None  # a stable end-user id keeps a user's conversations on one version
+    stream: bool = False
+
+
+class FeedbackRequest(BaseModel):
+    response_id: str
+    rating: int = Field(ge=1, le=5)
+    correction: str | None = Field(None, description="the reply the assistant should have given")
+
+
+class RequestError(RetuneError):
+    """A request the server cannot answer as asked (HTTP 400/404)."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+# ---- building blocks ---------------------------------------------------------------------------------------
+
+
+def conversation_key(messages: list[dict[str, str]], user: str | None = None) -> str:
+    """What identifies a conversation across its turns: the end user and its first non-system message."""
+    opening = next((m for m in messages if m["role"] != "system"), messages[0])
+    return json.dumps([user or "", opening["role"], _normalize(opening["content"])])
+
+
+def bucket(key: str) -> float:
+    """A uniform number in [0, 1) from a key: the same key always gets the same number."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
+
+
+def _normalize(text: str) -> str:
+    return " ".join(text.split())
+
+
+def cache_key(version: str, messages: list[dict[str, str]], max_tokens: int) -> str:
+    normalized = [[m["role"], _normalize(m["content"])] for m in messages]
+    payload = json.dumps({"version": version, "messages": normalized, "max_tokens": max_tokens}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class LRU:
+    """A bounded mapping that forgets the least recently used entry first; thread-safe."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._items: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any | None:
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key: str, value: Any) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def pop(self, key: str) -> Any | None:
+        with self._lock:
+            return self._items.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def previous_production(history: list[dict[str, Any]], current: str | None) -> str | None:
+    """The version that was in production before `current` was last promoted (what `retune rollback` restores)."""
+    promotions = [h for h in history if h["action"] == "promote" and h["version"] == current]
+    return promotions[-1]["previous"] if promotions else None
+
+
+@dataclass
+class Generation:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" (end of turn) or "length" (max_tokens reached)
+
+
+class ServedModel:
+    """One model version's ONNX variant and tokenizer, loaded for generation."""
+
+    def __init__(self, version: str, onnx_dir: Path, threads: int, variant: str):
+        from transformers import AutoTokenizer
+
+        from retune.export import load_onnx
+        from retune.training.dataset import prepare_tokenizer
+
+        if not (onnx_dir / "model.onnx").is_file():
+            raise ServeError(f"model {version} has no ONNX graph at {onnx_dir / 'model.onnx'}")
+        self.version, self.variant = version, variant
+        self.tokenizer = AutoTokenizer.from_pretrained(onnx_dir)
+        prepare_tokenizer(self.tokenizer)  # the same chat template and pad token training used
+        self.model = load_onnx(onnx_dir, threads)
+        self.max_positions = getattr(self.model.config, "max_position_embeddings", None)
+        self._lock = threading.Lock()  # one generate() at a time per model: the KV-cache loop is not re-entrant
+
+    def generate(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> Generation:
+        import torch
+
+        prompt = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        enc = self.tokenizer(prompt, return_tensors="pt", return_token_type_ids=False, add_special_tokens=False)
+        prompt_tokens = int(enc["input_ids"].shape[1])
+        if self.max_positions and prompt_tokens + max_tokens > self.max_positions:
+            raise RequestError(
+                f"the conversation is {prompt_tokens} tokens; with max_tokens {max_tokens} that exceeds the "
+                f"model's {self.max_positions} positions: shorten it or lower max_tokens"
+            )
+        eos = self.tokenizer.eos_token_id
+        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        with self._lock, torch.no_grad():
+            out = self.model.generate(
+                **enc, max_new_tokens=max_tokens, pad_token_id=self.tokenizer.pad_token_id, eos_token_id=eos,
+                **sampling,
+            )
+        new = out[0, prompt_tokens:].tolist()
+        stopped = eos in new
+        if stopped:
+            new = new[: new.index(eos)]
+        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        for marker in _PLAIN_END_MARKERS:
+            if marker in text:
+                text, stopped = text.split(marker, 1)[0], True
+        return Generation(text.strip(), prompt_tokens, len(new), "stop" if stopped else "length")
+
+
+class Metrics:
+    """Prometheus metrics of one server, per model version (its own registry: several servers in one process)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.latency = Histogram(
+            "retune_serve_request_seconds", "Chat completion latency", ["version", "cache"],
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.prompt_tokens = Counter("retune_serve_prompt_tokens", "Prompt tokens read", ["version"], registry=r)
+        self.tokens = Counter("retune_serve_generated_tokens", "Tokens generated", ["version"], registry=r)
+        self.hits = Counter("retune_serve_cache_hits", "Answers from the response cache", ["version"], registry=r)
+        self.misses = Counter("retune_serve_cache_misses", "Answers generated", ["version"], registry=r)
+        self.hit_ratio = Gauge("retune_serve_cache_hit_ratio", "Cache hits / requests", ["version"], registry=r)
+        self.errors = Counter("retune_serve_errors", "Failures of a version", ["version", "stage"], registry=r)
+        self.fallbacks = Counter(
+            "retune_serve_fallbacks", "Requests answered by another version", ["failed_version", "version"],
+            registry=r,
+        )
+        self.feedback = Counter("retune_serve_feedback", "Ratings received", ["version", "outcome"], registry=r)
+        self.models = Gauge("retune_serve_model_info", "Versions served, by role", ["version", "role"], registry=r)
+        self._counts: dict[str, list[int]] = {}  # version -> [hits, requests], for the ratio gauge
+        self._lock = threading.Lock()
+
+    def cache(self, version: str, hit: bool) -> None:
+        (self.hits if hit else self.misses).labels(version).inc()
+        with self._lock:
+            counts = self._counts.setdefault(version, [0, 0])
+            counts[0] += int(hit)
+            counts[1] += 1
+            self.hit_ratio.labels(version).set(counts[0] / counts[1])
+
+    def render(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
+
+
+@dataclass
+class Answer:
+    id: str
+    version: str
+    generation: Generation
+    cached: bool
+    canary: bool
+    fallback_from: str | None
+    variant: str
+    created: int = field(default_factory=lambda: int(time.time()))
+
+
+# ---- the server's state ------------------------------------------------------------------------------------
+
+
+class ModelServer:
+    """Which versions answer, the models loaded for them, and everything a request needs; no HTTP here."""
+
+    def __init__(self, cfg: Config, registry: Registry | None = None):
+        from retune.store import open_store
+
+        self.cfg = cfg
+        self.settings = cfg.serve
+        self.registry = registry or Registry(open_store(cfg))
+        self.cache_dir = cfg.path(self.settings.model_cache_dir)
+        self.metrics = Metrics()
+        self.responses = LRU(self.settings.response_cache_size)
+        self.conversations = LRU(self.settings.conversations_kept)  # response id -> what was answered
+        self.production: str | None = None
+        self.previous: str | None = None
+        self.canary: str | None = self.settings.canary_version
+        self._models: dict[str, ServedModel] = {}
+        self._broken: dict[str, str] = {}  # version -> why it failed to load (until the next reload)
+        self._state_lock = threading.Lock()
+        self._load_locks: dict[str, threading.Lock] = {}
+        self._pseudonymizer: Any = None
+
+    # ---- versions ----
+
+    def start(self) -> None:
+        """Read the registry and load production (and the canary); ServeError for what the user must fix."""
+        if self.canary is not None:
+            self.registry.get(self.canary)  # an unknown version is a one-line StoreError, before anything loads
+        if self.registry.production() is None:
+            raise ServeError("no model in production yet: run `retune run` (or `retune promote VERSION`) first")
+        self.reload()
+        if self.canary is not None:
+            self._try_load(self.canary)
+
+    def reload(self) -> bool:
+        """Re-read the production pointer; load a new production model before switching to it. True if moved."""
+        production = self.registry.production()
+        if production is None:
+            return False  # keep serving what we have: the pointer never goes back to none
+        previous = previous_production(self.registry.history(), production.version)
+        if production.version == self.production and previous == self.previous:
+            return False
+        with self._state_lock:
+            self._broken.clear()  # a new pointer is a new chance for every version
+        self._try_load(production.version)  # loaded before the switch: no request waits for it
+        with self._state_lock:
+            moved_from = self.production
+            self.production, self.previous = production.version, previous
+            keep = {self.production, self.previous, self.canary}
+            for version in [v for v in self._models if v not in keep]:
+                del self._models[version]
+        self.metrics.models.clear()
+        for role, version in (("production", self.production), ("previous", self.previous), ("canary", self.canary)):
+            if version:
+                self.metrics.models.labels(version, role).set(1)
+        if moved_from != self.production:
+            log.info("production is %s (was %s); fallback %s", self.production, moved_from or "none", previous)
+        return moved_from != self.production
+
+    def watch_registry(self, stop: threading.Event) -> None:
+        """Re-read the production pointer every reload_seconds until stopped (a thread's body)."""
+        while not stop.wait(self.settings.reload_seconds):
+            try:
+                self.reload()
+            except Exception:  # a store hiccup must not end hot reload; the next tick tries again
+                log.exception("reading the model registry failed; serving the versions loaded")
+
+    def model(self, version: str) -> ServedModel:
+        """The loaded model of a version, downloading and loading it on first use."""
+        with self._state_lock:
+            if version in self._models:
+                return self._models[version]
+            if version in self._broken:
+                raise ServeError(f"model {version} failed to load: {self._broken[version]}")
+            lock = self._load_locks.setdefault(version, threading.Lock())
+        with lock:  # one load per version, however many requests ask at once
+            with self._state_lock:
+                if version in self._models:
+                    return self._models[version]
+            try:
+                entry = self.registry.get(version)
+                onnx_dir = self._download(entry)
+                served = ServedModel(version, onnx_dir, self.settings.threads, entry.lineage.get("onnx_variant", "?"))
+            except Exception as exc:
+                self.metrics.errors.labels(version, "load").inc()
+                reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+                with self._state_lock:
+                    self._broken[version] = reason
+                log.warning("model %s failed to load: %s", version, reason)
+                raise ServeError(f"model {version} failed to load: {reason}") from exc
+            with self._state_lock:
+                self._models[version] = served
+            log.info("loaded model %s (%s) from %s", version, served.variant, onnx_dir)
+            return served
+
+    def _try_load(self, version: str) -> None:
+        with contextlib.suppress(ServeError):
+            self.model(version)
+
+    def _download(self, entry: Any) -> Path:
+        """The version's ONNX directory in the local cache, fetched from the store once (only the onnx/ files)."""
+        dest = self.cache_dir / f"{entry.version}-{entry.commit[:12]}"  # a reset store reuses version names
+        if (dest / "onnx").is_dir():
+            return dest / "onnx"
+        prefix = f"models/{entry.version}/"
+        files = [p for p in entry.files if p.startswith(prefix + "onnx/")]
+        if not files:
+            raise ServeError(f"model {entry.version} has no onnx/ files in the store")
+        partial = self.cache_dir / f".{dest.name}-{uuid.uuid4().hex[:8]}"
+        try:
+            for path in files:
+                self.registry.store.get_file(entry.commit, path, partial / path.removeprefix(prefix))
+            partial.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(partial, dest)  # atomic: a killed download never looks complete
+            except OSError:
+                if not (dest / "onnx").is_dir():  # else another server process finished it first
+                    raise
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+        return dest / "onnx"
+
+    def versions(self) -> dict[str, Any]:
+        with self._state_lock:
+            return {
+                "production": self.production,
+                "previous": self.previous,
+                "canary": self.canary,
+                "canary_share": self.settings.canary_share if self.canary else 0.0,
+                "loaded": {v: m.variant for v, m in sorted(self._models.items())},
+                "broken": dict(self._broken),
+            }
+
+    # ---- answering ----
+
+    def route(self, messages: list[dict[str, str]], user: str | None) -> str:
+        with self._state_lock:
+            production, canary = self.production, self.canary
+        share = self.settings.canary_share
+        if canary and canary != production and share > 0 and bucket(conversation_key(messages, user)) < share:
+            return canary
+        if production is None:
+            raise ServeError("no model in production")
+        return production
+
+    def complete(self, request: ChatRequest) -> Answer:
+        if request.stream:
+            raise RequestError("stream: true is not supported; ask without streaming")
+        messages = [m.model_dump() for m in request.messages]
+        max_tokens = min(request.max_tokens or self.settings.max_new_tokens, self.settings.max_new_tokens)
+        chosen = self.route(messages, request.user)
+        with self._state_lock:
+            chain = list(dict.fromkeys(v for v in (chosen, self.production, self.previous) if v))
+        failed: list[str] = []
+        for version in chain:
+            start = time.perf_counter()
+            try:
+                answer = self._answer(version, messages, max_tokens, request.temperature)
+            except RequestError:
+                raise  # the request is at fault, not the model: no fallback
+            except Exception as exc:
+                if not isinstance(exc, ServeError):  # load failures were counted where they happened
+                    self.metrics.errors.labels(version, "generate").inc()
+                    log.warning("model %s failed to answer: %s: %s", version, type(exc).__name__, exc)
+                failed.append(version)
+                continue
+            self.metrics.latency.labels(version, "hit" if answer.cached else "miss").observe(
+                time.perf_counter() - start
+            )
+            if failed:
+                self.metrics.fallbacks.labels(failed[0], version).inc()
+                answer.fallback_from = failed[0]
+            answer.canary = version == self.canary and version != self.production
+            self.conversations.put(answer.id, {"version": version, "messages": messages,
+                                               "reply": answer.generation.text})
+            return answer
+        raise ServeError(f"no model version could answer (tried {', '.join(failed)})")
+
+    def _answer(self, version: str, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> Answer:
+        answer_id = f"chatcmpl-{uuid.uuid4().hex}"
+        key = cache_key(version, messages, max_tokens) if temperature == 0 else None
+        hit = self.responses.get(key) if key else None
+        if hit is not None:
+            self.metrics.cache(version, True)
+            generation, variant = hit
+            return Answer(answer_id, version, generation, True, False, None, variant)
+        model = self.model(version)
+        generation = model.generate(messages, max_tokens, temperature)
+        self.metrics.cache(version, False)
+        self.metrics.prompt_tokens.labels(version).inc(generation.prompt_tokens)
+        self.metrics.tokens.labels(version).inc(generation.completion_tokens)
+        if key:
+            self.responses.put(key, (generation, model.variant))
+        return Answer(answer_id, version, generation, False, False, None, model.variant)
+
+    # ---- feedback ----
+
+    def feedback(self, request: FeedbackRequest) -> dict[str, Any]:
+        """Turn a rated answer into an anonymized training record: landing when fit to learn from, else held back."""
+        conversation = self.conversations.pop(request.response_id)
+        if conversation is None:
+            raise RequestError(f"unknown, expired or already rated response id '{request.response_id}'", 404)
+        corrected = bool(request.correction and request.correction.strip())
+        reply = request.correction.strip() if corrected else conversation["reply"]
+        if not reply:
+            raise RequestError("the answer was empty: send a correction to rate it", 400)
+        messages = [*conversation["messages"], {"role": "assistant", "content": reply}]
+        record = {
+            "conversation_id": f"feedback-{request.response_id.removeprefix('chatcmpl-')}",
+            "messages": self._anonymized(messages),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "channel": "feedback",
+            "rating": request.rating,
+            "corrected": corrected,
+            "model_version": conversation["version"],
+        }
+        fit = corrected or request.rating >= self.settings.feedback_min_rating
+        path = self._write_landing(record) if fit else self._write_held_back(record)
+        outcome = "landed" if fit else "held_back"
+        self.metrics.feedback.labels(conversation["version"], outcome).inc()
+        return {"status": outcome, "file": path.name}
+
+    def _anonymized(self, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+        from retune import pii
+
+        if self._pseudonymizer is None:
+            key, is_dev_key = pii.load_key(self.cfg.pii.key_env)
+            if is_dev_key:
+                log.warning("%s is not set: feedback is pseudonymized with the development key", self.cfg.pii.key_env)
+            self._pseudonymizer = pii.Pseudonymizer(key)
+        options = pii.PiiOptions.from_config(self.cfg.pii)
+        entities = self.cfg.pii.entities
+        # A name introduced in one turn ("I'm Jane Roe") is also replaced where it recurs, as ingest does.
+        known = set().union(*(pii.names_in(m["content"]) for m in messages)) if "NAME" in entities else set()
+        return [
+            {"role": m["role"], "content": pii.anonymize_text(
+                m["content"], self._pseudonymizer, entities, known_names=known, options=options)[0]}
+            for m in messages
+        ]
+
+    def landing_dir(self) -> Path:
+        landing = self.cfg.watch.landing
+        if not landing:
+            raise RequestError("feedback needs a landing directory: set watch.landing in the config", 409)
+        first = landing[0]
+        if "://" in first or re.search(r"[*?\[]", first):
+            raise RequestError(f"feedback is written to the first watch.landing entry, a local directory; "
+                               f"'{first}' is not one", 409)
+        return Path(first)
+
+    def _write_landing(self, record: dict[str, Any]) -> Path:
+        directory = self.landing_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        path = directory / f"feedback-{stamp}-{record['conversation_id'].removeprefix('feedback-')[:12]}.jsonl"
+        partial = directory / f".{path.name}.partial"  # matches no watch pattern: watch never sees half a file
+        partial.write_text(json.dumps(record, ensure_ascii=False) + "\n")
+        os.replace(partial, path)
+        return path
+
+    def _write_held_back(self, record: dict[str, Any]) -> Path:
+        path = self.cfg.path("feedback/held_back.jsonl")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return path
+
+
+# ---- HTTP --------------------------------------------------------------------------------------------------
+
+
+def create_app(server: ModelServer) -> Any:
+    """The FastAPI app around a started ModelServer; hot reload runs while the app does."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, Response
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> Any:
+        stop = threading.Event()
+        watcher = None
+        if server.settings.reload_seconds > 0:
+            watcher = threading.Thread(target=server.watch_registry, args=(stop,), name="retune-reload", daemon=True)
+            watcher.start()
+        yield
+        stop.set()
+        if watcher is not None:
+            watcher.join(timeout=5)
+
+    app = FastAPI(title="retune serve", lifespan=lifespan)
+
+    @app.exception_handler(RequestError)
+    async def _request_error(_: Request, exc: RequestError) -> JSONResponse:
+        return JSONResponse({"error": {"message": str(exc), "type": "invalid_request_error"}}, status_code=exc.status)
+
+    @app.exception_handler(ServeError)
+    async def _serve_error(_: Request, exc: ServeError) -> JSONResponse:
+        return JSONResponse({"error": {"message": str(exc), "type": "server_error"}}, status_code=503)
+
+    @app.post("/v1/chat/completions")
+    def chat_completions(request: ChatRequest) -> JSONResponse:
+        answer = server.complete(request)
+        g = answer.generation
+        body = {
+            "id": answer.id,
+            "object": "chat.completion",
+            "created": answer.created,
+            "model": f"retune-{answer.version}",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": g.text},
+                         "finish_reason": g.finish_reason}],
+            "usage": {"prompt_tokens": g.prompt_tokens, "completion_tokens": g.completion_tokens,
+                      "total_tokens": g.prompt_tokens + g.completion_tokens},
+            "retune": {"version": answer.version, "variant": answer.variant, "cached": answer.cached,
+                       "canary": answer.canary, "fallback_from": answer.fallback_from},
+        }
+        headers = {VERSION_HEADER: answer.version, CACHE_HEADER: "hit" if answer.cached else "miss"}
+        return JSONResponse(body, headers=headers)
+
+    @app.post("/feedback")
+    def feedback(request: FeedbackRequest) -> dict[str, Any]:
+        return server.feedback(request)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", **server.versions()}
+
+    @app.post("/admin/reload")
+    def admin_reload() -> dict[str, Any]:
+        moved = server.reload()
+        return {"moved": moved, **server.versions()}
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(server.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket, or a one-line ServeError (port taken, unknown host) before any model loads."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ServeError(f"cannot listen on {host}: {exc.strerror}") from None
+    family = infos[0][0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror} (is another server running there? "
+                         "choose another --port)") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+@dataclass
+class Running:
+    """A server started by `start_server`: its URL, the ModelServer, and how to stop it."""
+
+    url: str
+    server: ModelServer
+    stop: Callable[[], None]
+
+
+@contextlib.contextmanager
+def serving(cfg: Config, host: str, port: int, *, registry: Registry | None = None) -> Iterator[Running]:
+    """Run the server in a background thread for the block (tests, benchmarks); port 0 picks a free one."""
+    import uvicorn
+
+    sock = bind(host, port)
+    model_server = ModelServer(cfg, registry)
+    try:
+        model_server.start()
+    except BaseException:
+        sock.close()
+        raise
+    uv = uvicorn.Server(uvicorn.Config(create_app(model_server), log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, name="retune-serve", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not uv.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise ServeError("the HTTP server did not start")
+        time.sleep(0.02)
+    actual_port = sock.getsockname()[1]
+
+    def stop() -> None:
+        uv.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+    try:
+        yield Running(f"http://{host}:{actual_port}", model_server, stop)
+    finally:
+        stop()
+
+
+def run_server(cfg: Config, host: str, port: int, on_ready: Callable[[str, dict[str, Any]], None]) -> None:
+    """`retune serve`: bind, load production (and the canary), answer until interrupted."""
+    import uvicorn
+
+    sock = bind(host, port)
+    try:
+        model_server = ModelServer(cfg)
+        model_server.start()
+    except BaseException:
+        sock.close()
+        raise
+    on_ready(f"http://{host}:{sock.getsockname()[1]}", model_server.versions())
+    uv = uvicorn.Server(uvicorn.Config(create_app(model_server), log_level="info", lifespan="on"))
+    try:
+        uv.run(sockets=[sock])
+    finally:
+        sock.close()

@@ -1,0 +1,278 @@
+"""`retune serve` over real HTTP on 127.0.0.1: production answers, cache, canary, fallback, metrics, feedback that
+ingest keeps, hot reload after promote, and one-line errors from the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from retune.config import Config, SourceConfig
+from retune.registry import Registry
+from retune.serve import VERSION_HEADER, bucket, conversation_key, previous_production, serving
+from retune.sources import ingest
+from retune.store import LocalStore
+
+BIN = Path(sys.executable).parent / "retune"
+MAX_TOKENS = 6  # the tiny model's words are noise; a few tokens are enough to exercise generation
+
+
+@pytest.fixture(scope="module")
+def package(tiny_base_model, tmp_path_factory) -> Path:
+    """A model package as tasks/promote.py lays it out (onnx/ + metrics.json), exported with retune's own code."""
+    from retune.export import export_onnx
+
+    out = tmp_path_factory.mktemp("package")
+    export_onnx(tiny_base_model, out / "onnx")
+    (out / "metrics.json").write_text("{}")
+    return out
+
+
+def make_config(tmp_path: Path, **serve) -> Config:
+    return Config.model_validate({
+        "workdir": str(tmp_path / "work"),
+        "watch": {"landing": [str(tmp_path / "landing")]},
+        "serve": {"reload_seconds": 0, **serve},
+    })
+
+
+@pytest.fixture
+def registry(tmp_path, package) -> Registry:
+    """v1 (production), v2 (the same weights), v3 (a corrupt ONNX graph) in a fresh local store."""
+    registry = Registry(LocalStore(tmp_path / "work" / "store"))
+    lineage = {"onnx_variant": "fp32", "dataset_commit": "c0"}
+    registry.register(package, {}, lineage)
+    registry.register(package, {}, lineage)
+    broken = tmp_path / "broken"
+    (broken / "onnx").mkdir(parents=True)
+    for f in (package / "onnx").iterdir():
+        (broken / "onnx" / f.name).write_bytes(b"not an onnx graph" if f.name == "model.onnx" else f.read_bytes())
+    registry.register(broken, {}, lineage)
+    registry.promote("v1", "first")
+    return registry
+
+
+def chat(url: str, text: str, *, user: str | None = None, history: list[dict] | None = None) -> httpx.Response:
+    messages = [*(history or []), {"role": "user", "content": text}]
+    body = {"model": "retune", "messages": messages, "max_tokens": MAX_TOKENS, "temperature": 0}
+    if user:
+        body["user"] = user
+    return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60)
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """One sample's value from a Prometheus text exposition (0 when absent)."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        key, value = line.rsplit(" ", 1)
+        sample, _, label_text = key.partition("{")
+        got = ",".join(sorted(label_text.rstrip("}").split(","))) if label_text else ""
+        if sample == name and got == wanted:
+            return float(value)
+    return 0.0
+
+
+def test_production_answers_then_the_cache_does(tmp_path, registry):
+    with serving(make_config(tmp_path), "127.0.0.1", 0, registry=registry) as s:
+        first = chat(s.url, "Hi, where is my order 123?")
+        assert first.status_code == 200, first.text
+        body = first.json()
+        assert first.headers[VERSION_HEADER] == "v1" and body["retune"]["version"] == "v1"
+        assert body["object"] == "chat.completion" and body["model"] == "retune-v1"
+        usage = body["usage"]
+        assert usage["prompt_tokens"] > 5 and 1 <= usage["completion_tokens"] <= MAX_TOKENS
+        assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+        assert body["choices"][0]["finish_reason"] in ("stop", "length")
+        assert body["retune"]["cached"] is False
+
+        again = chat(s.url, "  Hi,   where is my order 123? ")  # normalized whitespace: the same request
+        assert again.headers["X-Retune-Cache"] == "hit" and again.json()["retune"]["cached"] is True
+        assert again.json()["choices"] == body["choices"] and again.json()["id"] != body["id"]
+        assert chat(s.url, "Hi, where is my parcel 9?").headers["X-Retune-Cache"] == "miss"
+
+        health = httpx.get(f"{s.url}/healthz").json()
+        assert health["production"] == "v1" and health["loaded"] == {"v1": "fp32"}
+
+        text = httpx.get(f"{s.url}/metrics").text
+        assert metric(text, "retune_serve_cache_hits_total", version="v1") == 1
+        assert metric(text, "retune_serve_cache_misses_total", version="v1") == 2
+        assert metric(text, "retune_serve_cache_hit_ratio", version="v1") == pytest.approx(1 / 3)
+        generated = body["usage"]["completion_tokens"]
+        assert metric(text, "retune_serve_generated_tokens_total", version="v1") >= generated
+        assert metric(text, "retune_serve_request_seconds_count", version="v1", cache="hit") == 1
+        assert metric(text, "retune_serve_request_seconds_count", version="v1", cache="miss") == 2
+        assert metric(text, "retune_serve_model_info", version="v1", role="production") == 1
+
+        bad = httpx.post(f"{s.url}/v1/chat/completions", json={"messages": [{"role": "tool", "content": "x"}]})
+        assert bad.status_code == 422
+
+
+def test_canary_share_routes_whole_conversations(tmp_path, registry):
+    cfg = make_config(tmp_path, canary_version="v2", canary_share=0.5, response_cache_size=0)
+    with serving(cfg, "127.0.0.1", 0, registry=registry) as s:
+        answered = {}
+        for i in range(16):
+            opening = f"Any news about refund {100 + i}?"
+            expected = "v2" if bucket(conversation_key([{"role": "user", "content": opening}])) < 0.5 else "v1"
+            response = chat(s.url, opening)
+            assert response.headers[VERSION_HEADER] == expected
+            assert response.json()["retune"]["canary"] is (expected == "v2")
+            answered[opening] = expected
+        assert set(answered.values()) == {"v1", "v2"}  # 16 conversations: both sides get some
+        # A later turn of a conversation goes where its opening went.
+        opening, version = next(iter(answered.items()))
+        history = [{"role": "user", "content": opening}, {"role": "assistant", "content": "Let me check."}]
+        assert chat(s.url, "Thank you!", history=history).headers[VERSION_HEADER] == version
+        text = httpx.get(f"{s.url}/metrics").text
+        for v in ("v1", "v2"):
+            expected_count = sum(x == v for x in answered.values()) + (v == version)
+            assert metric(text, "retune_serve_cache_misses_total", version=v) == expected_count
+
+
+def test_a_broken_version_falls_back_and_is_counted(tmp_path, registry):
+    cfg = make_config(tmp_path, canary_version="v3", canary_share=1.0)
+    with serving(cfg, "127.0.0.1", 0, registry=registry) as s:
+        response = chat(s.url, "Can you help me with invoice 7 please?")
+        assert response.status_code == 200
+        assert response.headers[VERSION_HEADER] == "v1" and response.json()["retune"]["fallback_from"] == "v3"
+        assert "v3" in httpx.get(f"{s.url}/healthz").json()["broken"]
+
+        # Production itself broken: the previous production version answers.
+        registry.promote("v3", "bad release")
+        assert httpx.post(f"{s.url}/admin/reload").json()["production"] == "v3"
+        response = chat(s.url, "Any news about delivery 5?")
+        assert response.headers[VERSION_HEADER] == "v1" and response.json()["retune"]["fallback_from"] == "v3"
+        text = httpx.get(f"{s.url}/metrics").text
+        assert metric(text, "retune_serve_errors_total", version="v3", stage="load") >= 1
+        assert metric(text, "retune_serve_fallbacks_total", failed_version="v3", version="v1") == 2
+
+
+def test_feedback_lands_anonymized_and_ingest_keeps_it(tmp_path, registry, monkeypatch):
+    monkeypatch.setenv("RETUNE_PII_KEY", "serve-test-key")
+    with serving(make_config(tmp_path), "127.0.0.1", 0, registry=registry) as s:
+        answer = chat(s.url, "Hi, I'm Jane Roe, mail me at jane.roe@example.com about order 55").json()
+        correction = "Jane, order 55 ships tomorrow; call us on +44 20 7946 0958 if not."
+        rated = httpx.post(f"{s.url}/feedback", json={"response_id": answer["id"], "rating": 5,
+                                                      "correction": correction})
+        assert rated.status_code == 200 and rated.json()["status"] == "landed", rated.text
+        again = httpx.post(f"{s.url}/feedback", json={"response_id": answer["id"], "rating": 5})
+        assert again.status_code == 404
+
+        poor = chat(s.url, "Any news about account 8?").json()
+        held = httpx.post(f"{s.url}/feedback", json={"response_id": poor["id"], "rating": 1})
+        assert held.json()["status"] == "held_back"  # an uncorrected bad answer must not become training data
+        text = httpx.get(f"{s.url}/metrics").text
+        assert metric(text, "retune_serve_feedback_total", version="v1", outcome="landed") == 1
+
+    files = list((tmp_path / "landing").iterdir())
+    assert [f.name for f in files] == [rated.json()["file"]]  # no partial file left behind
+    raw = files[0].read_text()
+    for secret in ("jane.roe@example.com", "7946 0958", "Jane Roe", "Jane,"):
+        assert secret not in raw
+    record = json.loads(raw)
+    assert record["rating"] == 5 and record["corrected"] is True and record["model_version"] == "v1"
+    assert "<EMAIL_" in record["messages"][0]["content"] and "<PHONE_" in record["messages"][-1]["content"]
+
+    report = ingest([SourceConfig(path=str(tmp_path / "landing" / "*.jsonl"))], tmp_path / "turns", tmp_path / "q")
+    assert (report.records_in, report.kept, report.quarantined) == (1, 1, 0)
+    import pyarrow.parquet as pq
+
+    turns = pq.read_table(report.parts[0]).to_pylist()
+    assert [t["role"] for t in turns] == ["user", "assistant"]
+    assert turns[1]["text"] == record["messages"][1]["content"] and turns[0]["channel"] == "feedback"
+
+
+def test_hot_reload_follows_promote_and_rollback(tmp_path, registry):
+    with serving(make_config(tmp_path, reload_seconds=0.2), "127.0.0.1", 0, registry=registry) as s:
+        assert chat(s.url, "Hello").headers[VERSION_HEADER] == "v1"
+        other = Registry(LocalStore(tmp_path / "work" / "store"))  # as `retune promote` would, another process
+        other.promote("v2", "better")
+        wait_for(lambda: httpx.get(f"{s.url}/healthz").json()["production"] == "v2")
+        assert chat(s.url, "Hello again").headers[VERSION_HEADER] == "v2"
+        assert httpx.get(f"{s.url}/healthz").json()["previous"] == "v1"
+        other.rollback()
+        wait_for(lambda: httpx.get(f"{s.url}/healthz").json()["production"] == "v1")
+        assert chat(s.url, "Hello once more").headers[VERSION_HEADER] == "v1"
+
+
+def wait_for(condition, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+def test_previous_production_is_what_rollback_restores():
+    history = [
+        {"action": "promote", "version": "v1", "previous": None},
+        {"action": "promote", "version": "v2", "previous": "v1"},
+        {"action": "rollback", "version": "v1", "previous": "v2"},
+    ]
+    assert previous_production(history, "v2") == "v1"
+    assert previous_production(history, "v1") is None  # v1 was never promoted over anything
+
+
+@pytest.mark.slow
+def test_the_cli_serves_and_user_mistakes_are_one_line(tmp_path, registry):
+    config = tmp_path / "retune.yaml"
+    config.write_text(yaml.safe_dump(make_config(tmp_path).model_dump(mode="json")))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+    def retune(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(BIN), "serve", "--config", str(config), *args], capture_output=True, text=True,
+                              timeout=120, env=env)
+
+    port = free_port()
+    proc = subprocess.Popen([str(BIN), "serve", "--config", str(config), "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        wait_for(lambda: _up(f"http://127.0.0.1:{port}") or proc.poll() is not None, timeout=90)
+        assert proc.poll() is None, proc.communicate()
+        assert chat(f"http://127.0.0.1:{port}", "Hello").headers[VERSION_HEADER] == "v1"
+
+        taken = retune("--port", str(port))
+        assert taken.returncode == 1 and len(taken.stderr.strip().splitlines()) == 1
+        assert f"cannot listen on 127.0.0.1:{port}" in taken.stderr
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    config.write_text(yaml.safe_dump({**make_config(tmp_path).model_dump(mode="json"),
+                                      "serve": {"canary_version": "v9"}}))
+    unknown = retune("--port", "0")
+    assert unknown.returncode == 1 and unknown.stderr.strip().splitlines() == [
+        "error: unknown model version 'v9' (registered: v1, v2, v3)"
+    ]
+
+    config.write_text(yaml.safe_dump({"workdir": str(tmp_path / "empty")}))
+    empty = retune("--port", "0")
+    assert empty.returncode == 1 and "no model in production yet" in empty.stderr
+    assert len(empty.stderr.strip().splitlines()) == 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
