@@ -196,6 +196,7 @@ def models(config: ConfigOpt = Path("retune.yaml")) -> None:
     from retune.store import open_store
 
     registry = Registry(open_store(load_config(config)))
+    statuses = registry.statuses()
     table = Table(title="model versions", title_justify="left")
     for col in ("version", "status", "created", "perplexity", "token acc.", "chrF", "ROUGE-L", "judge", "PII hits",
                 "ONNX", "size", "latency p32/p128", "dataset commit", "prompt"):
@@ -204,7 +205,7 @@ def models(config: ConfigOpt = Path("retune.yaml")) -> None:
         m = v.metrics
         table.add_row(
             v.version,
-            registry.status(v),
+            statuses[v.version],
             v.created_at[:19],
             f"{m.get('perplexity', float('nan')):.3f}",
             f"{m.get('token_accuracy', float('nan')):.4f}",

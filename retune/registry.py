@@ -120,18 +120,23 @@ class Registry:
 
         self._change(change)
 
-    def status(self, version: ModelVersion) -> str:
-        """production, rejected (by the gate or an approver), retired (was production), or candidate."""
+    def statuses(self) -> dict[str, str]:
+        """Each version's status: production, retired (was production), rejected (by the gate or an approver),
+        or candidate; read in one go."""
         state = self._state(BRANCH) if BRANCH in self.store.branches() else _empty()
-        if state["production"] == version.version:
-            return "production"
-        if any(h["action"] in ("promote", "rollback") and h["version"] == version.version for h in state["history"]):
-            return "retired"
-        if version.decision and not version.decision.get("promote", True):
-            return "rejected"
-        if version.approval is not None and not version.approval.get("approved"):
-            return "rejected"
-        return "candidate"
+        served = {h["version"] for h in state["history"] if h["action"] in ("promote", "rollback")}
+        found = {}
+        for name, entry in state["versions"].items():
+            approval = entry.get("approval")
+            if state["production"] == name:
+                found[name] = "production"
+            elif name in served:
+                found[name] = "retired"
+            elif not (entry.get("decision") or {}).get("promote", True) or (approval and not approval["approved"]):
+                found[name] = "rejected"
+            else:
+                found[name] = "candidate"
+        return found
 
     def promote(self, version: str, reason: str, *, by: str | None = None) -> None:
         """Make version the production one, recording who, when and why; a no-op if it already is."""

@@ -127,8 +127,8 @@ def test_the_gate_decision_and_an_approval_are_part_of_the_entry(store: LocalSto
     rejected = registry.register(model_dir(tmp_path / "m2", b"w2"), {}, lineage(2),
                                  decision={"promote": False, "reason": "rejected: chrF"})
     assert registry.get("v1").decision == decision and v1.approval is None
-    assert registry.status(registry.get("v2")) == "rejected" == registry.status(rejected)
-    assert registry.status(registry.get("v1")) == "candidate"
+    assert registry.statuses()["v2"] == "rejected" and rejected.decision["promote"] is False
+    assert registry.statuses()["v1"] == "candidate"
 
     registry.record_approval("v1", approved=True, by="dana", comment="reviewed the replies", at="2026-11-23T10:00:00")
     assert registry.get("v1").approval == {"approved": True, "by": "dana", "at": "2026-11-23T10:00:00",
@@ -136,7 +136,7 @@ def test_the_gate_decision_and_an_approval_are_part_of_the_entry(store: LocalSto
     assert registry.history()[-1] == {"action": "approve", "version": "v1", "previous": None,
                                       "reason": "reviewed the replies", "by": "dana", "at": "2026-11-23T10:00:00"}
     registry.promote("v1", "approved by dana", by="dana")
-    assert registry.status(registry.get("v1")) == "production"
+    assert registry.statuses()["v1"] == "production"
     with pytest.raises(StoreError, match="unknown model version 'v7'"):
         registry.record_approval("v7", approved=False, by="x", comment="")
 

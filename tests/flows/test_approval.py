@@ -129,7 +129,7 @@ def test_no_answer_within_the_timeout_rejects_and_the_run_completes(tmp_path, pr
 
     answer = registry.get("v1").approval
     assert answer["approved"] is False and answer["by"] == "timeout" and "no answer within 3 s" in answer["comment"]
-    assert registry.production() is None and registry.status(registry.get("v1")) == "rejected"
+    assert registry.production() is None and registry.statuses()["v1"] == "rejected"
     assert "Rejected" in _artifact(url, run["id"], "promotion")["data"]
 
 
