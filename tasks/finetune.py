@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import time
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -11,9 +12,10 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from retune import cost
 from retune.config import Config
 from retune.report import markdown_table
-from retune.training.launch import TrainResult
+from retune.training.launch import TrainResult, complete_checkpoints
 from retune.training.launch import finetune as launch_finetune
 
 
@@ -30,9 +32,11 @@ def finetune(cfg: Config, base_model: str, examples: Path, run_dir: Path) -> Tra
         TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), disable=not sys.stderr.isatty(),
     )
     bar_task = bar.add_task("fine-tune", total=max_steps, loss="-")
+    budget = BudgetWatch(cfg, train_dir)
 
     def on_event(event: dict) -> None:
         kind = event.get("event")
+        budget.check(event)  # raises BudgetExceeded: the launcher tree is stopped, checkpoints stay
         if kind == "start":
             logger.info("fine-tune started: %s", {k: v for k, v in event.items() if k not in ("event", "data", "pids")})
             if event.get("resumed_from_step"):
@@ -96,3 +100,48 @@ def loss_summary(result: TrainResult) -> str:
         return "nothing left to train (this training set was already trained with this config)"
     return f"{result.loss_first:.3f} → {result.loss_last:.3f}"
 
+
+
+class BudgetWatch:
+    """Projects the run's cost from the fine-tune's first steps and stops it when `cost.budget` would be broken."""
+
+    CHECK_AFTER_STEPS = 2  # the first step includes start-up; from the second on, the pace is the training's own
+
+    def __init__(self, cfg: Config, train_dir: Path) -> None:
+        self.cfg, self.train_dir = cfg, train_dir
+        b = cfg.cost.budget
+        self.enabled = any(v is not None for v in (b.max_cpu_hours, b.max_gpu_hours, b.max_currency))
+        self.pid: int | None = None
+        self.launched = time.perf_counter()
+        self.first_step: int | None = None
+        self.config_hash = ""
+
+    def check(self, event: dict) -> None:
+        if not self.enabled:
+            return
+        kind = event.get("event")
+        if kind == "launch":
+            self.pid, self.launched, self.config_hash = event["pid"], time.perf_counter(), event["config_hash"]
+            return
+        if kind != "step" or self.pid is None:
+            return
+        self.first_step = self.first_step or event["step"]
+        if event["step"] - self.first_step + 1 < self.CHECK_AFTER_STEPS:
+            return
+        run = cost.current_run()
+        spent = run.totals() if run is not None else cost.StageCost("", "")
+        gpus, gpu_type = cost.visible_gpus()
+        projection = cost.project_finetune(
+            self.cfg.cost, spent, event["step"], event.get("max_steps", self.cfg.training.max_steps),
+            event.get("tokens_per_s", 0.0), event.get("eta_s", 0.0), time.perf_counter() - self.launched,
+            cost.tree_cpu_seconds(self.pid), min(gpus, self.cfg.training.nproc_per_node), gpu_type,
+        )
+        broken = cost.over_budget(self.cfg.cost.budget, projection)
+        if broken is None:
+            return
+        kept = complete_checkpoints(self.train_dir / "checkpoints" / self.config_hash)
+        raise cost.BudgetExceeded(
+            f"fine-tune stopped by the budget: {projection.line(self.cfg.cost.currency)}, above {broken}; "
+            + (f"checkpoints kept up to step {kept[-1]} in {self.train_dir} (a rerun resumes there)" if kept
+               else f"no complete checkpoint yet in {self.train_dir}")
+        )

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from retune.config import TrainingConfig
+from retune.cost import visible_gpus
 from retune.errors import TrainingError
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]  # so the worker imports this retune, installed or not
@@ -43,6 +44,9 @@ class TrainResult:
     data: dict = field(default_factory=dict)  # truncation/packing counts per split (see dataset.DataCounts)
     method: str = "lora"  # "full": adapter_dir holds the whole fine-tuned model, not a peft adapter
     config_hash: str = ""
+    tokens: int = 0  # tokens trained on in this launch (0 when a rerun found the run already finished)
+    gpus: int = 0  # GPUs the ranks ran on (0 on CPU): GPU-seconds = gpus x wall_s
+    gpu_type: str = ""  # the first GPU's device name
 
 
 def model_max_length(config) -> int | None:
@@ -304,6 +308,7 @@ def _launch(
     done = next((e for e in events if e["event"] == "done"), None)
     if done is None:
         raise TrainingError(f"the training worker ended without finishing; see {out_dir / 'worker.log'}")
+    visible, gpu_type = visible_gpus()
     return TrainResult(
         adapter_dir=Path(done["adapter_dir"]),
         steps=done["steps"],
@@ -318,6 +323,9 @@ def _launch(
         data=start.get("data", {}),
         method=done.get("method", "lora"),
         config_hash=spec["config_hash"],
+        tokens=int(done.get("tokens", 0)),
+        gpus=min(visible, training.nproc_per_node) if visible else 0,
+        gpu_type=gpu_type if visible else "",
     )
 
 
