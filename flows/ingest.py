@@ -12,7 +12,7 @@ from retune.contracts import ContractResult
 from retune.runs import new_run_id
 from retune.sources import IngestReport
 from tasks.anonymize import anonymize
-from tasks.ingest import ingest
+from tasks.ingest import ingest, plan_ingest, read_partitions, remember_ingested
 from tasks.validate import validate
 from tasks.version import DatasetCommit, publish, version
 
@@ -29,19 +29,23 @@ class Ingested:
 def ingest_flow(config: str = "retune.yaml", sources: list[str] | None = None) -> Ingested:
     """Ingest new conversations: anonymize them, check them against the contracts, publish them to main.
 
-    `sources` (paths or globs) replaces the configured sources for this run.
+    `sources` (paths, globs or URLs such as s3://bucket/landing/*.jsonl) replaces the configured sources.
     """
     cfg = load_config(config)
     source_list = [SourceConfig(path=s) for s in sources] if sources else cfg.sources
     run_id = new_run_id()
     run_dir = cfg.path("runs") / run_id
 
-    report = ingest(cfg, source_list, run_dir)
+    plan = plan_ingest(cfg, source_list)
+    partitions = read_partitions(cfg, plan, run_dir)  # in ingest.processes processes, when more than one
+    report = ingest(cfg, plan, run_dir, partitions)
     if report.kept == 0:
+        remember_ingested(cfg, report)
         return Ingested(report)
     raw_check = validate(cfg, report.parts, "raw_turns")
     anonymized, pii_found = anonymize(cfg, report.parts, run_dir / "anonymized")
     staged = version(cfg, run_id, anonymized, report, [raw_check])
     anonymized_check = validate(cfg, staged, "anonymized_turns")
     dataset = publish(cfg, staged, report, [raw_check, anonymized_check])
+    remember_ingested(cfg, report)
     return Ingested(report, pii_found, [raw_check, anonymized_check], dataset)

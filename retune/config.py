@@ -49,7 +49,9 @@ class IngestConfig(_Section):
     near_duplicates: Literal["off", "report", "drop"] = Field(
         "off", description="MinHash near-duplicate records: count them, or also drop them as duplicates"
     )
-    near_duplicate_threshold: float = Field(0.9, gt=0, le=1, description="estimated Jaccard similarity")
+    near_duplicate_threshold: float = Field(
+        0.9, ge=0.5, le=0.95, description="estimated Jaccard similarity of word 3-grams (MinHash, 64 permutations)"
+    )
     quarantine_retention_days: float = Field(
         30, gt=0, description="quarantine files older than this are deleted (at every ingest and by retune gc)"
     )

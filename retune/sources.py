@@ -12,13 +12,18 @@
 #   hash is already known (the store holds it) or was seen earlier in the run is a duplicate.
 # - Memory stays flat: files are iterated line by line / row by row (gzip and zstd are decompressed as
 #   streams, Parquet is read in record batches), a part is flushed every `batch_size` kept records,
-#   quarantine rows are flushed in batches too.
+#   quarantine rows are flushed in batches too. Remote files (any fsspec URL: s3://, lakefs://) are read in
+#   ranged blocks of READ_BLOCK bytes, never whole; the file's sha256 is computed from the same bytes.
+# - Work splits over processes by source file: `ingest_partition` reads one file with no knowledge of the
+#   others, `merge_partitions` then applies dedup across files and against the store in source order, so the
+#   first occurrence wins exactly as in one sequential `ingest`.
 # - Shapes: a JSON object (a JSONL line or a Parquet row) is an OpenAI chat (`messages`), a prompt/completion
 #   pair, or a customer/agent exchange; with format `turns` it is one turn (conversation_id, role, content).
 #   SourceConfig.fields renames the source's fields to ours first, SourceConfig.roles its role names.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import glob
 import gzip
@@ -26,25 +31,37 @@ import hashlib
 import io
 import json
 import os
+import re
+import shutil
+import time
 import unicodedata
-from collections.abc import Iterator, Set
+from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import BinaryIO
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from retune.config import SourceConfig
-from retune.errors import RetuneError, SourceError
+from retune.config import Config, SourceConfig
+from retune.errors import RetuneError, SourceError, disk_full_as_error, raise_if_disk_full
 from retune.schema import QUARANTINE_SCHEMA, ROLES, TURN_SCHEMA
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
 
 FORMAT_BY_EXTENSION = {
     ".jsonl": "openai_chat", ".json": "openai_chat", ".csv": "pairs_csv", ".parquet": "parquet",
 }
 COMPRESSION_EXTENSIONS = (".gz", ".zst")
 CSV_REQUIRED_COLUMNS = ("customer", "agent")
+_MAX_CSV_FIELD = 2**31 - 1
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # what surrogateescape made of a byte that is not UTF-8
+READ_BLOCK = 4 << 20  # bytes per ranged read of a remote file
+# lakeFS credentials for lakefs:// URLs: the same environment variables the lakeFS store reads
+LAKEFS_KEY_ENV = ("LAKEFS_ACCESS_KEY_ID", "LAKEFS_SECRET_ACCESS_KEY")
 
 
 @dataclass
@@ -55,8 +72,12 @@ class SourceCounts:
     records_in: int = 0
     kept: int = 0
     quarantined: int = 0
-    duplicates: int = 0
+    duplicates: int = 0  # exact and near duplicates (near_duplicates of them)
     reasons: dict[str, int] = field(default_factory=dict)  # quarantine reason -> count
+    near_duplicates: int = 0
+    sha256: str = ""  # of the file's bytes as read (compressed files: the compressed bytes)
+    skipped: bool = False  # already ingested (the source ledger knows its content): not read again
+    fingerprint: str = ""  # SourceFile.fingerprint when it was resolved
 
     def reconciles(self) -> bool:
         return self.records_in == self.kept + self.quarantined + self.duplicates
@@ -70,7 +91,24 @@ class IngestReport:
     turns: int
     parts: list[Path]
     quarantine_path: Path | None
-    new_hashes: set[str] = field(default_factory=set)  # content hashes of the records kept in this run
+
+    @property
+    def new_hashes(self) -> set[str]:
+        """Content hashes of the records kept in this run (read back from the parts: not held in memory)."""
+        return {h for p in self.parts for h in pq.read_table(p, columns=["content_hash"])["content_hash"].to_pylist()}
+
+    @property
+    def skipped_files(self) -> list[str]:
+        """Sources not read at all because the ledger says their content was already ingested."""
+        return [s.source for s in self.sources if s.skipped]
+
+    @property
+    def read_files(self) -> list[SourceCounts]:
+        return [s for s in self.sources if not s.skipped]
+
+    @property
+    def near_duplicates(self) -> int:
+        return sum(s.near_duplicates for s in self.sources)
 
     @property
     def records_in(self) -> int:
@@ -128,57 +166,210 @@ class _Quarantined(Exception):
         self.reason = reason
 
 
-def format_for(path: Path) -> str | None:
+def format_for(path: Path | str) -> str | None:
     """The format an extension stands for, looking through a .gz/.zst suffix; None when unknown."""
-    suffixes = [x.lower() for x in path.suffixes]
+    suffixes = [x.lower() for x in PurePosixPath(str(path)).suffixes]
     if suffixes and suffixes[-1] in COMPRESSION_EXTENSIONS:
         suffixes = suffixes[:-1]
     return FORMAT_BY_EXTENSION.get(suffixes[-1]) if suffixes else None
 
 
-def open_binary(path: Path) -> BinaryIO:
-    """A file opened for reading bytes, decompressed on the fly when it ends in .gz or .zst."""
-    suffix = path.suffix.lower()
+def is_url(location: str) -> bool:
+    """True for an fsspec URL other than a local file (s3://..., lakefs://...)."""
+    protocol = location.split("://", 1)[0] if "://" in location else ""
+    return protocol not in ("", "file")
+
+
+def filesystem(url: str, options: Mapping[str, object] = {}) -> tuple[AbstractFileSystem, str]:
+    """The fsspec filesystem of a URL and the path inside it. `options` are the configured, non-secret storage
+    options; credentials come from the environment only (AWS_* through botocore; for lakefs:// the variables
+    named by access_key_env / secret_key_env, LAKEFS_ACCESS_KEY_ID / LAKEFS_SECRET_ACCESS_KEY by default)."""
+    import fsspec
+
+    opts = dict(options)
+    key_env = (opts.pop("access_key_env", LAKEFS_KEY_ENV[0]), opts.pop("secret_key_env", LAKEFS_KEY_ENV[1]))
+    if url.startswith("lakefs://") and "username" not in opts:
+        key, secret = (os.environ.get(str(name)) for name in key_env)
+        if key and secret:
+            opts.update(username=key, password=secret)
+    try:
+        return fsspec.core.url_to_fs(url, **opts)
+    except (ImportError, ValueError, TypeError) as exc:
+        raise SourceError(f"{url}: cannot open this location ({exc})") from None
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file to ingest: where it is, how to read it, and what identifies its current content cheaply."""
+
+    location: str  # a local path as configured / globbed, or a full URL
+    format: str
+    config: SourceConfig
+    options: dict = field(default_factory=dict)  # non-secret fsspec storage options (URLs only)
+    size: int = 0
+    fingerprint: str = ""  # size + mtime / ETag / checksum: changes when the content may have changed
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.location).name
+
+
+def remote_fingerprint(info: dict) -> str:
+    marker = next((str(info[k]) for k in ("ETag", "checksum", "mtime", "LastModified") if info.get(k)), "")
+    return f"{info.get('size', 0)}:{marker.strip(chr(34))}"
+
+
+def _remote_matches(src: SourceConfig, options: Mapping[str, object]) -> list[tuple[str, dict]]:
+    fs, path = filesystem(src.path, options)
+    fs.invalidate_cache()  # fsspec caches listings per instance: a second look must see new objects
+    try:
+        if any(ch in path for ch in "*?["):
+            found = fs.glob(path, detail=True)
+            if not found:
+                raise SourceError(f"source pattern matched no files: {src.path}")
+        elif fs.isdir(path):
+            found = {p: i for p, i in fs.find(path, detail=True).items() if format_for(p)}
+            if not found:
+                raise SourceError(f"source location holds no .jsonl/.csv/.parquet files: {src.path}")
+        else:
+            found = {path: fs.info(path)}
+    except FileNotFoundError:
+        raise SourceError(f"source not found: {src.path}") from None
+    except SourceError:
+        raise
+    except Exception as exc:  # credentials, endpoint, permissions: the remote's own message says which
+        raise SourceError(f"cannot list {src.path}: {type(exc).__name__}: {exc}") from None
+    return [(fs.unstrip_protocol(p), info) for p, info in sorted(found.items()) if info.get("type") != "directory"]
+
+
+def _local_matches(src: SourceConfig) -> list[Path]:
+    if any(ch in src.path for ch in "*?["):
+        matches = sorted(Path(p) for p in glob.glob(src.path, recursive=True) if Path(p).is_file())
+        if not matches:
+            raise SourceError(f"source pattern matched no files: {src.path}")
+        return matches
+    path = Path(src.path)
+    if path.is_dir():
+        matches = sorted(p for p in path.iterdir() if p.is_file() and format_for(p))
+        if not matches:
+            raise SourceError(f"source directory holds no .jsonl/.csv/.parquet files: {src.path}")
+        return matches
+    if path.is_file():
+        return [path]
+    raise SourceError(f"source not found: {src.path}")
+
+
+def storage_options_for(location: str, src: SourceConfig | None,
+                        storage_options: Mapping[str, Mapping[str, object]]) -> dict:
+    """Options of a URL: the configured ones of its protocol (ingest.storage_options), then the source's own."""
+    protocol = location.split("://", 1)[0]
+    return {**storage_options.get(protocol, {}), **(src.storage_options if src else {})}
+
+
+def configured_storage_options(cfg: Config) -> dict[str, dict]:
+    """fsspec options per protocol from the config: lakefs:// defaults to the store's lakeFS endpoint and key
+    variables, ingest.storage_options adds to / overrides them."""
+    lakefs = cfg.store.lakefs
+    options: dict[str, dict] = {"lakefs": {"host": lakefs.endpoint, "access_key_env": lakefs.access_key_env,
+                                           "secret_key_env": lakefs.secret_key_env}}
+    for protocol, opts in cfg.ingest.storage_options.items():
+        options[protocol] = {**options.get(protocol, {}), **opts}
+    return options
+
+
+def resolve_sources(sources: list[SourceConfig],
+                    storage_options: Mapping[str, Mapping[str, object]] = {}) -> list[SourceFile]:
+    """Expand paths, globs and URLs (local ones relative to the current directory) into the files to read."""
+    resolved: list[SourceFile] = []
+    for src in sources:
+        if is_url(src.path):
+            options = storage_options_for(src.path, src, storage_options)
+            matches = [(loc, int(info.get("size") or 0), remote_fingerprint(info))
+                       for loc, info in _remote_matches(src, options)]
+        else:
+            options = {}
+            matches = []
+            for path in _local_matches(src):
+                if not os.access(path, os.R_OK):
+                    raise SourceError(f"source is not readable: {path}")
+                st = path.stat()
+                matches.append((str(path), st.st_size, f"{st.st_size}:{st.st_mtime_ns}"))
+        for location, size, fingerprint in matches:
+            fmt = src.format
+            if fmt == "auto":
+                fmt = format_for(location) or ""
+                if not fmt:
+                    raise SourceError(f"cannot tell the format of {location} from its extension; set format")
+            resolved.append(SourceFile(location, fmt, src, options, size, fingerprint))
+    return resolved
+
+
+class _HashingReader(io.RawIOBase):
+    """Passes a file's bytes through, hashing them: the sha256 of a source costs no second read."""
+
+    def __init__(self, raw: BinaryIO):
+        self.raw = raw
+        self.digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.raw.read(len(buffer))
+        buffer[: len(data)] = data
+        self.digest.update(data)
+        return len(data)
+
+    def hexdigest(self) -> str:
+        while self.readinto(bytearray(READ_BLOCK)):  # whatever the decoder left unread still counts
+            pass
+        return self.digest.hexdigest()
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def _open_raw(location: str, options: Mapping[str, object]) -> BinaryIO:
+    if not is_url(location):
+        return open(location, "rb")
+    fs, path = filesystem(location, options)
+    return fs.open(path, "rb", block_size=READ_BLOCK)
+
+
+def _decompressed(raw: BinaryIO, location: str) -> BinaryIO:
+    suffix = PurePosixPath(location).suffix.lower()
     if suffix == ".gz":
-        return gzip.open(path, "rb")
+        return gzip.GzipFile(fileobj=raw, mode="rb")
     if suffix == ".zst":
         try:
             import zstandard
         except ImportError:
-            raise SourceError(f"{path}: reading .zst files needs the zstandard package") from None
-        raw = path.open("rb")
+            raise SourceError(f"{location}: reading .zst files needs the zstandard package") from None
         return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
-    return path.open("rb")
+    return raw
 
 
-def resolve_sources(sources: list[SourceConfig]) -> list[tuple[Path, str, SourceConfig]]:
-    """Expand paths and globs (relative to the current directory) into (file, format, config)."""
-    resolved: list[tuple[Path, str, SourceConfig]] = []
-    for src in sources:
-        if any(ch in src.path for ch in "*?["):
-            matches = sorted(Path(p) for p in glob.glob(src.path, recursive=True) if Path(p).is_file())
-            if not matches:
-                raise SourceError(f"source pattern matched no files: {src.path}")
-        else:
-            path = Path(src.path)
-            if path.is_dir():
-                matches = sorted(p for p in path.iterdir() if p.is_file() and format_for(p))
-                if not matches:
-                    raise SourceError(f"source directory holds no .jsonl/.csv/.parquet files: {src.path}")
-            elif path.is_file():
-                matches = [path]
-            else:
-                raise SourceError(f"source not found: {src.path}")
-        for path in matches:
-            fmt = src.format
-            if fmt == "auto":
-                fmt = format_for(path) or ""
-                if not fmt:
-                    raise SourceError(f"cannot tell the format of {path} from its extension; set format")
-            if not os.access(path, os.R_OK):
-                raise SourceError(f"source is not readable: {path}")
-            resolved.append((path, fmt, src))
-    return resolved
+def open_binary(path: Path | str, options: Mapping[str, object] = {}) -> BinaryIO:
+    """A local file or URL opened for reading bytes, decompressed on the fly when it ends in .gz or .zst."""
+    return _decompressed(_open_raw(str(path), options), str(path))
+
+
+@contextlib.contextmanager
+def _open_hashed(file: SourceFile) -> Iterator[tuple[BinaryIO, _HashingReader]]:
+    """The file's decompressed bytes, and the reader hashing its raw bytes on the way."""
+    hashing = _HashingReader(_open_raw(file.location, file.options))
+    stream = _decompressed(io.BufferedReader(hashing, READ_BLOCK), file.location)
+    try:
+        yield stream, hashing
+    finally:
+        stream.close()
+
+
+def file_sha256(location: str, options: Mapping[str, object] = {}) -> str:
+    """sha256 of a local file's or URL's bytes, read in blocks."""
+    with _open_raw(location, options) as f:
+        return _HashingReader(f).hexdigest()
 
 
 def _normalize_text(text: str) -> str:
@@ -263,7 +454,9 @@ def _decode_object(raw: bytes) -> dict:
         raise _Quarantined("invalid_utf8") from None
     try:
         obj = json.loads(line)
-    except json.JSONDecodeError:
+    except RecursionError:  # nesting deeper than the interpreter's recursion limit
+        raise _Quarantined("json_too_deep") from None
+    except ValueError:  # JSONDecodeError, or an integer longer than Python's 4300-digit conversion limit
         raise _Quarantined("invalid_json") from None
     if not isinstance(obj, dict):
         raise _Quarantined("not_an_object")
@@ -340,78 +533,91 @@ def _parse_turn_object(obj: dict, src: SourceConfig, max_text_chars: int,
     return _Record(cid, index, [turn], _parse_time(obj.get("created_at")), channel, content_hash)
 
 
-def _iter_jsonl(path: Path, src: SourceConfig, max_text_chars: int) -> Iterator[tuple[int, str, object]]:
+def _iter_jsonl(f: BinaryIO, path: str, src: SourceConfig,
+                max_text_chars: int) -> Iterator[tuple[int, str, object]]:
     """Yields (offset, raw text, _Record | _Quarantined) per non-blank line; offset = 0-based line number."""
     state: dict[str, int] = {}  # conversation_id -> exchanges / turns so far
     parse = _parse_turn_object if src.format == "turns" else _parse_object
-    with open_binary(path) as f:
-        for offset, raw in enumerate(f):
-            raw = raw.rstrip(b"\r\n")
-            if not raw.strip():
-                continue
-            try:
-                result: object = parse(_decode_object(raw), src, max_text_chars, state)
-            except _Quarantined as q:
-                result = q
-            yield offset, raw.decode("utf-8", errors="replace"), result
+    for offset, raw in enumerate(f):
+        raw = raw.rstrip(b"\r\n")
+        if offset == 0:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 BOM, as Windows tools write it
+        if not raw.strip():
+            continue
+        try:
+            result: object = parse(_decode_object(raw), src, max_text_chars, state)
+        except _Quarantined as q:
+            result = q
+        yield offset, raw.decode("utf-8", errors="replace"), result
 
 
-def _iter_parquet(path: Path, src: SourceConfig, max_text_chars: int) -> Iterator[tuple[int, str, object]]:
+def _iter_parquet(handle: BinaryIO, path: str, src: SourceConfig,
+                  max_text_chars: int) -> Iterator[tuple[int, str, object]]:
     """Yields (offset, raw text, _Record | _Quarantined) per row, reading one record batch at a time."""
     state: dict[str, int] = {}
     parse = _parse_turn_object if src.format == "turns" else _parse_object
-    with open_binary(path) as handle:
-        try:
-            file = pq.ParquetFile(handle)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise SourceError(f"{path}: not a readable Parquet file ({exc})") from None
-        offset = 0
-        for batch in file.iter_batches(batch_size=1024):
-            for row in batch.to_pylist():
-                try:
-                    result: object = parse(row, src, max_text_chars, state)
-                except _Quarantined as q:
-                    result = q
-                yield offset, json.dumps(row, ensure_ascii=False, default=str), result
-                offset += 1
-
-
-def _iter_pairs_csv(path: Path, src: SourceConfig, max_text_chars: int) -> Iterator[tuple[int, str, object]]:
-    """Yields (offset, raw text, _Record | _Quarantined) per data row; offset = 0-based data-row index."""
-    exchanges_seen: dict[str, int] = {}  # conversation_id -> rows so far (numbers the turns)
-    # surrogateescape keeps reading past bad bytes; a row holding one is quarantined as invalid_utf8
-    with io.TextIOWrapper(open_binary(path), encoding="utf-8", errors="surrogateescape", newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in CSV_REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise SourceError(f"{path}: CSV header lacks column(s) {', '.join(missing)}")
-        offset = 0
-        while True:
+    try:
+        file = pq.ParquetFile(handle)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise SourceError(f"{path}: not a readable Parquet file ({exc})") from None
+    offset = 0
+    for batch in file.iter_batches(batch_size=1024):
+        for row in batch.to_pylist():
             try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                raise SourceError(f"{path}: malformed CSV at data row {offset}: {exc}") from None
-            raw = json.dumps(row, ensure_ascii=False)
-            raw = raw.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
-            cid = (row.get("conversation_id") or "").strip()
-            exchange = exchanges_seen.get(cid, 0) if cid else 0
-            if cid:
-                exchanges_seen[cid] = exchange + 1
-            try:
-                result: object = _parse_csv_row(row, cid, exchange, src.channel, max_text_chars)
+                result: object = parse(row, src, max_text_chars, state)
             except _Quarantined as q:
                 result = q
-            yield offset, raw, result
+            yield offset, json.dumps(row, ensure_ascii=False, default=str), result
             offset += 1
+
+
+def _iter_pairs_csv(binary: BinaryIO, path: str, src: SourceConfig,
+                    max_text_chars: int) -> Iterator[tuple[int, str, object]]:
+    """Yields (offset, raw text, _Record | _Quarantined) per data row; offset = 0-based data-row index."""
+    # surrogateescape keeps reading past bad bytes; a row holding one is quarantined as invalid_utf8
+    # utf-8-sig: a BOM (Excel writes one) must not become part of the first column's name
+    f = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    # A field may be as long as a JSONL line may be: max_text_chars quarantines it, not a whole-file error.
+    csv.field_size_limit(_MAX_CSV_FIELD)
+    try:
+        yield from _csv_rows(csv.DictReader(f), path, src, max_text_chars)
+    finally:
+        f.detach()  # the caller owns the binary stream (and still hashes what is left of it)
+
+
+def _csv_rows(reader: csv.DictReader, path: str, src: SourceConfig,
+              max_text_chars: int) -> Iterator[tuple[int, str, object]]:
+    exchanges_seen: dict[str, int] = {}  # conversation_id -> rows so far (numbers the turns)
+    missing = [c for c in CSV_REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise SourceError(f"{path}: CSV header lacks column(s) {', '.join(missing)}")
+    offset = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise SourceError(f"{path}: malformed CSV at data row {offset}: {exc}") from None
+        raw = json.dumps(row, ensure_ascii=False)
+        raw = raw.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+        cid = (row.get("conversation_id") or "").strip()
+        exchange = exchanges_seen.get(cid, 0) if cid else 0
+        if cid:
+            exchanges_seen[cid] = exchange + 1
+        try:
+            result: object = _parse_csv_row(row, cid, exchange, src.channel, max_text_chars)
+        except _Quarantined as q:
+            result = q
+        yield offset, raw, result
+        offset += 1
 
 
 def _parse_csv_row(row: dict, cid: str, exchange: int, default_channel: str | None,
                    max_text_chars: int) -> _Record:
     if None in row or any(v is None for v in row.values()):  # more or fewer fields than the header
         raise _Quarantined("bad_row:field_count")
-    if any("\udc80" <= ch <= "\udcff" for v in row.values() for ch in v):
+    if any(_ESCAPED_BYTE.search(v) for v in row.values()):
         raise _Quarantined("invalid_utf8")
     turns = [_Turn("user", _normalize_text(row["customer"])), _Turn("assistant", _normalize_text(row["agent"]))]
     _check_turns(turns, max_text_chars)
@@ -438,14 +644,19 @@ class _PartWriter:
                 self.columns[name].append(value)
         self.records += 1
         self.turns += len(rec.turns)
-        if self.records >= self.batch_size:
+        if self.records >= self.batch_size:  # only between records: a record's turns never span two parts
             self.flush()
 
     def flush(self) -> None:
         if not self.records:
             return
         path = self.out_dir / f"part-{len(self.parts):05d}.parquet"
-        pq.write_table(pa.Table.from_pydict(self.columns, schema=TURN_SCHEMA), path)
+        try:
+            pq.write_table(pa.Table.from_pydict(self.columns, schema=TURN_SCHEMA), path)
+        except OSError as exc:
+            path.unlink(missing_ok=True)  # never leave a truncated part behind
+            raise_if_disk_full(exc, path)
+            raise
         self.parts.append(path)
         self.columns = {name: [] for name in self.columns}
         self.records = 0
@@ -454,9 +665,10 @@ class _PartWriter:
 class _QuarantineWriter:
     """Appends quarantined records to one private Parquet file, created on the first record."""
 
-    def __init__(self, quarantine_dir: Path, batch_size: int):
+    def __init__(self, quarantine_dir: Path, batch_size: int, tag: str = ""):
         self.dir = quarantine_dir
         self.batch_size = batch_size
+        self.tag = tag  # keeps the files of parallel partitions apart
         self.path: Path | None = None
         self.writer: pq.ParquetWriter | None = None
         self.rows: list[dict] = []
@@ -466,26 +678,126 @@ class _QuarantineWriter:
         if len(self.rows) >= self.batch_size:
             self.flush()
 
+    def add_file(self, path: Path) -> None:
+        """Append another quarantine file's rows (a partition's), then delete it."""
+        self.flush()
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=self.batch_size):
+            self._write(pa.Table.from_batches([batch]).cast(QUARANTINE_SCHEMA))
+        path.unlink()
+
     def flush(self) -> None:
-        if not self.rows:
-            return
+        if self.rows:
+            self._write(pa.Table.from_pylist(self.rows, schema=QUARANTINE_SCHEMA))
+            self.rows = []
+
+    def _write(self, table: pa.Table) -> None:
+        with disk_full_as_error(self.dir):
+            self._write_table(table)
+
+    def _write_table(self, table: pa.Table) -> None:
         if self.writer is None:
             # raw records hold personal data: owner-only directory and file
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(self.dir, 0o700)
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-            self.path = self.dir / f"quarantine-{stamp}.parquet"
+            self.path = self.dir / f"quarantine-{stamp}{self.tag}.parquet"
             os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
             self.writer = pq.ParquetWriter(self.path, QUARANTINE_SCHEMA)
-        self.writer.write_table(pa.Table.from_pylist(self.rows, schema=QUARANTINE_SCHEMA))
-        self.rows = []
+        self.writer.write_table(table)
 
     def close(self) -> Path | None:
         self.flush()
         if self.writer is not None:
-            self.writer.close()
+            with disk_full_as_error(self.dir):
+                self.writer.close()
             os.chmod(self.path, 0o600)
         return self.path
+
+
+def purge_quarantine(quarantine_dir: Path, retention_days: float, now: float | None = None) -> list[Path]:
+    """Delete quarantine files older than the retention (by modification time); returns what was deleted."""
+    quarantine_dir = Path(quarantine_dir)
+    if not quarantine_dir.is_dir():
+        return []
+    cutoff = (time.time() if now is None else now) - retention_days * 86400
+    old = sorted(p for p in quarantine_dir.glob("quarantine-*.parquet") if p.stat().st_mtime < cutoff)
+    for path in old:
+        path.unlink()
+    return old
+
+
+def _hash_key(content_hash: str) -> int:
+    # 128 bits of the sha256 as an int: a third of the memory of the hex string, collisions still negligible
+    return int(content_hash[:32], 16)
+
+
+def _records(handle: BinaryIO, file: SourceFile, max_text_chars: int) -> Iterator[tuple[int, str, object]]:
+    if format_for(file.location) == "parquet" or file.format == "parquet":  # the shape inside comes from format
+        return _iter_parquet(handle, file.location, file.config, max_text_chars)
+    if file.format == "pairs_csv":
+        return _iter_pairs_csv(handle, file.location, file.config, max_text_chars)
+    return _iter_jsonl(handle, file.location, file.config, max_text_chars)
+
+
+def _read_records(stream: BinaryIO, file: SourceFile, counts: SourceCounts, max_text_chars: int,
+                  known_hashes: Set[str], seen: set[int], parts: _PartWriter, quarantine: _QuarantineWriter) -> None:
+    """Every record of one file to exactly one place: a part, the quarantine, or the duplicate count."""
+    for offset, raw, result in _records(stream, file, max_text_chars):
+        counts.records_in += 1
+        if isinstance(result, _Quarantined):
+            counts.quarantined += 1
+            counts.reasons[result.reason] = counts.reasons.get(result.reason, 0) + 1
+            quarantine.add(file.location, offset, result.reason, raw)
+        elif result.content_hash in known_hashes or _hash_key(result.content_hash) in seen:
+            counts.duplicates += 1
+        else:
+            seen.add(_hash_key(result.content_hash))
+            counts.kept += 1
+            parts.add(result, file.location, offset)
+
+
+def ingest_files(
+    files: list[SourceFile],
+    out_dir: Path,
+    quarantine_dir: Path,
+    *,
+    known_hashes: Set[str] = frozenset(),
+    batch_size: int = 1000,
+    max_text_chars: int = 8000,
+    skipped: list[SourceCounts] = (),
+    quarantine_tag: str = "",
+) -> IngestReport:
+    """Read files in order, in bounded batches, into TURN_SCHEMA parts under out_dir; see the rules on top.
+    `skipped` (files the ledger knows) are only reported."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if any(out_dir.glob("part-*.parquet")):
+        raise RetuneError(f"ingest output directory already holds parts: {out_dir}")
+    parts = _PartWriter(out_dir, batch_size)
+    quarantine = _QuarantineWriter(Path(quarantine_dir), batch_size, quarantine_tag)
+    seen: set[int] = set()
+    all_counts = []
+    try:
+        for file in files:
+            counts = SourceCounts(source=file.location, fingerprint=file.fingerprint)
+            all_counts.append(counts)
+            try:
+                if format_for(file.location) == "parquet" or file.format == "parquet":
+                    # Parquet is read by seeking (footer first): its hash takes a read of its own
+                    with open_binary(file.location, file.options) as stream:
+                        _read_records(stream, file, counts, max_text_chars, known_hashes, seen, parts, quarantine)
+                    counts.sha256 = file_sha256(file.location, file.options)
+                else:
+                    with _open_hashed(file) as (stream, hashing):
+                        _read_records(stream, file, counts, max_text_chars, known_hashes, seen, parts, quarantine)
+                        counts.sha256 = hashing.hexdigest()
+            except OSError as exc:
+                raise SourceError(f"cannot read {file.location}: {exc.strerror or exc}") from None
+        parts.flush()
+    finally:
+        quarantine_path = quarantine.close()
+    return IngestReport(sources=all_counts + list(skipped), turns=parts.turns, parts=parts.parts,
+                        quarantine_path=quarantine_path)
 
 
 def ingest(
@@ -496,42 +808,83 @@ def ingest(
     known_hashes: Set[str] = frozenset(),
     batch_size: int = 1000,
     max_text_chars: int = 8000,
+    storage_options: Mapping[str, Mapping[str, object]] = {},
 ) -> IngestReport:
-    """Read every source in bounded batches into TURN_SCHEMA parts under out_dir; see the rules on top."""
-    files = resolve_sources(sources)
+    """Resolve the sources and read every file of them in one process (`ingest_files`)."""
+    return ingest_files(resolve_sources(sources, storage_options), out_dir, quarantine_dir,
+                        known_hashes=known_hashes, batch_size=batch_size, max_text_chars=max_text_chars)
+
+
+def partitions(files: list[SourceFile], processes: int) -> list[list[SourceFile]]:
+    """Files split into contiguous runs (source order kept), balanced by size, at most `processes` * 4 of them
+    so that a big file does not leave the other processes idle for long."""
+    if processes <= 1 or len(files) <= 1:
+        return [files] if files else []
+    target = max(1, min(len(files), processes * 4))
+    budget = sum(max(f.size, 1) for f in files) / target
+    groups: list[list[SourceFile]] = [[]]
+    filled = 0.0
+    for f in files:
+        if groups[-1] and filled >= budget:
+            groups.append([])
+            filled = 0.0
+        groups[-1].append(f)
+        filled += max(f.size, 1)
+    return groups
+
+
+def ingest_partition(files: list[SourceFile], work_dir: Path, quarantine_dir: Path, index: int, *,
+                     batch_size: int = 1000, max_text_chars: int = 8000) -> IngestReport:
+    """One partition read on its own (no store hashes, no other partitions): `merge_partitions` dedups later."""
+    return ingest_files(files, Path(work_dir) / f"partition-{index:05d}", quarantine_dir, batch_size=batch_size,
+                        max_text_chars=max_text_chars, quarantine_tag=f"-p{index:05d}")
+
+
+def merge_partitions(
+    results: list[IngestReport],
+    out_dir: Path,
+    quarantine_dir: Path,
+    *,
+    known_hashes: Set[str] = frozenset(),
+    batch_size: int = 1000,
+    skipped: list[SourceCounts] = (),
+) -> IngestReport:
+    """Partition results, in source order, as one ingest: a record already in the store or kept by an earlier
+    partition becomes a duplicate (its rows are dropped), so the outcome equals one sequential `ingest`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if any(out_dir.glob("part-*.parquet")):
         raise RetuneError(f"ingest output directory already holds parts: {out_dir}")
-    parts = _PartWriter(out_dir, batch_size)
+    seen: set[int] = set()
+    parts: list[Path] = []
+    turns = 0
     quarantine = _QuarantineWriter(Path(quarantine_dir), batch_size)
-    seen: set[str] = set()
-    all_counts = []
     try:
-        for path, fmt, src in files:
-            counts = SourceCounts(source=str(path))
-            all_counts.append(counts)
-            if format_for(path) == "parquet" or fmt == "parquet":  # the shape inside comes from the format
-                records = _iter_parquet
-            else:
-                records = _iter_pairs_csv if fmt == "pairs_csv" else _iter_jsonl
-            try:
-                for offset, raw, result in records(path, src, max_text_chars):
-                    counts.records_in += 1
-                    if isinstance(result, _Quarantined):
-                        counts.quarantined += 1
-                        counts.reasons[result.reason] = counts.reasons.get(result.reason, 0) + 1
-                        quarantine.add(str(path), offset, result.reason, raw)
-                    elif result.content_hash in known_hashes or result.content_hash in seen:
-                        counts.duplicates += 1
+        for result in results:
+            by_source = {c.source: c for c in result.sources}
+            for part in result.parts:
+                table = pq.read_table(part)
+                unique = pc.unique(table["content_hash"]).to_pylist()  # one record per hash within a partition
+                dropped = [h for h in unique if h in known_hashes or _hash_key(h) in seen]
+                if dropped:
+                    gone = table.filter(pc.is_in(table["content_hash"], value_set=pa.array(dropped)))
+                    for source, _ in {(s, h) for s, h in zip(gone["source"].to_pylist(),
+                                                              gone["content_hash"].to_pylist(), strict=True)}:
+                        by_source[source].kept -= 1
+                        by_source[source].duplicates += 1
+                    table = table.filter(pc.invert(pc.is_in(table["content_hash"], value_set=pa.array(dropped))))
+                seen.update(_hash_key(h) for h in unique)
+                if table.num_rows:
+                    target = out_dir / f"part-{len(parts):05d}.parquet"
+                    if dropped:
+                        pq.write_table(table, target)
                     else:
-                        seen.add(result.content_hash)
-                        counts.kept += 1
-                        parts.add(result, str(path), offset)
-            except OSError as exc:
-                raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
-        parts.flush()
+                        shutil.move(part, target)
+                    parts.append(target)
+                    turns += table.num_rows
+            if result.quarantine_path is not None:
+                quarantine.add_file(result.quarantine_path)
     finally:
         quarantine_path = quarantine.close()
-    return IngestReport(sources=all_counts, turns=parts.turns, parts=parts.parts,
-                        quarantine_path=quarantine_path, new_hashes=seen)
+    return IngestReport(sources=[c for r in results for c in r.sources] + list(skipped), turns=turns, parts=parts,
+                        quarantine_path=quarantine_path)

@@ -71,7 +71,7 @@ def version(
     for check in checks or []:
         if check.docs_dir is not None:
             put_tree(store, branch, check.docs_dir, contract_report_path(run_id, check.suite))
-    hashes = {s.source: lineage.file_sha256(Path(s.source)) for s in report.sources}
+    hashes = {s.source: s.sha256 for s in report.sources}  # hashed while ingest streamed them (also URLs)
     metadata = lineage.ingest_metadata(
         report, run_id, str(flow_run.id or ""), str(flow_run.ui_url or ""), hashes
     )

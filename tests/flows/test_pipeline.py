@@ -70,14 +70,13 @@ def test_two_batches_train_promote_drift_and_compare(tmp_path, prefect_harness):
         assert back.returncode == 0 and "production is now v1" in back.stdout, back.stderr
         assert registry.production().version == "v1"
 
-    # ingesting batch 1 again adds nothing: every record is a duplicate
+    # ingesting batch 1 again adds nothing: the source ledger skips its unchanged files without reading them
     from flows.ingest import ingest_flow
 
     again = ingest_flow(str(config), [str(REPO / "examples/batch1/*")])
     assert again.dataset is None and again.report.kept == 0
-    kept1, quarantined1, duplicates1 = counts(rows1)
-    assert again.report.duplicates == kept1 + duplicates1
-    assert again.report.quarantined == quarantined1
+    assert [s.rsplit("/", 1)[-1] for s in again.report.skipped_files] == ["chat.jsonl", "pairs.csv"]
+    assert again.report.records_in == 0 and again.report.reconciles()
     assert read_turns(store, "main").num_rows == turns2.num_rows
 
 
