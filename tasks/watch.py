@@ -8,6 +8,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
 from retune.config import Config
+from retune.sources import configured_storage_options
 from retune.watch import LandedFile, SeenLedger, find_new_files
 
 DATA_ARRIVED_EVENT = "retune.data.arrived"
@@ -17,8 +18,12 @@ DATA_ARRIVED_EVENT = "retune.data.arrived"
 def watch(cfg: Config) -> list[LandedFile]:
     logger = get_run_logger()
     ledger = SeenLedger(cfg.path("watch/seen.json"))
-    new = find_new_files(cfg.watch.landing, cfg.watch.patterns, ledger.load())
+    fingerprints: dict[str, tuple[str, str]] = {}
+    new = find_new_files(cfg.watch.landing, cfg.watch.patterns, ledger.load(),
+                         storage_options=configured_storage_options(cfg), known_fingerprints=ledger.fingerprints(),
+                         fingerprints_out=fingerprints)
     if not new:
+        ledger.add(set(), fingerprints)  # next look needs no re-hash of unchanged files
         logger.info("nothing new in %s", ", ".join(cfg.watch.landing) or "(no landing location configured)")
         return []
     emit_event(
@@ -27,7 +32,7 @@ def watch(cfg: Config) -> list[LandedFile]:
         payload={"config": cfg.source, "files": [f.path for f in new], "sha256": [f.sha256 for f in new]},
     )
     # Recorded after the event: a crash in between announces the files again rather than never.
-    ledger.add({f.sha256 for f in new})
+    ledger.add({f.sha256 for f in new}, fingerprints)
     create_table_artifact(
         [{"file": f.path, "bytes": f.size, "sha256": f.sha256[:16]} for f in new],
         key="landed-files", description=f"{len(new)} new file(s) announced",
