@@ -314,16 +314,21 @@ def gc(
     older_than: Annotated[str, typer.Option(help="Age of a run branch's last commit, e.g. 14d, 12h.")] = "14d",
     dry_run: Annotated[bool, typer.Option(help="Only list what would be deleted.")] = False,
 ) -> None:
-    """Delete run branches left behind (failed contracts, killed runs) older than --older-than."""
+    """Delete run branches left behind (failed contracts, killed runs) older than --older-than, and quarantine
+    files older than ingest.quarantine_retention_days."""
     from retune import gc as store_gc
     from retune.config import load_config
+    from retune.sources import purge_quarantine
     from retune.store import open_store
 
-    stale = store_gc.collect(open_store(load_config(config)), store_gc.parse_age(older_than), dry_run=dry_run)
+    cfg = load_config(config)
+    stale = store_gc.collect(open_store(cfg), store_gc.parse_age(older_than), dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
     for branch in stale:
         console.print(f"{verb} {branch.name} (head {branch.head[:12]}, {branch.age.days} days old)")
     console.print(f"{len(stale)} stale run branch(es) {verb}")
+    purged = purge_quarantine(cfg.path("quarantine"), cfg.ingest.quarantine_retention_days, dry_run=dry_run)
+    console.print(f"{len(purged)} quarantine file(s) older than {cfg.ingest.quarantine_retention_days:g} days {verb}")
 
 
 @app.command()

@@ -714,14 +714,15 @@ class _QuarantineWriter:
         return self.path
 
 
-def purge_quarantine(quarantine_dir: Path, retention_days: float, now: float | None = None) -> list[Path]:
-    """Delete quarantine files older than the retention (by modification time); returns what was deleted."""
+def purge_quarantine(quarantine_dir: Path, retention_days: float, now: float | None = None, *,
+                     dry_run: bool = False) -> list[Path]:
+    """Delete quarantine files older than the retention (by modification time); returns them."""
     quarantine_dir = Path(quarantine_dir)
     if not quarantine_dir.is_dir():
         return []
     cutoff = (time.time() if now is None else now) - retention_days * 86400
     old = sorted(p for p in quarantine_dir.glob("quarantine-*.parquet") if p.stat().st_mtime < cutoff)
-    for path in old:
+    for path in [] if dry_run else old:
         path.unlink()
     return old
 

@@ -148,3 +148,22 @@ def test_quarantine_retention_deletes_only_old_files(tmp_path):
     assert purge_quarantine(kept.parent, 30) == [old]
     assert kept.exists() and not old.exists()
     assert purge_quarantine(tmp_path / "nothing-here", 30) == []
+
+
+def test_retune_gc_enforces_quarantine_retention(tmp_path):
+    from typer.testing import CliRunner
+
+    from retune.cli import app
+
+    quarantine = tmp_path / "work" / "quarantine"
+    quarantine.mkdir(parents=True)
+    old = quarantine / "quarantine-20200101T000000000000Z.parquet"
+    old.write_bytes(b"raw records")
+    os.utime(old, (time.time() - 8 * 86400,) * 2)
+    config = tmp_path / "retune.yaml"
+    config.write_text(f"workdir: {tmp_path / 'work'}\ningest: {{quarantine_retention_days: 7}}\n")
+    dry = CliRunner().invoke(app, ["gc", "--config", str(config), "--dry-run"])
+    assert dry.exit_code == 0 and "1 quarantine file(s) older than 7 days would delete" in dry.output and old.exists()
+    done = CliRunner().invoke(app, ["gc", "--config", str(config)])
+    assert done.exit_code == 0 and "1 quarantine file(s) older than 7 days deleted" in done.output
+    assert not old.exists()
