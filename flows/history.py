@@ -32,6 +32,7 @@ class RunRow:
     duration: str
     url: str
     summary: str  # data commit, model version, key metrics: from the run's artifacts
+    cost: str = ""  # estimated cost, CPU- and GPU-seconds: the run's `run-cost` artifact
 
 
 def recent_runs(limit: int = 15) -> list[RunRow]:
@@ -44,6 +45,7 @@ def recent_runs(limit: int = 15) -> list[RunRow]:
         configured = bool(get_current_settings().api.url)
         ui = str(client.api_url).rstrip("/").removesuffix("/api") if configured and client.api_url else ""
         summaries = {r.id: _summary(client, r.id) for r in runs}
+        costs = {r.id: _cost(client, r.id) for r in runs}
     return [
         RunRow(
             flow=flows.get(r.flow_id, "?"),
@@ -53,6 +55,7 @@ def recent_runs(limit: int = 15) -> list[RunRow]:
             duration=f"{r.total_run_time.total_seconds():.0f} s",
             url=f"{ui}/runs/flow-run/{r.id}" if ui else "",
             summary=summaries[r.id],
+            cost=costs[r.id],
         )
         for r in runs
     ]
@@ -65,6 +68,14 @@ def _summary(client, flow_run_id) -> str:
     )
     by_key = {a.key: a.description for a in artifacts if a.key in SUMMARY_KEYS and a.description}
     return "; ".join(by_key[k] for k in SUMMARY_KEYS if k in by_key)
+
+
+def _cost(client, flow_run_id) -> str:
+    """The run's own cost line (a subflow's says it is part of its parent's run)."""
+    artifacts = client.read_artifacts(
+        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+    )
+    return next((a.description for a in artifacts if a.key == "run-cost" and a.description), "")
 
 
 def _run_tree(client, flow_run_id) -> list:

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from prefect import flow
 
+from retune.cache import drift_key
 from retune.config import load_config
+from retune.registry import Registry
 from retune.runs import new_run_id
+from retune.store import open_store
 from tasks.drift import Monitoring, drift
+from tasks.stages import stages
 
 
 @flow(name="monitor")
 def monitor_flow(config: str = "retune.yaml") -> Monitoring:
-    """Compare the production model's training data with everything merged since (Evidently)."""
+    """Compare the production model's training data with everything merged since (Evidently); the same two
+    commits were compared before: the report is reused (and the drift event not raised twice)."""
     cfg = load_config(config)
-    return drift(cfg, cfg.path("runs") / new_run_id())
+    store = open_store(cfg)
+    production = Registry(store).production()
+    reference = production.lineage["dataset_commit"] if production else ""
+    with stages(cfg, "monitor") as stage:
+        return stage.run("drift", drift, cfg, cfg.path("runs") / new_run_id(),
+                         key=drift_key(cfg, reference, store.resolve("main")))

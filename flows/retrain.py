@@ -1,4 +1,5 @@
-"""Flow: dataset commit → training set → fine-tune → export → evaluate → register → (approval) → promote or reject."""
+"""Flow: dataset commit → training set → fine-tune → export → evaluate → register → promote or reject; a stage whose
+inputs did not change since it last ran is reused (and the run says so)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass
 
 from prefect import flow
 
+from retune.cache import retrain_keys, training_set_key
 from retune.config import load_config
 from retune.evaluation import EvalMetrics
 from retune.export import ExportResult
@@ -19,7 +21,10 @@ from tasks.export import export
 from tasks.finetune import finetune
 from tasks.promote import Promotion, promote, register_candidate
 from tasks.retrain_gate import check_new_data
+from tasks.stages import refresh_production, stages
 from tasks.training_set import build_training_set, prepare_base_model
+
+RETRAIN_STAGES = ["build-training-set", "prepare-base-model", "finetune", "export", "evaluate", "register", "promote"]
 
 
 @dataclass
@@ -43,16 +48,24 @@ def retrain_flow(
     commit = dataset_commit or open_store(cfg).resolve("main")
     run_dir = cfg.path("runs") / new_run_id()
 
-    worth_it = check_new_data(cfg, commit, force)
-    if not worth_it.run:
-        return worth_it
+    with stages(cfg, "retrain") as stage:
+        stage.dataset(commit)
+        worth_it = stage.run("check-new-data", check_new_data, cfg, commit, force)
+        if not worth_it.run:
+            stage.skip(RETRAIN_STAGES, worth_it.reason)
+            return worth_it
 
-    examples = build_training_set(cfg, commit, run_dir)
-    base_model = prepare_base_model(cfg, examples)
-    trained = finetune(cfg, base_model, examples, run_dir)
-    exported = export(cfg, base_model, trained, examples, run_dir)
-    scores = evaluate(cfg, exported.merged_dir, base_model, examples, run_dir)
-    candidate = register_candidate(cfg, scores, exported, trained, commit, base_model, run_dir)
-    approval = request_approval(cfg, candidate)
-    promotion = promote(cfg, candidate, approval)
-    return Retrained(commit, trained, exported, scores, promotion)
+        examples = stage.run("build-training-set", build_training_set, cfg, commit, run_dir,
+                             key=training_set_key(cfg, commit))
+        base_model = stage.run("prepare-base-model", prepare_base_model, cfg, examples)
+        keys = retrain_keys(cfg, training_set_key(cfg, commit), base_model)
+        trained = stage.run("finetune", finetune, cfg, base_model, examples, run_dir, key=keys.finetune)
+        exported = stage.run("export", export, cfg, base_model, trained, examples, run_dir, key=keys.export)
+        scores = stage.run("evaluate", evaluate, cfg, exported.merged_dir, base_model, examples, run_dir,
+                           key=keys.evaluate)
+        candidate = stage.run("register", register_candidate, cfg, scores, exported, trained, commit, base_model,
+                              run_dir, key=keys.register)
+        approval = request_approval(cfg, candidate)
+        promotion = stage.run("promote", promote, cfg, candidate, approval, key=keys.promote,
+                              on_hit=refresh_production(cfg))
+        return Retrained(commit, trained, exported, scores, promotion)

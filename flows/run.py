@@ -7,6 +7,8 @@ from prefect import flow
 from flows.ingest import ingest_flow
 from flows.monitor import monitor_flow
 from flows.retrain import retrain_flow
+from retune.config import load_config
+from tasks.stages import stages
 from tasks.summary import summarize
 
 
@@ -16,10 +18,12 @@ def run_flow(
 ) -> list[tuple[str, str]]:
     """ingest → anonymize → validate → version → drift report → fine-tune → export → evaluate → promote.
 
-    The fine-tune runs when enough new data arrived, when drift was detected, or when forced.
+    The fine-tune runs when enough new data arrived, when drift was detected, or when forced; every stage whose
+    inputs did not change is reused. The run's cost, stage by stage, is in its `run-cost` table.
     """
-    ingested = ingest_flow(config, sources)
-    monitored = monitor_flow(config)
-    drifted = monitored.result is not None and monitored.result.drift_detected
-    retrained = retrain_flow(config, ingested.dataset.commit if ingested.dataset else None, force or drifted)
-    return summarize(ingested, monitored, retrained)
+    with stages(load_config(config), "retune-run") as stage:
+        ingested = stage.run("ingest", ingest_flow, config, sources)
+        monitored = monitor_flow(config)  # subflows' stages join this run's cost account
+        drifted = monitored.result is not None and monitored.result.drift_detected
+        retrained = retrain_flow(config, ingested.dataset.commit if ingested.dataset else None, force or drifted)
+    return summarize(ingested, monitored, retrained, stage.account)

@@ -180,11 +180,44 @@ def history(limit: Annotated[int, typer.Option(help="How many runs to show.")] =
     runs = recent_runs(limit)
     links = any(r.url for r in runs)
     table = Table(title="recent retune runs", title_justify="left")
-    for col in ("flow", "run", "state", "started", "duration", "what happened") + (("link",) if links else ()):
+    for col in ("flow", "run", "state", "started", "duration", "cost", "what happened") + (("link",) if links else ()):
         table.add_column(col, overflow="fold")
     for r in runs:
-        table.add_row(r.flow, r.name, r.state, r.started, r.duration, r.summary or "-", *((r.url,) if links else ()))
+        table.add_row(r.flow, r.name, r.state, r.started, r.duration, r.cost or "-", r.summary or "-",
+                      *((r.url,) if links else ()))
     console.print(table)
+
+
+@app.command()
+def cost(
+    config: ConfigOpt = Path("retune.yaml"),
+    since: Annotated[str, typer.Option(help="How far back, e.g. 30d, 12h.")] = "30d",
+) -> None:
+    """What runs cost (estimated from cost.* unit prices), summed by flow, by model version and by stage; read
+    from the cost ledger the runs wrote in the workdir (no Prefect server needed)."""
+    from retune import cost as costs
+    from retune.config import load_config
+    from retune.gc import parse_age
+    from retune.report import human_bytes
+
+    cfg = load_config(config)
+    runs = costs.CostLedger(costs.ledger_path(cfg.path("."))).read(parse_age(since))
+    if not runs:
+        console.print(f"no runs recorded in the last {since} ({costs.ledger_path(cfg.path('.'))})")
+        return
+    unit = cfg.cost.currency
+    for by, title in (("flow", "by flow"), ("model", "by model version"), ("stage", "by stage")):
+        table = Table(title=f"cost {title}, last {since}", title_justify="left")
+        for col in (by, "runs" if by != "stage" else "ran", "wall h", "CPU h", "GPU h", "tokens", "stored",
+                    f"est. {unit}"):
+            table.add_column(col, justify="left" if col == by else "right")
+        for row in costs.allocate(runs, by):
+            table.add_row(row.name, str(row.runs), f"{row.wall_s / 3600:.4f}", f"{row.cpu_s / 3600:.4f}",
+                          f"{row.gpu_s / 3600:.4f}", str(row.tokens), human_bytes(row.store_bytes),
+                          f"{row.currency:.4f}")
+        console.print(table)
+    total = sum(r.totals().currency for r in runs)
+    console.print(f"{len(runs)} run(s) since {since}: {total:.4f} {unit} (est.)")
 
 
 @app.command()
