@@ -19,7 +19,7 @@ from tasks.approve import request_approval
 from tasks.evaluate import evaluate
 from tasks.export import export
 from tasks.finetune import finetune
-from tasks.promote import Promotion, promote, register_candidate
+from tasks.promote import Promotion, promote, promote_key, register_candidate
 from tasks.retrain_gate import check_new_data
 from tasks.stages import refresh_production, stages
 from tasks.training_set import build_training_set, prepare_base_model
@@ -66,6 +66,6 @@ def retrain_flow(
         candidate = stage.run("register", register_candidate, cfg, scores, exported, trained, commit, base_model,
                               run_dir, key=keys.register)
         approval = request_approval(cfg, candidate)
-        promotion = stage.run("promote", promote, cfg, candidate, approval, key=keys.promote,
+        promotion = stage.run("promote", promote, cfg, candidate, approval, key=promote_key(keys.promote, approval),
                               on_hit=refresh_production(cfg))
         return Retrained(commit, trained, exported, scores, promotion)

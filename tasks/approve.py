@@ -22,6 +22,8 @@ from retune.report import markdown_table
 from retune.store import open_store
 from tasks.promote import Approval, Candidate
 
+TIMED_OUT = "timeout"  # the approver recorded when nobody answered in time
+
 
 class ApprovalInput(RunInput):
     """The form the Prefect UI shows on the paused run."""
@@ -38,6 +40,13 @@ def request_approval(cfg: Config, candidate: Candidate) -> Approval | None:
     if not cfg.promote.require_approval or not candidate.passed_gate:
         return None
     logger = get_run_logger()
+    registry = Registry(open_store(cfg))
+    recorded = registry.get(candidate.version).approval
+    if recorded is not None and recorded["by"] != TIMED_OUT:
+        # A rerun reusing this registered candidate: a person already answered; a timeout is asked again.
+        logger.info("%s was already %s by %s at %s", candidate.version,
+                    "approved" if recorded["approved"] else "rejected", recorded["by"], recorded["at"])
+        return Approval(recorded["approved"], recorded["by"], recorded["at"], recorded["comment"])
     timeout = cfg.promote.approval_timeout_s
     form = ApprovalInput.with_initial_data(
         description=f"## Approve {candidate.version} for production?\n\n{candidate.reason}\n\n"
@@ -51,12 +60,12 @@ def request_approval(cfg: Config, candidate: Candidate) -> Approval | None:
         answer = pause_flow_run(wait_for_input=form, timeout=timeout, poll_interval=max(1, min(10, timeout // 10)))
         approval = Approval(answer.approve, answer.approver.strip() or "unknown", _now(), answer.comment.strip())
     except FlowPauseTimeout:
-        approval = Approval(False, "timeout", _now(), f"no answer within {timeout} s")
+        approval = Approval(False, TIMED_OUT, _now(), f"no answer within {timeout} s")
         # The server fails a run left paused past its timeout; a timeout is a rejection, so the run goes on.
         with get_client(sync_client=True) as client:
             client.set_flow_run_state(FlowRunContext.get().flow_run.id, Running(), force=True)
 
-    Registry(open_store(cfg)).record_approval(
+    registry.record_approval(
         candidate.version, approved=approval.approved, by=approval.by, comment=approval.comment, at=approval.at
     )
     verdict = "approved" if approval.approved else "rejected"

@@ -195,6 +195,13 @@ def promote(cfg: Config, candidate: Candidate, approval: Approval | None) -> Pro
     return Promotion(candidate.version, promoted, reason, production, approval)
 
 
+def promote_key(key: str, approval: Approval | None) -> str:
+    """The promote stage's cache key: the same candidate with a different answer is a different promotion."""
+    if approval is None:
+        return key
+    return f"{key}-{'approved' if approval.approved else 'rejected'}-{approval.by}-{approval.at}"
+
+
 def _package(
     out: Path, exported: ExportResult, trained: TrainResult, metrics: dict[str, float], prompt: SystemPrompt | None
 ) -> Path:

@@ -113,6 +113,16 @@ def test_the_flow_pauses_and_an_approver_answer_promotes(tmp_path, prefect_serve
     assert "dana" in _artifact(url, run_id, "approval")["data"]
     assert "Promoted" in _artifact(url, run_id, "promotion")["data"]
 
+    # the same candidate again (a rerun that reuses it): the recorded answer stands, nobody is asked twice
+    again = _start(config, url, env, tmp_path / "again.log")
+    try:
+        assert again.wait(timeout=180) == 0, (tmp_path / "again.log").read_text()[-3000:]
+    finally:
+        if again.poll() is None:
+            again.kill()
+    assert "was already approved by dana" in (tmp_path / "again.log").read_text()
+    assert [h["action"] for h in registry.history()] == ["approve", "promote"]
+
 
 def test_no_answer_within_the_timeout_rejects_and_the_run_completes(tmp_path, prefect_server):
     url, env = prefect_server
