@@ -272,6 +272,10 @@ def promote(
 
     registry = Registry(open_store(load_config(config)))
     before = registry.production()
+    gate = registry.get(version).decision
+    if gate and not gate.get("promote", True):  # a person may overrule the gate; they should know they do
+        err.print(f"[yellow]note:[/] {version} failed the promotion gate ({gate.get('reason', '?')}); "
+                  "promoting it as asked", soft_wrap=True, markup=True, highlight=False)
     registry.promote(version, reason)
     if before is not None and before.version == version:
         console.print(f"{version} is already in production")

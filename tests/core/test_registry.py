@@ -167,12 +167,18 @@ def test_cli_promote_and_rollback_record_who_when_why_and_models_lists_status(st
 
     assert "--reason" in cli.invoke(app, ["rollback", "--config", str(config)]).output  # a reason is required
     run("promote", "v1", "--reason", "first model")
+    registry.register(model_dir(tmp_path / "m3", b"w3"), metrics, lineage(3),
+                      decision={"promote": False, "reason": "rejected: chrF 30.00 is -3.30 vs production"})
+    overruled = cli.invoke(app, ["promote", "v3", "--reason", "hotfix", "--config", str(config)])
+    assert overruled.exit_code == 0 and "v3 failed the promotion gate (rejected: chrF" in overruled.output
+    run("rollback", "--reason", "hotfix done")
     shown = run("promote", "v2", "--reason", "better chrF")
     assert "production is now v2 (was v1; by " in shown and "better chrF" in shown
     assert "production is now v1 (was v2;" in run("rollback", "--reason", "v2 answers worse")
     me = getpass.getuser()
     assert [(h["action"], h["version"], h["by"], h["reason"]) for h in registry.history()] == [
-        ("promote", "v1", me, "first model"), ("promote", "v2", me, "better chrF"),
+        ("promote", "v1", me, "first model"), ("promote", "v3", me, "hotfix"), ("rollback", "v1", me, "hotfix done"),
+        ("promote", "v2", me, "better chrF"),
         ("rollback", "v1", me, "v2 answers worse"),
     ]
     table = run("models")
