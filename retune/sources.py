@@ -219,6 +219,15 @@ def remote_fingerprint(info: dict) -> str:
     return f"{info.get('size', 0)}:{marker.strip(chr(34))}"
 
 
+def _check_listable(fs: AbstractFileSystem, pattern: str) -> None:
+    """Raise what listing the folder above a glob raises (credentials, endpoint); a missing folder is fine."""
+    static = pattern[: min(pattern.index(ch) for ch in "*?[" if ch in pattern)]
+    try:
+        fs.ls(static.rsplit("/", 1)[0] if "/" in static else static, detail=False)
+    except FileNotFoundError:
+        pass
+
+
 def _remote_matches(src: SourceConfig, options: Mapping[str, object]) -> list[tuple[str, dict]]:
     fs, path = filesystem(src.path, options)
     fs.invalidate_cache()  # fsspec caches listings per instance: a second look must see new objects
@@ -226,6 +235,7 @@ def _remote_matches(src: SourceConfig, options: Mapping[str, object]) -> list[tu
         if any(ch in path for ch in "*?["):
             found = fs.glob(path, detail=True)
             if not found:
+                _check_listable(fs, path)  # some filesystems' glob hides a refused listing as "no match"
                 raise SourceError(f"source pattern matched no files: {src.path}")
         elif fs.isdir(path):
             found = {p: i for p, i in fs.find(path, detail=True).items() if format_for(p)}

@@ -222,6 +222,13 @@ class FakeLakeFS:
 
     # repositories
 
+    def _get_config(self, *, query, headers, body) -> tuple[int, Any, dict[str, str]]:
+        # a local blockstore, as lakeFS's quickstart: no pre-signed URLs, so clients read through the API
+        storage = {"blockstore_type": "local", "blockstore_namespace_example": "local://example-bucket/",
+                   "blockstore_namespace_ValidityRegex": "^local://", "pre_sign_support": False,
+                   "pre_sign_support_ui": False, "import_support": False, "import_validity_regex": "^local://"}
+        return 200, {"storage_config": storage, "version_config": {"version": "fake"}}, {}
+
     def _create_repository(self, *, query, headers, body) -> tuple[int, Any, dict[str, str]]:
         spec = json.loads(body)
         name, namespace = spec.get("name", ""), spec.get("storage_namespace", "")
@@ -327,13 +334,31 @@ class FakeLakeFS:
         extra["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
         return 206, data[start : end + 1], extra
 
+    def _head_object(self, name, ref, *, query, headers, body):
+        self._stat_object(name, ref, query=query, headers=headers, body=body)  # 404 when missing
+        return 200, None, {}  # a HEAD answer has no body
+
+    def _stat_object(self, name, ref, *, query, headers, body):
+        repo = self._repo(name)
+        path = query.get("path", "")
+        entry = self._tree(repo, ref).get(path)
+        if entry is None:
+            raise _HTTPError(404, "object not found")
+        return 200, _stats_json(repo, path, entry), {}
+
     def _list_objects(self, name, ref, *, query, headers, body):
         repo = self._repo(name)
-        if query.get("delimiter"):
-            raise _HTTPError(501, "fake lakeFS lists recursively only (no delimiter)")
-        prefix = query.get("prefix", "")
+        prefix, delimiter = query.get("prefix", ""), query.get("delimiter", "")
         tree = self._tree(repo, ref)
         items = [(p, _stats_json(repo, p, e)) for p, e in tree.items() if p.startswith(prefix)]
+        if delimiter:  # as lakeFS: paths below the next delimiter collapse into one common_prefix entry
+            folded: dict[str, Any] = {}
+            for p, stats in items:
+                head, sep, _ = p[len(prefix):].partition(delimiter)
+                key = prefix + head + sep
+                folded[key] = stats if not sep else {"path": key, "path_type": "common_prefix", "checksum": "",
+                                                     "mtime": 0, "size_bytes": 0}
+            items = list(folded.items())
         return 200, self._page(items, query), {}
 
     # commits and refs
@@ -613,6 +638,7 @@ def _stats_json(repo: _Repo, path: str, entry: _Entry) -> dict[str, Any]:
 _R = FakeLakeFS
 # (method, path pattern under /api/v1 with * for a parameter, handler); mirrors api/swagger.yml operations.
 _ROUTES: list[tuple[str, tuple[str, ...], Any]] = [
+    ("GET", ("config",), _R._get_config),  # getConfig
     ("POST", ("repositories",), _R._create_repository),  # createRepository
     ("GET", ("repositories", "*"), _R._get_repository),  # getRepository
     ("DELETE", ("repositories", "*"), _R._delete_repository),  # deleteRepository
@@ -626,6 +652,8 @@ _ROUTES: list[tuple[str, tuple[str, ...], Any]] = [
     ("GET", ("repositories", "*", "commits", "*"), _R._get_commit),  # getCommit
     ("GET", ("repositories", "*", "refs", "*", "objects"), _R._get_object),  # getObject
     ("GET", ("repositories", "*", "refs", "*", "objects", "ls"), _R._list_objects),  # listObjects
+    ("GET", ("repositories", "*", "refs", "*", "objects", "stat"), _R._stat_object),  # statObject
+    ("HEAD", ("repositories", "*", "refs", "*", "objects"), _R._head_object),  # headObject
     ("GET", ("repositories", "*", "refs", "*", "commits"), _R._log),  # logCommits
     ("GET", ("repositories", "*", "refs", "*", "diff", "*"), _R._diff),  # diffRefs
     ("POST", ("repositories", "*", "refs", "*", "merge", "*"), _R._merge),  # mergeIntoBranch

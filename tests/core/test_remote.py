@@ -107,3 +107,38 @@ def test_remote_mistakes_are_one_line_source_errors(s3, tmp_path):
         resolve_sources([SourceConfig(path="s3://landing/exports/missing.jsonl")], opts)
     with pytest.raises(SourceError, match="not found: s3://no-such-bucket"):
         resolve_sources([SourceConfig(path="s3://no-such-bucket/chat.jsonl")], opts)
+
+
+@pytest.fixture(scope="module")
+def lakefs_landing():
+    """A stateful fake lakeFS (tests/contract/fake_lakefs.py) whose branch main holds batch1 under exports/."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "contract"))
+    from fake_lakefs import FakeLakeFS
+
+    from retune.store.lakefs import LakeFSStore
+
+    with FakeLakeFS("AKIAFAKE", "fake-secret") as fake:
+        store = LakeFSStore(fake.url, "landing", "AKIAFAKE", "fake-secret", storage_namespace="local://landing")
+        for name in ("chat.jsonl", "pairs.csv"):
+            store.put_file("main", f"exports/{name}", EXAMPLES / "batch1" / name)
+        store.commit("main", "a day of exports")
+        yield fake
+
+
+def test_lakefs_branch_glob_ingests_like_the_local_files(lakefs_landing, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKEFS_ACCESS_KEY_ID", "AKIAFAKE")  # credentials from the environment only
+    monkeypatch.setenv("LAKEFS_SECRET_ACCESS_KEY", "fake-secret")
+    options = {"lakefs": {"host": lakefs_landing.url}}
+    remote = ingest([SourceConfig(path="lakefs://landing/main/exports/*")], tmp_path / "r", tmp_path / "q",
+                    storage_options=options)
+    local = ingest([SourceConfig(path=str(EXAMPLES / "batch1/*"))], tmp_path / "l", tmp_path / "q")
+    assert [s.source for s in remote.sources] == ["lakefs://landing/main/exports/chat.jsonl",
+                                                   "lakefs://landing/main/exports/pairs.csv"]
+    assert [(s.records_in, s.kept, s.quarantined, s.duplicates, s.sha256) for s in remote.sources] == [
+        (s.records_in, s.kept, s.quarantined, s.duplicates, s.sha256) for s in local.sources]
+    assert _rows(remote.parts).equals(_rows(local.parts))
+    assert lakefs_landing.unhandled == []
+
+    monkeypatch.delenv("LAKEFS_SECRET_ACCESS_KEY")
+    with pytest.raises(SourceError, match="cannot list lakefs://landing/main/exports/"):
+        resolve_sources([SourceConfig(path="lakefs://landing/main/exports/*")], options)

@@ -64,3 +64,24 @@ def test_unchanged_files_are_not_hashed_again(tmp_path, monkeypatch):
     assert hashed == [str((landing / "b.csv").resolve())]  # a.jsonl's fingerprint was unchanged
     (landing / "a.jsonl").write_text('{"a": 2}\n')  # new content under an old name: announced
     assert _look([str(landing)], ledger) == [str((landing / "a.jsonl").resolve())]
+
+
+def test_lakefs_branch_announces_each_content_once(tmp_path, monkeypatch):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "contract"))
+    from fake_lakefs import FakeLakeFS
+
+    from retune.store.lakefs import LakeFSStore
+
+    monkeypatch.setenv("LAKEFS_ACCESS_KEY_ID", "AKIAFAKE")
+    monkeypatch.setenv("LAKEFS_SECRET_ACCESS_KEY", "fake-secret")
+    with FakeLakeFS("AKIAFAKE", "fake-secret") as fake:
+        store = LakeFSStore(fake.url, "landing", "AKIAFAKE", "fake-secret", storage_namespace="local://landing")
+        options, ledger = {"lakefs": {"host": fake.url}}, SeenLedger(tmp_path / "seen.json")
+        landing = ["lakefs://landing/main/exports/"]
+        store.put_bytes("main", "exports/day1.jsonl", b'{"a": 1}\n')
+        store.commit("main", "day 1")
+        assert _look(landing, ledger, options) == ["lakefs://landing/main/exports/day1.jsonl"]
+        store.put_bytes("main", "exports/day1-again.jsonl", b'{"a": 1}\n')  # same bytes, another name
+        store.commit("main", "day 1 again")
+        assert _look(landing, ledger, options) == []
+        assert fake.unhandled == []
