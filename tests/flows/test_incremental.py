@@ -82,3 +82,17 @@ def test_incremental_reruns_budget_and_cost(tmp_path, prefect_harness):
     assert shown.returncode == 0, shown.stderr
     assert "by flow" in shown.stdout and "retune-run" in shown.stdout and "v1" in shown.stdout
     assert f"{len(runs)} run(s)" in shown.stdout
+
+
+def test_a_flow_run_alone_leaves_its_cost_for_history_and_the_ledger(tmp_path, prefect_harness):
+    """`retune monitor` on its own is a top-level run: one ledger line, and `retune history` shows its cost."""
+    from flows.history import recent_runs
+    from flows.monitor import monitor_flow
+
+    config = write_config(tmp_path / "retune.yaml", tiny_config(tmp_path / "work"))
+    assert monitor_flow(str(config)).result is None  # no model in production yet
+    (run,) = CostLedger(ledger_path(load_config(config).path("."))).read()
+    assert run.flow == "monitor" and [s.stage for s in run.stages] == ["drift", "orchestration"]
+    assert_adds_up(run)
+    shown = next(r for r in recent_runs(50) if r.flow == "monitor" and r.name == run.flow_run_name)
+    assert shown.cost.endswith("GPU-s") and "USD" in shown.cost
