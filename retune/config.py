@@ -258,6 +258,9 @@ class ServeConfig(_Section):
     port: int = Field(8080, ge=0, le=65535)
     model_cache_dir: str = Field("serve/models", description="versions are downloaded here once (relative to workdir)")
     threads: int = Field(1, ge=1, description="onnxruntime intra-op threads per loaded model")
+    replicas: int = Field(
+        1, ge=1, description="sessions per loaded version generating at once (memory grows with it); 1 per core"
+    )
     max_new_tokens: int = Field(128, ge=1, description="default and upper bound of a request's max_tokens")
     response_cache_size: int = Field(1024, ge=0, description="exact-match answers kept (LRU); 0: no cache")
     canary_version: str | None = Field(None, description="a registered version answering canary_share of chats")

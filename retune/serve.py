@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import re
 import shutil
 import socket
@@ -153,26 +154,40 @@ class Generation:
 class ServedModel:
     """One model version's ONNX variant and tokenizer, loaded for generation."""
 
-    def __init__(self, version: str, onnx_dir: Path, threads: int, variant: str):
-        from transformers import AutoTokenizer
+    def __init__(self, version: str, package_dir: Path, threads: int, variant: str, replicas: int = 1):
+        from transformers import AutoConfig, AutoTokenizer
 
         from retune.export import load_onnx
         from retune.training.dataset import prepare_tokenizer
 
+        onnx_dir = package_dir / "onnx"
         if not (onnx_dir / "model.onnx").is_file():
             raise ServeError(f"model {version} has no ONNX graph at {onnx_dir / 'model.onnx'}")
         self.version, self.variant = version, variant
+        # The prompt this version was trained and evaluated under (tasks/promote.py stores it with the version);
+        # a version without one was trained without one.
+        prompt_file = package_dir / "system_prompt.md"
+        self.system_prompt = prompt_file.read_text(encoding="utf-8").strip() if prompt_file.is_file() else None
         self.tokenizer = AutoTokenizer.from_pretrained(onnx_dir)
         prepare_tokenizer(self.tokenizer)  # the same chat template and pad token training used
-        self.model = load_onnx(onnx_dir, threads)
-        self.max_positions = getattr(self.model.config, "max_position_embeddings", None)
-        self._lock = threading.Lock()  # one generate() at a time per model: the KV-cache loop is not re-entrant
+        # Each replica is its own onnxruntime session generating one request at a time: N replicas answer N
+        # requests at once without trusting generate() to be re-entrant on one model object.
+        self._free: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for _ in range(replicas):
+            self._free.put(load_onnx(onnx_dir, threads))
+        config = AutoConfig.from_pretrained(onnx_dir)
+        self.max_positions = getattr(config, "max_position_embeddings", None)
+        self._tokenizer_lock = threading.Lock()  # fast tokenizers raise "Already borrowed" when shared by threads
 
     def generate(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> Generation:
         import torch
 
-        prompt = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        enc = self.tokenizer(prompt, return_tensors="pt", return_token_type_ids=False, add_special_tokens=False)
+        from retune.prompts import with_system_prompt
+
+        messages = with_system_prompt(messages, self.system_prompt)  # as the training set was built
+        with self._tokenizer_lock:
+            prompt = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            enc = self.tokenizer(prompt, return_tensors="pt", return_token_type_ids=False, add_special_tokens=False)
         prompt_tokens = int(enc["input_ids"].shape[1])
         if self.max_positions and prompt_tokens + max_tokens > self.max_positions:
             raise RequestError(
@@ -181,16 +196,21 @@ class ServedModel:
             )
         eos = self.tokenizer.eos_token_id
         sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
-        with self._lock, torch.no_grad():
-            out = self.model.generate(
-                **enc, max_new_tokens=max_tokens, pad_token_id=self.tokenizer.pad_token_id, eos_token_id=eos,
-                **sampling,
-            )
+        model = self._free.get()  # blocks until a replica is free
+        try:
+            with torch.no_grad():
+                out = model.generate(
+                    **enc, max_new_tokens=max_tokens, pad_token_id=self.tokenizer.pad_token_id, eos_token_id=eos,
+                    **sampling,
+                )
+        finally:
+            self._free.put(model)
         new = out[0, prompt_tokens:].tolist()
         stopped = eos in new
         if stopped:
             new = new[: new.index(eos)]
-        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        with self._tokenizer_lock:
+            text = self.tokenizer.decode(new, skip_special_tokens=True)
         for marker in _PLAIN_END_MARKERS:
             if marker in text:
                 text, stopped = text.split(marker, 1)[0], True
@@ -334,8 +354,9 @@ class ModelServer:
                     return self._models[version]
             try:
                 entry = self.registry.get(version)
-                onnx_dir = self._download(entry)
-                served = ServedModel(version, onnx_dir, self.settings.threads, entry.lineage.get("onnx_variant", "?"))
+                package_dir = self._download(entry)
+                variant = entry.lineage.get("onnx_variant", "?")
+                served = ServedModel(version, package_dir, self.settings.threads, variant, self.settings.replicas)
             except Exception as exc:
                 self.metrics.errors.labels(version, "load").inc()
                 reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
@@ -345,7 +366,7 @@ class ModelServer:
                 raise ServeError(f"model {version} failed to load: {reason}") from exc
             with self._state_lock:
                 self._models[version] = served
-            log.info("loaded model %s (%s) from %s", version, served.variant, onnx_dir)
+            log.info("loaded model %s (%s) from %s", version, served.variant, package_dir)
             return served
 
     def _try_load(self, version: str) -> None:
@@ -353,13 +374,14 @@ class ModelServer:
             self.model(version)
 
     def _download(self, entry: Any) -> Path:
-        """The version's ONNX directory in the local cache, fetched from the store once (only the onnx/ files)."""
+        """The version's served files in the local cache, fetched from the store once: the chosen ONNX variant
+        (onnx/) and the system prompt, not the merged weights or the adapter."""
         dest = self.cache_dir / f"{entry.version}-{entry.commit[:12]}"  # a reset store reuses version names
         if (dest / "onnx").is_dir():
-            return dest / "onnx"
+            return dest
         prefix = f"models/{entry.version}/"
-        files = [p for p in entry.files if p.startswith(prefix + "onnx/")]
-        if not files:
+        files = [p for p in entry.files if p.startswith(prefix + "onnx/") or p == prefix + "system_prompt.md"]
+        if not any(p.startswith(prefix + "onnx/") for p in files):
             raise ServeError(f"model {entry.version} has no onnx/ files in the store")
         partial = self.cache_dir / f".{dest.name}-{uuid.uuid4().hex[:8]}"
         try:
@@ -373,7 +395,7 @@ class ModelServer:
                     raise
         finally:
             shutil.rmtree(partial, ignore_errors=True)
-        return dest / "onnx"
+        return dest
 
     def versions(self) -> dict[str, Any]:
         with self._state_lock:

@@ -23,6 +23,7 @@ from retune.sources import ingest
 from retune.store import LocalStore
 
 BIN = Path(sys.executable).parent / "retune"
+SYSTEM_PROMPT = "You are a concise support agent."
 MAX_TOKENS = 6  # the tiny model's words are noise; a few tokens are enough to exercise generation
 
 
@@ -34,6 +35,7 @@ def package(tiny_base_model, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("package")
     export_onnx(tiny_base_model, out / "onnx")
     (out / "metrics.json").write_text("{}")
+    (out / "system_prompt.md").write_text(SYSTEM_PROMPT + "\n")
     return out
 
 
@@ -83,7 +85,23 @@ def metric(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-def test_production_answers_then_the_cache_does(tmp_path, registry):
+def prompt_tokens(package: Path, text: str) -> int:
+    """Tokens of a one-message chat as training renders it: under the version's system prompt."""
+    from transformers import AutoTokenizer
+
+    from retune.prompts import with_system_prompt
+    from retune.training.dataset import prepare_tokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(package / "onnx")
+    prepare_tokenizer(tokenizer)
+    messages = with_system_prompt([{"role": "system", "content": "ignored"}, {"role": "user", "content": text}],
+                                  SYSTEM_PROMPT)
+    rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    assert SYSTEM_PROMPT in rendered
+    return len(tokenizer(rendered, add_special_tokens=False)["input_ids"])
+
+
+def test_production_answers_then_the_cache_does(tmp_path, registry, package):
     with serving(make_config(tmp_path), "127.0.0.1", 0, registry=registry) as s:
         first = chat(s.url, "Hi, where is my order 123?")
         assert first.status_code == 200, first.text
@@ -91,7 +109,8 @@ def test_production_answers_then_the_cache_does(tmp_path, registry):
         assert first.headers[VERSION_HEADER] == "v1" and body["retune"]["version"] == "v1"
         assert body["object"] == "chat.completion" and body["model"] == "retune-v1"
         usage = body["usage"]
-        assert usage["prompt_tokens"] > 5 and 1 <= usage["completion_tokens"] <= MAX_TOKENS
+        assert usage["prompt_tokens"] == prompt_tokens(package, "Hi, where is my order 123?")
+        assert 1 <= usage["completion_tokens"] <= MAX_TOKENS
         assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
         assert body["choices"][0]["finish_reason"] in ("stop", "length")
         assert body["retune"]["cached"] is False
@@ -276,3 +295,15 @@ def _up(url: str) -> bool:
         return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_replicas_answer_at_once_and_alike(tmp_path, registry):
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = [f"Hello, I have a problem with parcel {n}." for n in range(6)]
+    with serving(make_config(tmp_path, replicas=2, response_cache_size=0), "127.0.0.1", 0, registry=registry) as s:
+        with ThreadPoolExecutor(6) as pool:
+            together = list(pool.map(lambda q: chat(s.url, q), questions))
+        one_by_one = [chat(s.url, q) for q in questions]
+    assert all(r.status_code == 200 for r in together + one_by_one)
+    assert [r.json()["choices"] for r in together] == [r.json()["choices"] for r in one_by_one]  # greedy: same
