@@ -27,7 +27,8 @@ err = Console(stderr=True)
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The YAML config every knob lives in.")]
 SourceOpt = Annotated[
     list[str] | None,
-    typer.Option("--source", "-s", help="A path or glob to ingest instead of the configured sources (repeatable)."),
+    typer.Option("--source", "-s", help="A path, glob or URL (s3://..., lakefs://...) to ingest instead of the "
+                 "configured sources (repeatable)."),
 ]
 
 
@@ -100,9 +101,11 @@ def ingest(config: ConfigOpt = Path("retune.yaml"), source: SourceOpt = None) ->
 
     result = ingest_flow(str(config), source or None)
     r = result.report
+    near = f"; {r.near_duplicates} near-duplicate(s) found" if r.near_duplicates else ""
+    skipped = f"; {len(r.skipped_files)} file(s) skipped (already ingested)" if r.skipped_files else ""
     console.print(
-        f"in {r.records_in} = kept {r.kept} + quarantined {r.quarantined} + duplicates {r.duplicates}; "
-        + (f"main at {result.dataset.commit[:12]}" if result.dataset else "nothing new to publish")
+        f"in {r.records_in} = kept {r.kept} + quarantined {r.quarantined} + duplicates {r.duplicates}{near}"
+        f"{skipped}; " + (f"main at {result.dataset.commit[:12]}" if result.dataset else "nothing new to publish")
     )
 
 

@@ -2,8 +2,10 @@
 
 # - The ledger remembers, per store, each source file's location, fingerprint (size + mtime / ETag) and sha256,
 #   written only after the run's data reached main (or when the run had nothing to add), never before: a failed
-#   run reads its files again. A file is skipped when its fingerprint is unchanged, or, when only the
-#   fingerprint changed (touched, copied, renamed), when its bytes hash to a sha256 the ledger holds.
+#   run reads its files again. Each entry names the main commit it was recorded at; an entry whose commit the
+#   store no longer knows (the store was recreated) is ignored. A file is skipped when its fingerprint is
+#   unchanged, or, when only the fingerprint changed (touched, copied, renamed), when its bytes hash to a sha256
+#   the ledger holds.
 # - Near-duplicates are found over the parts a run wrote, in source order, after exact dedup (so one process
 #   or many give the same answer): a record whose MinHash is within `threshold` (estimated Jaccard of word
 #   3-gram shingles of its turns) of an earlier record of the run is a near-duplicate of it. The comparison is
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,9 +46,12 @@ class SourceLedger:
     def entries(self) -> dict[str, dict]:
         return self._load_all().get(self.scope, {})
 
-    def split(self, files: list[SourceFile]) -> tuple[list[SourceFile], list[SourceCounts]]:
+    def split(self, files: list[SourceFile], commit_exists: Callable[[str], bool] = lambda commit: True,
+              ) -> tuple[list[SourceFile], list[SourceCounts]]:
         """(files to read, files skipped as already ingested, reported with zero counts and their sha256)."""
-        entries = self.entries()
+        commits = {e.get("commit", "") for e in self.entries().values()}
+        valid = {c for c in commits if commit_exists(c)}
+        entries = {k: e for k, e in self.entries().items() if e.get("commit", "") in valid}
         known_sha = {e["sha256"]: e for e in entries.values()}
         known_sizes = {e["size"] for e in entries.values()}
         to_read, skipped = [], []
@@ -62,8 +68,8 @@ class SourceLedger:
                                             fingerprint=file.fingerprint))
         return to_read, skipped
 
-    def record(self, report: IngestReport) -> int:
-        """Remember every file the run read (call after its data is on main); returns how many."""
+    def record(self, report: IngestReport, commit: str = "") -> int:
+        """Remember every file the run read (call after its data is on main at `commit`); returns how many."""
         done = [s for s in report.read_files if s.sha256 and s.fingerprint]
         if not done:
             return 0
@@ -71,7 +77,7 @@ class SourceLedger:
         entries = everything.setdefault(self.scope, {})
         for s in done:
             entries[s.source] = {"fingerprint": s.fingerprint, "sha256": s.sha256,
-                                 "size": int(s.fingerprint.split(":", 1)[0])}
+                                 "size": int(s.fingerprint.split(":", 1)[0]), "commit": commit}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(everything, sort_keys=True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +14,10 @@ from prefect.task_runners import ProcessPoolTaskRunner
 from retune import datasets, sources
 from retune.config import Config, SourceConfig
 from retune.dedup import NearDuplicates, SourceLedger, near_duplicates
+from retune.errors import StoreError
 from retune.report import markdown_table
 from retune.store import open_store
+from retune.store.base import Store
 
 
 @dataclass
@@ -42,13 +45,24 @@ def plan_ingest(cfg: Config, source_list: list[SourceConfig]) -> IngestPlan:
     files = sources.resolve_sources(source_list, sources.configured_storage_options(cfg))
     skipped: list[sources.SourceCounts] = []
     if cfg.ingest.skip_ingested_files:
-        files, skipped = ledger(cfg).split(files)
+        files, skipped = ledger(cfg).split(files, _commit_exists(open_store(cfg)))
     for s in skipped:
         logger.info("skipped (already ingested): %s", s.source)
     parts = sources.partitions(files, cfg.ingest.processes)
     logger.info("%d source file(s) to read in %d partition(s), %d skipped (already ingested)",
                 len(files), len(parts), len(skipped))
     return IngestPlan(files, skipped, parts)
+
+
+def _commit_exists(store: Store) -> Callable[[str], bool]:
+    def exists(commit: str) -> bool:
+        try:
+            store.get_commit(commit)
+        except StoreError:
+            return False
+        return True
+
+    return exists
 
 
 @task(name="ingest-partition", cache_policy=NO_CACHE)
@@ -138,6 +152,6 @@ def remember_ingested(cfg: Config, report: sources.IngestReport) -> int:
     """After the run's data is on main (or it had nothing to add): a rerun will skip these files."""
     if not cfg.ingest.skip_ingested_files:
         return 0
-    n = ledger(cfg).record(report)
+    n = ledger(cfg).record(report, open_store(cfg).resolve("main"))
     get_run_logger().info("%d source file(s) recorded as ingested", n)
     return n

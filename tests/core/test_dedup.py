@@ -116,7 +116,7 @@ def test_ledger_skips_files_already_ingested_and_rereads_changed_ones(tmp_path):
     to_read, skipped = ledger.split(files)
     assert to_read == files and skipped == []
     first = ingest_files(to_read, tmp_path / "o1", tmp_path / "q")
-    assert ledger.record(first) == 2
+    assert ledger.record(first, "c1") == 2
 
     # unchanged: skipped without a read; reported with their hash, counts still reconcile
     to_read, skipped = ledger.split(resolve_sources([SourceConfig(path=str(src / "*"))]))
@@ -134,8 +134,9 @@ def test_ledger_skips_files_already_ingested_and_rereads_changed_ones(tmp_path):
     to_read, skipped = ledger.split(resolve_sources([SourceConfig(path=str(src / "*"))]))
     assert [f.name for f in to_read] == ["pairs.csv"]
     assert sorted(Path(s.source).name for s in skipped) == ["chat.jsonl", "pairs-copy.csv"]
-    # another store: nothing is known there
+    # another store, or this one recreated (the commit of the entries is gone): nothing is known there
     assert SourceLedger(tmp_path / "ledger.json", "local:other").split(files)[1] == []
+    assert ledger.split(files, commit_exists=lambda commit: commit != "c1")[1] == []
 
 
 def test_quarantine_retention_deletes_only_old_files(tmp_path):
