@@ -20,7 +20,7 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from retune.errors import StoreError
+from retune.errors import DISK_FULL_ERRNOS, DiskFullError, StoreError
 from retune.store.base import MAIN, Commit, MergeConflict, check_path, check_ref_name, concat_parquet, diff_trees
 
 _CHUNK = 1 << 20
@@ -286,7 +286,7 @@ class LocalStore:
     def _store_object(self, src: BinaryIO) -> str:
         """Stream src into the object store in one pass (hash while copying); return its sha256."""
         digest = hashlib.sha256()
-        with tempfile.NamedTemporaryFile(dir=self.root / "tmp", delete=False) as tmp:
+        with self._no_space_is_an_error(), tempfile.NamedTemporaryFile(dir=self.root / "tmp", delete=False) as tmp:
             try:
                 while chunk := src.read(_CHUNK):
                     digest.update(chunk)
@@ -305,12 +305,30 @@ class LocalStore:
         return digest.hexdigest()
 
     def _write_atomic(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=self.root / "tmp", delete=False) as tmp:
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp.name, path)
+        """Write a new file whole or not at all: a full disk or a kill leaves the old one (or none)."""
+        with self._no_space_is_an_error():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.root / "tmp", delete=False) as tmp:
+                try:
+                    tmp.write(data)
+                    tmp.flush()
+                    os.fsync(tmp.fileno())
+                except BaseException:
+                    os.unlink(tmp.name)
+                    raise
+            os.replace(tmp.name, path)
+
+    @contextmanager
+    def _no_space_is_an_error(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno in DISK_FULL_ERRNOS:
+                raise DiskFullError(
+                    f"disk full: no space left on device writing the store at {self.root} ({os.strerror(exc.errno)}); "
+                    "nothing was committed or merged"
+                ) from None
+            raise
 
     def _write_commit(
         self, tree: dict[str, str], parents: tuple[str, ...], message: str, metadata: dict[str, str]

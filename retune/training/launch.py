@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import ctypes
 import fcntl
 import hashlib
@@ -270,7 +271,8 @@ def _launch(
     env = worker_env(training, Path(cache_dir) if cache_dir else out_dir.parent / "cache")
     events: list[dict] = []
     stderr_path = out_dir / "worker.stderr.log"
-    with open(out_dir / "worker.log", "a") as log, open(stderr_path, "w") as stderr:
+    # worker.log unbuffered: on a full disk a line is lost, and the worker's own error still reaches the user
+    with open(out_dir / "worker.log", "ab", buffering=0) as log, open(stderr_path, "w") as stderr:
         process = subprocess.Popen(
             build_command(training, spec_path),
             stdout=subprocess.PIPE,
@@ -288,7 +290,8 @@ def _launch(
             for line in process.stdout:
                 event = _parse_event(line)
                 if event is None:
-                    log.write(line)
+                    with contextlib.suppress(OSError):
+                        log.write(line.encode())
                     continue
                 events.append(event)
                 if on_event is not None:

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 import torch
 import torch.distributed as dist
 
-from retune.errors import TrainingError
+from retune.errors import DISK_FULL_ERRNOS, TrainingError
 from retune.training.dataset import IGNORE_INDEX, prepare_tokenizer, tokenize_split
 from retune.training.launch import CHECKPOINT_COMPLETE, complete_checkpoints, die_with_parent
 
@@ -367,19 +367,45 @@ def train(spec: dict, rank: int, world: int) -> None:
     )
 
 
+def out_of_space(exc: BaseException, directory: Path) -> bool:
+    """Did a write fail for lack of space? torch's writer turns ENOSPC into a RuntimeError without an errno,
+    so when the error does not say, a small probe write into the same directory answers."""
+    if isinstance(exc, OSError):
+        return exc.errno in DISK_FULL_ERRNOS
+    probe = directory / f".space-probe-{os.getpid()}"
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"\0" * (64 << 10))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as probe_error:
+        return probe_error.errno in DISK_FULL_ERRNOS
+    finally:
+        probe.unlink(missing_ok=True)
+    return False
+
+
 def save_checkpoint(engine, ckpt_dir: Path, step: int, method: str, rank: int) -> None:
     """Save step-N, mark it complete once every rank's shard is on disk, then drop the older ones."""
     tag = f"step-{step}"
-    # LoRA: only the adapter and its optimizer state; the frozen base is the base model on disk.
-    engine.save_checkpoint(
-        str(ckpt_dir), tag=tag, client_state={"step": step}, exclude_frozen_parameters=method == "lora"
-    )
-    dist.barrier()  # save_checkpoint's own `latest` file may be written before other ranks finish
-    if rank == 0:
-        marker = ckpt_dir / tag / CHECKPOINT_COMPLETE
-        partial = marker.with_suffix(".partial")
-        partial.write_text(json.dumps({"step": step}))
-        os.replace(partial, marker)  # atomic: COMPLETE exists whole or not at all
+    try:
+        # LoRA: only the adapter and its optimizer state; the frozen base is the base model on disk.
+        engine.save_checkpoint(
+            str(ckpt_dir), tag=tag, client_state={"step": step}, exclude_frozen_parameters=method == "lora"
+        )
+        dist.barrier()  # save_checkpoint's own `latest` file may be written before other ranks finish
+        if rank == 0:
+            marker = ckpt_dir / tag / CHECKPOINT_COMPLETE
+            partial = marker.with_suffix(".partial")
+            partial.write_text(json.dumps({"step": step}))
+            os.replace(partial, marker)  # atomic: COMPLETE exists whole or not at all
+    except Exception as exc:
+        if not out_of_space(exc, ckpt_dir):
+            raise
+        raise WorkerError(
+            f"disk full: no space left on device writing checkpoint {tag} in {ckpt_dir}; the last complete "
+            "checkpoint is kept: free space and rerun to resume from it"
+        ) from None
         for old in ckpt_dir.glob("step-*"):
             if old.name != tag:
                 shutil.rmtree(old, ignore_errors=True)
