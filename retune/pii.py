@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import ipaddress
@@ -35,7 +36,7 @@ import re
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -335,7 +336,7 @@ _IBAN_LENGTHS = {
     "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24,
     "SE": 24, "SI": 19, "SK": 24, "SM": 27, "TN": 24, "TR": 26, "UA": 29, "VG": 24, "XK": 20,
 }
-_IBAN = re.compile(r"(?<![\w])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,30}")
+_IBAN = re.compile(r"(?<![\w])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]){11,30}")
 
 
 def iban_valid(compact: str) -> bool:
@@ -354,13 +355,13 @@ def _find_iban(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
         # walk the candidate until the country's length of non-space characters is reached
         seen, end = 0, m.start()
         for end in range(m.start(), m.end()):
-            if text[end] != " ":
+            if text[end] not in " -":
                 seen += 1
                 if seen == length:
                     break
         end += 1
         if seen == length and not (end < len(text) and text[end].isalnum()):
-            if iban_valid(text[m.start():end].replace(" ", "")):
+            if iban_valid(re.sub(r"[ -]", "", text[m.start():end])):
                 yield m.start(), end
 
 
@@ -552,7 +553,7 @@ def _find_ip(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
 _PHONE = re.compile(
     r"(?<![\w+#/.,:@=$€£-])(?:"
     r"(?:\+|\b00)\d{7,15}"  # compact international
-    r"|(?:(?:\+|\b00)\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,10}(?:[ .-]\d{1,10}){1,6}"  # grouped
+    r"|(?:(?:\+|\b00)\d{1,3}(?:[ .-]|[ ]{2})?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,10}(?:(?:[ .-]|[ ]{2})\d{1,10}){1,6}"
     r"|0\d{2,5}/[ ]?\d{3,10}"  # German style 0171/1234567
     r"|(?:\+|\b00)\d{1,3}[ .-]?\(\d{1,4}\)[ .-]?\d{4,12}"  # +49 (0)30 12345678
     r"|\(\d{2,5}\)[ .-]?\d{3,4}[ .-]?\d{3,4}"  # (415) 555-0132
@@ -623,19 +624,30 @@ def _find_phone(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     urls = [m.span() for m in _URL.finditer(text)] if "://" in text else []
     # the cheap regex and shape rules first; the numbering-plan check (phonenumbers.parse) only on survivors
     for m in _PHONE.finditer(text):
-        start, end = m.span()
-        if any(start < e and s < end for s, e in urls):
+        start = m.start()
+        if any(start < e and s < m.end() for s, e in urls):
             continue
-        digits = re.sub(r"\D", "", m.group())
-        if not 7 <= len(digits) <= 15:
-            continue
-        if not _phone_shape_ok(text, start, end):
-            continue
-        # after a cue word ("tél.", "meine Nummer:") a number of a region outside phone_regions counts too
-        if _valid_somewhere(m.group(), options) or (
-            len(digits) >= 8 and _PHONE_CUE.search(text, max(0, start - 40), start)
-        ):
-            yield start, end
+        # the candidate may run on into a neighbour written with other separators ("+44 20 7946 0958
+        # 203.0.113.42"): when the whole does not pass, its prefixes that end where such a neighbour starts are
+        # tried, longest first (not inside a chain of one separator such as the order number 026-2661136-38660)
+        value = m.group()
+        ends = [m.end()] + [start + i for i in range(len(value) - 1, 6, -1)
+                            if value[i] in " .-/" and value[i - 1].isdigit()
+                            and set(re.findall(r"[ .\-/]", value[i + 1:])) - set(re.findall(r"[ .\-/]", value[:i]))]
+        for end in ends:
+            if _phone_ok(text, start, end, options):
+                yield start, end
+                break
+
+
+def _phone_ok(text: str, start: int, end: int, options: PiiOptions) -> bool:
+    value = text[start:end]
+    digits = re.sub(r"\D", "", value)
+    if not 7 <= len(digits) <= 15 or not _phone_shape_ok(text, start, end):
+        return False
+    # after a cue word ("tél.", "meine Nummer:") a number of a region outside phone_regions counts too
+    return _valid_somewhere(value, options) or (
+        len(digits) >= 8 and _PHONE_CUE.search(text, max(0, start - 40), start) is not None)
 
 
 # --- ADDRESS -------------------------------------------------------------------------------------
@@ -645,14 +657,14 @@ _STREET_TYPES = (r"(?:Street|St\.|Road|Rd\.|Avenue|Ave\.|Lane|Ln\.|Drive|Dr\.|Bo
 _ADDRESS = re.compile(
     rf"(?<![\w#-])\d{{1,5}}[A-Za-z]?,?[ ]+(?:{_CAP}[ ]+){{1,3}}{_STREET_TYPES}(?![\w])"  # 12 Main Street
     rf"|(?<![\w])[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer)"
-    r"[ ]+\d{1,4}[a-z]?(?![\w])"  # Hauptstraße 12
+    r"[ ]+\d{1,4}[a-zA-Z]?(?![\w])"  # Hauptstraße 12
     rf"|(?<![\w])(?:Am|An der|Im|In der|Auf der|Zum|Zur)[ ]+{_CAP}[ ]+\d{{1,4}}[a-z]?(?![\w])"  # Am Markt 5
     rf"|(?<![\w#-])\d{{1,4}}(?:[ ]?(?:bis|ter))?,?[ ]+(?:[Rr]ue|[Aa]venue|[Aa]v\.|[Bb]oulevard|[Bb]d|[Pp]lace|"
     rf"[Qq]uai|[Cc]hemin|[Aa]llée|[Ii]mpasse|[Cc]ours|[Cc]alle|[Vv]ia)"
-    rf"(?:[ ]+(?:de la|de l'|de|du|des|la|le|del|d'))?(?:[ ]+{_CAP}(?:-{_CAP})*){{1,3}}"  # 45 rue de Rivoli
+    rf"(?:[ ]+(?i:de la|de l'|de|du|des|la|le|del|d'))?(?:[ ]+{_CAP}(?:-{_CAP})*){{1,3}}"  # 45 rue de Rivoli
     rf"|(?<![\w])(?:[Cc]alle|C/|c/|[Aa]venida|[Aa]vda\.|[Pp]aseo|[Pp]laza|[Cc]amino|[Rr]onda|[Cc]arrer|"
-    rf"[Tt]raves[ií]a)(?:[ ]+(?:de la|de los|de las|del|de))?(?:[ ]+{_CAP}){{1,3}},?[ ]+\d{{1,4}}"
-    r"(?:,?[ ]+\d{1,2}[ºªo](?:[ ]?[A-Z])?)?(?![\w])"  # Calle Mayor 15, 2º B
+    rf"[Tt]raves[ií]a)(?:[ ]+(?i:de la|de los|de las|del|de))?(?:[ ]+{_CAP}){{1,3}},?[ ]+\d{{1,4}}"
+    r"(?:,?[ ]+\d{1,2}[ºªoO](?:[ ]?[A-Z])?)?(?![\w])"  # Calle Mayor 15, 2º B
 )
 # "Flat 3, 12 Main Street", "Apt 4B, ...": the unit before a street is part of the address
 _UNIT_BEFORE = re.compile(r"(?i)\b(?:flat|apt\.?|apartment|unit|suite)[ ]+\w{1,5},?[ ]+$")
@@ -671,19 +683,25 @@ _NAME_WORD = rf"(?:[{_UP}]['’])?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:-[{_UP
 # particles inside a full name: "Ludwig van Beethoven", "María de la Cruz", "Anna von der Heide"
 _PARTICLE = r"(?:van|von|der|den|de|del|della|la|le|di|da|dos|du|ten|ter|zu)"
 _FULL_NAME = rf"{_NAME_WORD}(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{_NAME_WORD}){{0,2}}"
+# cue words match in any case (the name itself must be capitalised: ALL CAPS and all-lower-case text is
+# title-cased for the name and address recognizers, see find_pii)
 _NAME_CONTEXTS = [
-    re.compile(rf"\b(?:[Mm]y name is|[Mm]y name's|[Tt]his is|I am|I'm|[Ii]ch heiße|[Mm]ein Name ist|"
-               rf"[Jj]e m'appelle|[Mm]on nom est|[Mm]e llamo|[Mm]i nombre es)[ ]+(?P<name>{_FULL_NAME})"),
+    re.compile(rf"\b(?i:my name is|my name's|this is|i am|i'm|ich heiße|ich heisse|mein name ist|je m'appelle|"
+               rf"mon nom est|me llamo|mi nombre es)[ ]+(?P<name>{_FULL_NAME})"),
     # "Name: X" also labels products and packages: only a first and last name count
-    re.compile(rf"\b(?:[Ff]ull name|[Nn]ame)[ ]?:[ ]*(?P<name>{_NAME_WORD}(?:[ ]{_NAME_WORD}){{1,2}})(?![\w.-])"),
-    re.compile(rf"(?m)^[ \t]*(?:[Hh]i|[Hh]ello|[Hh]ey|[Dd]ear|Good (?:morning|afternoon|evening)|[Hh]allo|"
-               rf"[Ll]iebe[rs]?|[Ss]ehr geehrte[r]? (?:Frau|Herr)|[Bb]onjour|[Cc]her|[Cc]hère|[Hh]ola|"
-               rf"[Ee]stimad[oa]|[Qq]uerid[oa])[ ]+(?P<name>{_FULL_NAME})[ ]*[,!]"),
-    re.compile(rf"(?:[Rr]egards|[Bb]est wishes|[Tt]hanks|[Tt]hank you|[Cc]heers|[Ss]incerely|[Bb]est|"
-               rf"[Gg]rüßen|[Gg]rüße|[Gg]ruß|[Dd]anke|[Cc]ordialement|[Bb]ien à vous|[Mm]erci|[Ss]aludos|"
-               rf"[Aa]tentamente|[Gg]racias|[Uu]n saludo),?"
-               rf"[ \t]*\r?\n[ \t]*(?P<name>{_FULL_NAME})[ \t]*(?:\r?\n|$)"),
-    re.compile(rf"\b(?:account holder|card ?holder|name on the card is|addressed to)[ :]+(?P<name>{_FULL_NAME})"),
+    re.compile(rf"\b(?i:full name|name)[ ]?:[ ]*(?P<name>{_NAME_WORD}(?:[ ]{_NAME_WORD}){{1,2}})(?![\w.-])"),
+    # a form field that labels a person, alone on its line: "Kunde: Lena Weber", "Nombre y apellidos: ..."
+    re.compile(rf"(?m)^[ \t]*(?i:customer name|customer|contact person|contact|full name|name|first and last name|"
+               rf"kunde|kundin|ansprechpartner(?:in)?|vor- und nachname|vorname und nachname|nachname|vorname|"
+               rf"client|cliente|nom complet|nom et prénom|nom|prénom et nom|nombre completo|nombre y apellidos|"
+               rf"nombre|titular|account holder|cardholder)[ \t]*:[ \t]*(?P<name>{_FULL_NAME})[ \t]*\r?$"),
+    re.compile(rf"(?m)^[ \t]*(?i:hi|hello|hey|dear|good morning|good afternoon|good evening|hallo|liebe[rs]?|"
+               rf"sehr geehrte[r]? frau|sehr geehrte[r]? herr|bonjour|cher|chère|hola|estimad[oa]|querid[oa])"
+               rf"[ ]+(?P<name>{_FULL_NAME})[ ]*[,!]"),
+    re.compile(rf"(?i:regards|best wishes|thanks|thank you|cheers|sincerely|best|grüßen|grüße|gruß|danke|"
+               rf"cordialement|bien à vous|merci|saludos|atentamente|gracias|un saludo),?"
+               rf"[ \t]*\r?\n[ \t]*(?P<name>{_FULL_NAME})[ \t]*(?:\r?\n|$|<)"),
+    re.compile(rf"\b(?i:account holder|card ?holder|name on the card is|addressed to)[ :]+(?P<name>{_FULL_NAME})"),
 ]
 # Capitalised words that follow those cues but are not names, and product/company names that are also first
 # names ("Hey Alexa,", "This is Ring support").
@@ -727,11 +745,73 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
     return tuple(found)
 
 
+# Common given names (en/de/fr/es and frequent in those countries), found without a cue word. Left out: names
+# that are also everyday words, months or brands (Will, May, Mark, Grace, April, Victoria, Ruby, Mercedes, ...),
+# and a lexicon name right after a determiner or possessive ("my Alexa", "the Ring", "mon Hugo Boss") is skipped.
+_GIVEN_NAMES = frozenset("""
+    james john robert michael william david richard joseph thomas charles christopher daniel matthew anthony
+    andrew joshua kevin brian george timothy ronald jason edward jeffrey ryan jacob gary nicholas eric jonathan
+    stephen larry justin scott brandon benjamin samuel gregory alexander patrick jack dennis tyler aaron jose
+    adam nathan henry douglas zachary peter kyle noah ethan jeremy walter christian keith roger terry austin
+    sean gerald carl harold dylan arthur lawrence jordan jesse bryan billy bruce gabriel joe logan albert
+    willie alan eugene russell vincent philip bobby johnny bradley liam oliver lucas mason elijah owen
+    mary patricia jennifer linda elizabeth barbara susan jessica sarah karen lisa nancy betty sandra margaret
+    ashley kimberly emily donna michelle carol amanda melissa deborah stephanie rebecca sharon laura cynthia
+    kathleen amy angela shirley anna brenda pamela emma nicole helen samantha katherine christine debra
+    rachel carolyn janet catherine maria heather diane julie joyce evelyn kelly christina lauren joan
+    megan cheryl andrea hannah jacqueline martha gloria teresa sara madison kathryn janice jean abigail
+    alice judy sophia isabella olivia ava mia charlotte amelia harper ella chloe lily zoe natalie
+    lukas leon finn jonas elias luis felix maximilian paul niklas tim jan moritz julian philipp tobias
+    sebastian florian fabian simon dominik stefan matthias andreas markus thorsten jürgen uwe klaus dieter
+    wolfgang günter horst helmut frank holger sven björn kai jens dirk torsten lena leonie lea laura
+    johanna katharina sophie marie mia hanna emilia lina clara luisa anja sabine petra ute monika ursula
+    birgit claudia susanne nicole stefanie katrin heike silke kerstin melanie tanja jana julia franziska
+    jean pierre michel philippe alain nicolas christophe patrick françois eric laurent frédéric sébastien
+    olivier thierry julien stéphane david pascal guillaume jérôme romain mathieu antoine maxime vincent
+    théo hugo louis gabriel raphaël arthur jules adam mathis nathan enzo baptiste clément quentin
+    marie nathalie isabelle sylvie catherine françoise monique valérie sandrine christine céline
+    sophie aurélie émilie julie camille léa manon chloé inès jade louise alice lina océane élodie margaux
+    antonio manuel francisco juan javier josé miguel ángel carlos alejandro rafael pedro pablo sergio
+    fernando jorge luis alberto álvaro diego adrián raúl enrique ramón andrés iván rubén óscar mario
+    hugo martín daniel marcos gonzalo nicolás lucía sofía martina paula valeria carmen ana isabel pilar
+    dolores teresa rosa cristina marta elena raquel beatriz silvia nuria irene alba noelia sara patricia
+    mohammed muhammad ahmed ali omar yusuf hassan ibrahim mustafa fatima aisha khadija leila yasmin amina
+    arjun rahul priya ananya ravi amit deepak sanjay vikram neha pooja anjali marco giulia giuseppe francesca
+    alessandro luca matteo chiara giovanni lorenzo federica ingrid astrid erik lars nils karin sigrid nikolai
+    dmitri ivan olga natasha anastasia sergei tatiana sofia wojciech katarzyna agnieszka piotr joão
+""".split()) - {"austin", "jordan", "jean"}  # places; "Jean" is also denim
+_DETERMINER_BEFORE = re.compile(
+    r"(?i)\b(?:my|the|a|an|your|our|their|his|her|this|that|new|old|mein|meine|meinen|dein|der|die|das|den|"
+    r"dem|ein|eine|einen|mon|ma|mes|le|la|les|un|une|ton|son|mi|mis|el|los|las|una|su|tu|with|mit|avec|con)"
+    r"[ \t]+$")
+_LEXICON_NAME = re.compile(rf"(?<![\w@./#-])[{_UP}][{_LOW}]+(?:-[{_UP}][{_LOW}]+)?(?![\w@-])")
+_FAMILY_NAME = re.compile(rf"[ ]({_NAME_WORD})(?![\w@-])")
+
+
+def _lexicon_names(text: str) -> Iterator[tuple[int, int]]:
+    """Given names from the lexicon (with a capitalised word after them: the family name)."""
+    for m in _LEXICON_NAME.finditer(text):
+        if m.group().lower() not in _GIVEN_NAMES or m.group().lower() in _NOT_NAMES:
+            continue
+        if _DETERMINER_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+            continue
+        if _ORG_AFTER.match(text, m.end()):  # "Max Support", "Otto GmbH"
+            continue
+        family = _FAMILY_NAME.match(text, m.end())
+        end = m.end()
+        if family and family.group(1).lower() not in _NOT_NAMES:
+            if _ORG_AFTER.match(text, family.end()):  # "Martin Logan Support": a company named after a person
+                continue
+            end = family.end()
+        yield m.start(), end
+
+
 def _find_name(text: str, known_names: Iterable[str] = ()) -> Iterable[tuple[int, int]]:
     names: set[str] = {n for n in known_names if n}
     for start, name in _cued_names(text):
         names.add(name)
         yield start, start + len(name)
+    yield from _lexicon_names(text)
     # a name seen in a cue is personal data wherever else it occurs in the text (also its parts)
     tokens = set(names)
     for name in names:
@@ -770,8 +850,21 @@ _FINDERS: dict[str, Callable[[str, PiiOptions], Iterable[tuple[int, int]]]] = {
     "DOB": _find_dob,
     "IP": _find_ip,
     "PHONE": _find_phone,
-    "ADDRESS": _find_address,
+    "ADDRESS": lambda text, options: _find_address(_cased(text), options),
 }
+
+
+def _cased(text: str) -> str:
+    """ALL CAPS or all-lower-case text title-cased (same length), so the capitalised-word rules for names and
+    streets still apply ("REGARDS,\nANNA BERG", "vivo en calle mayor 5"); other text as it is."""
+    upper = sum(c.isupper() for c in text)
+    lower = sum(c.islower() for c in text)
+    if upper + lower < 12 or (upper < 4 * lower and upper > lower / 50):
+        return text
+    cased = text.title()
+    # title() capitalises after an apostrophe ("Don'T"): undo that; keep only a same-length result
+    cased = re.sub(r"(?<=\w)['’]([A-Z])(?![a-z])", lambda m: m.group()[0] + m.group(1).lower(), cased)
+    return cased if len(cased) == len(text) else text
 
 
 def find_pii(
@@ -781,6 +874,35 @@ def find_pii(
     """Non-overlapping PII matches sorted by position; on overlap the higher-priority entity (ALL_ENTITIES
     order), then the longer span, wins. `known_names` are names (from other turns) to also match here.
     Raises PiiTimeout when detection takes longer than options.max_seconds_per_record."""
+    return _detect(text, entities, known_names, options)[0]
+
+
+class _Taken:
+    """Disjoint spans sorted by start: overlap look-ups in O(log n), so 10 000 matches in a record stay cheap."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.placeholder: list[bool] = []
+
+    def overlapping(self, start: int, end: int) -> list[tuple[int, int, bool]]:
+        i = bisect.bisect_right(self.ends, start)  # spans before i end at or before `start`
+        out = []
+        while i < len(self.starts) and self.starts[i] < end:
+            out.append((self.starts[i], self.ends[i], self.placeholder[i]))
+            i += 1
+        return out
+
+    def add(self, start: int, end: int, placeholder: bool = False) -> None:
+        i = bisect.bisect_left(self.starts, start)
+        self.starts.insert(i, start)
+        self.ends.insert(i, end)
+        self.placeholder.insert(i, placeholder)
+
+
+def _detect(text: str, entities: Iterable[str] | None, known_names: Iterable[str],
+            options: PiiOptions | None) -> tuple[list[PiiMatch], bool]:
+    """find_pii, and whether a candidate lost to an overlapping match (it may come back once that is replaced)."""
     options = options or DEFAULT_OPTIONS
     wanted = set(ALL_ENTITIES if entities is None else entities)
     unknown = wanted - set(ALL_ENTITIES)
@@ -790,26 +912,33 @@ def find_pii(
         _ner_pipeline(options.ner_model)  # loaded once per process, before the record's clock starts
     deadline = time.monotonic() + options.max_seconds_per_record
     sh = shadow(text)
-    taken = [(m.start(), m.end()) for m in _PLACEHOLDER.finditer(sh.text)]
+    taken = _Taken()
+    for m in _PLACEHOLDER.finditer(sh.text):
+        taken.add(m.start(), m.end(), placeholder=True)
+    contested = False
     accepted: list[PiiMatch] = []
     for entity in ALL_ENTITIES:
         if entity not in wanted:
             continue
         if entity == "NAME":
-            spans = list(_find_name(sh.text, known_names))
+            spans = list(_find_name(_cased(sh.text), known_names))
             if options.ner_model:
                 spans += _ner_names(options.ner_model, sh.text)
         else:
             spans = _FINDERS[entity](sh.text, options)
         for start, end in sorted(set(spans), key=lambda s: (s[0], -(s[1] - s[0]))):
-            if any(start < e and s < end for s, e in taken):
+            overlapping = taken.overlapping(start, end)
+            if overlapping:
+                # only a loser that sticks out of the winner can come back (shorter) once the winner is replaced
+                contested = contested or any(not placeholder and (start < s or end > e)
+                                             for s, e, placeholder in overlapping)
                 continue
-            taken.append((start, end))
+            taken.add(start, end)
             o_start, o_end = sh.span(start, end)
             accepted.append(PiiMatch(entity, o_start, o_end, text[o_start:o_end]))
         if time.monotonic() > deadline:
             raise PiiTimeout(f"PII detection took longer than {options.max_seconds_per_record} s")
-    return sorted(accepted, key=lambda m: m.start)
+    return sorted(accepted, key=lambda m: m.start), contested
 
 
 def normalize(entity: str, value: str) -> str:
@@ -823,7 +952,7 @@ def normalize(entity: str, value: str) -> str:
         digits = re.sub(r"\D", "", value)
         return digits[2:] if value.startswith("00") else digits  # 0044... and +44... are one number
     if entity == "IBAN":
-        return value.replace(" ", "").upper()
+        return re.sub(r"[ -]", "", value).upper()
     if entity == "IP":
         try:
             return str(ipaddress.ip_address(value))
@@ -876,9 +1005,9 @@ def _touches_neighbour(text: str, start: int, end: int) -> bool:
     b1, b2 = left[-1:], left[-2:-1]
     a1, a2 = right[:1], right[1:2]
     return bool(
-        b1.isalnum() or b1 == "_" or (b1 and b1 in "-:.,/=+" and b2 and not b2.isspace())
-        or a1.isalnum() or a1 == "_" or (a1 and a1 in "+(=<") or (a1 and a1 in "-:.,/ " and a2.isalnum()
-                                                                  and (a2.isdigit() or a1 != " "))
+        b1.isalnum() or b1 == "_" or (b1 and not b1.isspace() and b2 and not b2.isspace())
+        or a1.isalnum() or a1 == "_" or (a1 and a1 in "+(=<@") or (a1 and not a1.isspace() and a2.isalnum())
+        or (a1 == " " and a2.isdigit())
     )
 
 
@@ -908,10 +1037,11 @@ def _settle(text: str, pseudonymizer: Pseudonymizer, entities: Iterable[str] | N
     # A neighbour's context only changes when it touches the replaced span (a letter or digit right beside it)
     # or sits one separator away with digits on both sides ("...4567 4111 1111...": the look-behinds and
     # look-aheads of the recognizers are at most two characters, and placeholders hold no cue word), so the
-    # confirming round is skipped when no match has such a neighbour: half the work on typical text.
-    for _ in range(4):
+    # confirming round is skipped when no match has such a neighbour and no candidate lost to an overlapping
+    # match (a phone inside "0958-anna@example.com" comes back shorter once the e-mail is a placeholder).
+    for _ in range(32):  # each round replaces at least one match; glued values may unlock one per round
         try:
-            matches = find_pii(current, entities, known_names=known_names, options=options)
+            matches, contested = _detect(current, entities, known_names, options)
         except PiiTimeout:
             counts.clear()
             counts["REDACTED"] = 1
@@ -920,7 +1050,7 @@ def _settle(text: str, pseudonymizer: Pseudonymizer, entities: Iterable[str] | N
         if not matches:
             return current
         counts.update(m.entity for m in matches)
-        settled = not any(_touches_neighbour(current, m.start, m.end) for m in matches)
+        settled = not contested and not any(_touches_neighbour(current, m.start, m.end) for m in matches)
         current = _replace(current, matches, pseudonymizer, created)
         if settled:
             return current

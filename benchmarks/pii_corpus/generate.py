@@ -388,7 +388,90 @@ class Gen:
         return msg
 
 
-def generate(conversations: int = 700, seed: int = 3) -> list[dict]:
+FORM_LABELS = {"en": ["Customer name", "Name", "Contact person"], "de": ["Kunde", "Name", "Ansprechpartner"],
+               "fr": ["Client", "Nom complet", "Nom"], "es": ["Cliente", "Nombre completo", "Nombre y apellidos"]}
+
+
+class Variety(Gen):
+    """Surface variety on top of the conversations: form dumps, HTML, JSON/key=value logs, ALL CAPS and
+    lower-case, other separators (dots, double spaces, slashes, dashes, non-breaking spaces)."""
+
+    def vary_digits(self, value: str) -> str:
+        r = self.r
+        x = r.random()
+        if x < 0.15 and " " in value:
+            return value.replace(" ", "\u00a0")
+        if x < 0.3 and " " in value:
+            return value.replace(" ", r.choice([".", "  ", "-"]))
+        return value
+
+    def form(self, lang: str, first: str, last: str) -> Labelled:
+        r = self.r
+        msg = Labelled()
+        msg.add(r.choice(["[web form]\n", "Formular:\n", "-- formulaire --\n", "Formulario web\n", ""]))
+        msg.add(f"{r.choice(FORM_LABELS[lang])}: ").add(f"{first} {last}", pii="NAME").add("\n")
+        for entity in r.sample(["EMAIL", "PHONE", "ADDRESS", "DOB", "IBAN", "CARD", "NATIONAL_ID"], 3):
+            label = {"EMAIL": "E-mail", "PHONE": r.choice(["Phone", "Telefon", "Téléphone", "Teléfono"]),
+                     "ADDRESS": r.choice(["Address", "Adresse", "Dirección"]),
+                     "DOB": r.choice(["Date of birth", "Geburtsdatum", "Date de naissance", "Fecha de nacimiento"]),
+                     "IBAN": "IBAN", "CARD": r.choice(["Card number", "Kartennummer", "N° de carte", "Tarjeta"]),
+                     "NATIONAL_ID": {"en": "SSN", "de": "SSN", "fr": "N° sécurité sociale", "es": "DNI/NIE"}[lang]
+                     }[entity]
+            value = {"EMAIL": lambda: self.email(first, last), "PHONE": lambda: self.vary_digits(self.phone(lang)),
+                     "ADDRESS": lambda: self.address(lang), "DOB": lambda: self.dob(lang),
+                     "IBAN": lambda: r.choice([str.lower, lambda v: v.replace(" ", "-"), str])(self.iban()),
+                     "CARD": lambda: self.vary_digits(self.card()),
+                     "NATIONAL_ID": lambda: self.national_id(lang)}[entity]()
+            msg.add(f"{label}:{r.choice([' ', '  ', chr(9)])}").add(value, pii=entity).add("\n")
+        kind, value = self.negative(lang)
+        msg.add(r.choice(["Message: ", "Nachricht: ", "Message : ", "Mensaje: "])).add(value, negative=kind)
+        return msg
+
+    def html(self, lang: str, first: str, last: str) -> Labelled:
+        r = self.r
+        base = self.customer(lang, first, last)
+        msg = Labelled()
+        msg.add("<div dir=\"ltr\"><p>")
+        shift = len(msg.text)
+        msg.text += base.text.replace("\n", "<br/>\n", 0)
+        msg.pii += [[e, s + shift, t + shift] for e, s, t in base.pii]
+        msg.negatives += [[k, s + shift, t + shift] for k, s, t in base.negatives]
+        msg.add("</p>" + r.choice(["", "<p>Sent from my phone</p>", "<p>Envoyé de mon iPhone</p>"]) + "</div>")
+        return msg
+
+    def log(self, lang: str, first: str, last: str) -> Labelled:
+        r = self.r
+        msg = Labelled()
+        msg.add(r.choice(["Pasted from the app log:\n", "Auszug aus dem Log:\n", "extrait du journal :\n",
+                          "copio el log:\n"]))
+        for _ in range(r.randint(2, 4)):
+            ts = f"2026-{r.randint(1, 12):02d}-{r.randint(1, 28):02d} {r.randint(0, 23):02d}:{r.randint(0, 59):02d}"
+            msg.add(ts, negative="timestamp")
+            x = r.randrange(3)
+            if x == 0:
+                msg.add(' {"level": "warn", "email": "').add(self.email(first, last), pii="EMAIL").add('", "ip": "')
+                msg.add(self.ip(), pii="IP").add('", "app": "').add(f"{r.randint(1, 9)}.{r.randint(0, 9)}.0",
+                                                                      negative="version").add('"}\n')
+            elif x == 1:
+                msg.add(" level=error user_ip=").add(self.ip(), pii="IP").add(" order=")
+                msg.add(f"{self.digits(9)}", negative="order").add("\n")
+            else:
+                msg.add(" auth failed token=").add(self.secret("token"), pii="SECRET").add(" sku=")
+                msg.add(f"{r.choice(['HX', 'KB'])}-{self.digits(4)}", negative="sku").add("\n")
+        return msg
+
+    def message(self, lang: str, first: str, last: str) -> Labelled:
+        r = self.r
+        msg = r.choice([self.form, self.html, self.log])(lang, first, last)
+        x = r.random()
+        if x < 0.12:  # only case changes that keep the length, so the spans stay right
+            msg.text = "".join(c.upper() if len(c.upper()) == 1 else c for c in msg.text)
+        elif x < 0.22:
+            msg.text = "".join(c.lower() if len(c.lower()) == 1 else c for c in msg.text)
+        return msg
+
+
+def generate(conversations: int = 700, seed: int = 3, variety: int = 300) -> list[dict]:
     g = Gen(seed)
     rows = []
     for i in range(conversations):
@@ -396,15 +479,22 @@ def generate(conversations: int = 700, seed: int = 3) -> list[dict]:
         first, last = g.r.choice(FIRST[lang]), g.r.choice(LAST[lang])
         for turn, msg in enumerate([g.customer(lang, first, last), g.agent(lang, first)]):
             rows.append({"conversation_id": f"c{i:04d}", "turn": turn, "lang": lang, **msg.to_json()})
+    v = Variety(seed + 1)
+    for i in range(variety):
+        lang = ["en", "de", "fr", "es"][i % 4]
+        first, last = v.r.choice(FIRST[lang]), v.r.choice(LAST[lang])
+        rows.append({"conversation_id": f"v{i:04d}", "turn": 0, "lang": lang,
+                     **v.message(lang, first, last).to_json()})
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=700)
+    parser.add_argument("--variety", type=int, default=300, help="extra one-turn form/HTML/log records")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    rows = generate(args.conversations)
+    rows = generate(args.conversations, variety=args.variety)
     with args.out.open("w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
