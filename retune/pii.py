@@ -429,7 +429,7 @@ def _find_card(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
 
 # --- SSN -----------------------------------------------------------------------------------------
 _SSN = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-]|[.,]\d)")
-_SSN_CUED = re.compile(r"(?i)\b(?:ssn|social security(?: number| no\.?| #)?|ss#)[\s:#.]{0,5}(\d{9})(?!\w)")
+_SSN_CUED = re.compile(r"(?i)\b(?:ssn|social sec(?:urity|\.)?(?: number| no\.?| #)?|ss#)[\s:#.]{0,5}(\d{9})(?!\w)")
 
 
 def ssn_valid(digits: str) -> bool:
@@ -498,8 +498,9 @@ _DOB = re.compile(
     r"geboren(?:[ \t]+am)?|geburtsdatum|geburtstag|geb\.|n[ée]e?[ \t]+le|date[ \t]+de[ \t]+naissance|"
     r"fecha[ \t]+de[ \t]+nacimiento|f\.[ \t]*(?:de[ \t]+)?nacimiento|nac[ií]d?[oa]?[ \t]+el|cumpleaños|"
     r"je[ \t]+suis[ \t]+n[ée]e?[ \t]+le|ich[ \t]+bin[ \t]+am)"
-    r"(?:[ \t]*(?:is|was|ist|est|es|:|-|,))?[ \t]*(?:on|the|am|le|el)?[ \t]*"
-    r"(?P<date>\d{4}-\d{1,2}-\d{1,2}"
+    r"(?:[ \t]*(?:is|was|ist|est|es|:|-|,|=))?[ \t]*(?:(?:on|the|am|le|el)[ \t]+){0,2}[ \t]*"
+    r"(?P<date>\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
+    r"|(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"  # 19850314 right after the cue
     r"|\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})"
     rf"|\d{{1,2}}(?:st|nd|rd|th|er|º|\.)?[ \t]+(?:of[ \t]+|de[ \t]+)?{_MONTHS}\.?,?[ \t]+(?:de[ \t]+)?\d{{4}}"
     rf"|{_MONTHS}\.?[ \t]+\d{{1,2}}(?:st|nd|rd|th)?,?[ \t]+\d{{4}})(?![\w])"
@@ -507,6 +508,8 @@ _DOB = re.compile(
 
 
 def _plausible_birth_year(value: str) -> bool:
+    if value.isdigit():  # 19850314
+        return 1900 <= int(value[:4]) <= date.today().year
     years = [int(y) for y in re.findall(r"\d{4}", value)] or [int(value[-2:])]  # two-digit years are fine
     return all(y < 100 or 1900 <= y <= date.today().year for y in years)
 
