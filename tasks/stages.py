@@ -69,7 +69,7 @@ class Stages:
         return result
 
     def dataset(self, commit: str) -> None:
-        """The dataset commit the run works on (the cost ledger allocates by it and by model version)."""
+        """The dataset commit the run works on, recorded with its cost in the ledger."""
         self.account.dataset_commit = commit
 
     def _note(self, result: object) -> None:
