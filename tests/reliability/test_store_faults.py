@@ -62,7 +62,7 @@ def test_short_outages_on_every_write_step_are_retried_and_the_run_publishes_onc
     assert [b for b in store.branches() if b.startswith("ingest-")] == []
 
 
-@pytest.mark.parametrize("fault", [503, "drop"])
+@pytest.mark.parametrize("fault", ["drop"])  # a server gone: connections fail (503s: the short test)
 def test_a_long_merge_outage_fails_in_one_line_and_leaves_main_unchanged(fault, lakefs_run, tmp_path):
     fake, store, args, env = lakefs_run
     main_before = store.resolve("main")
