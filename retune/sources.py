@@ -826,21 +826,29 @@ def ingest(
                         known_hashes=known_hashes, batch_size=batch_size, max_text_chars=max_text_chars)
 
 
+COMPRESSED_WEIGHT = 4  # a .gz/.zst byte holds about this many bytes of JSON text: it weighs as much work
+
+
+def _work(file: SourceFile) -> int:
+    compressed = PurePosixPath(file.location).suffix.lower() in COMPRESSION_EXTENSIONS
+    return max(file.size, 1) * (COMPRESSED_WEIGHT if compressed else 1)
+
+
 def partitions(files: list[SourceFile], processes: int) -> list[list[SourceFile]]:
-    """Files split into contiguous runs (source order kept), balanced by size, at most `processes` * 4 of them
-    so that a big file does not leave the other processes idle for long."""
+    """Files split into contiguous runs (source order kept) of about equal work (bytes, compressed ones
+    weighted), up to `processes` * 4 of them, so a worker that finishes early takes the next one."""
     if processes <= 1 or len(files) <= 1:
         return [files] if files else []
     target = max(1, min(len(files), processes * 4))
-    budget = sum(max(f.size, 1) for f in files) / target
+    budget = sum(_work(f) for f in files) / target
     groups: list[list[SourceFile]] = [[]]
     filled = 0.0
     for f in files:
-        if groups[-1] and filled >= budget:
+        if groups[-1] and filled + _work(f) / 2 > budget:  # closer to the budget with f in the next group
             groups.append([])
             filled = 0.0
         groups[-1].append(f)
-        filled += max(f.size, 1)
+        filled += _work(f)
     return groups
 
 
