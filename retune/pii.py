@@ -2,7 +2,8 @@
 
 # Entities, in overlap priority:
 #   SECRET   API keys by prefix (sk-, ghp_, AKIA, xoxb-, JWTs, private keys), credentials in URLs (user:pass@,
-#            token query parameters), high-entropy values right after key/token/secret/password
+#            token query parameters), high-entropy values right after key/token/secret/password (en/de/fr/es),
+#            long random-looking tokens (mixed case and digits) anywhere
 #   EMAIL    address syntax
 #   IBAN     country length + mod-97
 #   CARD     Luhn + issuer prefix (IIN) and the issuer's lengths
@@ -10,15 +11,20 @@
 #   NATIONAL_ID  Spanish DNI/NIE (check letter), French NIR (mod-97 key)
 #   DOB      a date right after "born on", "DOB", "date of birth", "geboren am", "né le", "nacido el", ...
 #   IP       IPv4 octets / IPv6 via the stdlib `ipaddress`
-#   PHONE    the `phonenumbers` library (metadata for every region) with a default region, national forms
-#            with a trunk 0 checked against a list of regions
-#   ADDRESS  "12 Main Street", "Hauptstraße 5", "45 Rue de Rivoli"
-#   NAME     contextual ("my name is X", "Hi X,", "Regards,\nX", ...), carried to the other turns
+#   PHONE    candidates by regex and shape (a + or 00, a trunk 0, the NANP shape or a cue word), then the
+#            `phonenumbers` numbering plans: international forms of any region, national forms of a list of
+#            regions, any region after a cue word ("tél.", "meine Nummer")
+#   ADDRESS  "12 Main Street", "Flat 3, 4 Elm Rd", "Hauptstraße 5", "Am Markt 3", "45 rue de Rivoli",
+#            "Calle Mayor 15, 2º B", "C/ Alcalá 42"
+#   NAME     contextual ("my name is X", "Hi X,", "Regards,\nX", form fields "Kunde: X", ...), given names from a
+#            lexicon (not after "my"/"the"/..., not before "Support"/"GmbH"/...), a spaCy model when configured
+#            (pii.ner_model); carried to the other turns. ALL CAPS / all-lower-case text is title-cased first.
 # Structured entities are validated, so order numbers, SKUs, tracking numbers, versions, prices, timestamps
 # and non-Luhn 16-digit numbers survive. Detection runs on a shadow copy of the text (NFKC, zero-width
 # characters removed, look-alike letters and non-ASCII digits folded) and the spans are mapped back, so
 # "4111\u200b1111..." or a Cyrillic "а" inside an e-mail address is still found.
-# A placeholder is <ENTITY_xxxxxxxx>: 8 hex chars of HMAC-SHA256(key, entity + normalized value). Spans
+# A placeholder is <ENTITY_xxxxxxxx>: 8 hex chars of HMAC-SHA256(key, entity + normalized value); with
+# replacement "surrogate" it becomes a realistic fake of the same shape (retune.pii_surrogate). Spans
 # inside an existing placeholder are never matched, and anonymize_text repeats until nothing is found, so
 # anonymizing twice changes nothing. A record whose detection exceeds its time budget is replaced whole
 # by <REDACTED_xxxxxxxx> (fail closed: a slow record must not leak).
