@@ -332,3 +332,18 @@ def test_with_no_production_compares_with_base_only():
 
 def test_rejects_a_non_finite_perplexity():
     assert not decide_promotion(_metrics(float("nan")), None, None, POLICY).promote
+
+
+def test_the_model_card_shows_lineage_with_the_prompt_hash_scores_and_the_gate_metric_by_metric():
+    from retune.model_card import model_card
+
+    scores = {"base": _metrics(9.0, chrf=10.0), "production (v1)": _metrics(5.0), "candidate": _metrics(4.0, chrf=48.5)}
+    decision = decide_promotion(scores["candidate"], scores["production (v1)"], scores["base"], POLICY)
+    lineage = {"dataset_commit": "ab" * 32, "base_model": "models/base", "config_hash": "0123456789abcdef",
+               "system_prompt": "prompts/system.md", "system_prompt_sha256": "cd" * 32}
+    card = model_card(lineage, {"perplexity": 4.0}, [decision.reason], scores=scores, decision=decision)
+    assert "| system_prompt_sha256 | " + "cd" * 32 in card and "| config_hash | 0123456789abcdef |" in card
+    assert "| production (v1) | 5 |" in card  # metrics vs production, in one table
+    assert "## Promotion gate: failed" in card
+    assert "| chrF | 48.5 | 10 | 50 | 1 | pass | FAIL |" in card
+    assert "| perplexity | 4 | 9 | 5 | 2.0% | pass (must beat) | pass |" in card
