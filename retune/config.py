@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from retune.errors import ConfigError
 
@@ -217,6 +217,13 @@ class EvaluationConfig(_Section):
         0.2, ge=0, le=1, description="share of generated characters that may be pseudonymization placeholders"
     )
     judge: JudgeConfig | None = Field(None, description="optional LLM-as-judge pairwise win rate; off by default")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: object) -> object:
+        if isinstance(data, dict) and "tolerance" in data:  # older configs: say what replaced it
+            raise ValueError("`tolerance` is now `tolerances: {perplexity: ...}`, one tolerance per gated metric")
+        return data
 
 
 class PromoteConfig(_Section):
