@@ -37,7 +37,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from retune.config import Config
-from retune.errors import RetuneError, ServeError
+from retune.errors import RetuneError, ServeError, StoreError
 from retune.registry import Registry
 
 log = logging.getLogger("retune.serve")
@@ -300,7 +300,10 @@ class ModelServer:
     def start(self) -> None:
         """Read the registry and load production (and the canary); ServeError for what the user must fix."""
         if self.canary is not None:
-            self.registry.get(self.canary)  # an unknown version is a one-line StoreError, before anything loads
+            try:
+                self.registry.get(self.canary)  # before anything loads
+            except StoreError as exc:
+                raise ServeError(f"serve.canary_version: {exc}") from None
         if self.registry.production() is None:
             raise ServeError("no model in production yet: run `retune run` (or `retune promote VERSION`) first")
         self.reload()

@@ -275,7 +275,7 @@ def test_the_cli_serves_and_user_mistakes_are_one_line(tmp_path, registry):
                                       "serve": {"canary_version": "v9"}}))
     unknown = retune("--port", "0")
     assert unknown.returncode == 1 and unknown.stderr.strip().splitlines() == [
-        "error: unknown model version 'v9' (registered: v1, v2, v3)"
+        "error: serve.canary_version: unknown model version 'v9' (registered: v1, v2, v3)"
     ]
 
     config.write_text(yaml.safe_dump({"workdir": str(tmp_path / "empty")}))
