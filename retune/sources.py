@@ -14,9 +14,10 @@
 #   streams, Parquet is read in record batches), a part is flushed every `batch_size` kept records,
 #   quarantine rows are flushed in batches too. Remote files (any fsspec URL: s3://, lakefs://) are read in
 #   ranged blocks of READ_BLOCK bytes, never whole; the file's sha256 is computed from the same bytes.
-# - Work splits over processes by source file: `ingest_partition` reads one file with no knowledge of the
-#   others, `merge_partitions` then applies dedup across files and against the store in source order, so the
-#   first occurrence wins exactly as in one sequential `ingest`.
+# - Work splits over processes by source file (a file is never split: numbering of turns and exchanges runs
+#   through a file): `ingest_partition` reads a run of files with no knowledge of the others or the store,
+#   `merge_partitions` then applies dedup across partitions and against the store in source order, so the
+#   first occurrence wins exactly as in one sequential `ingest_files`.
 # - Shapes: a JSON object (a JSONL line or a Parquet row) is an OpenAI chat (`messages`), a prompt/completion
 #   pair, or a customer/agent exchange; with format `turns` it is one turn (conversation_id, role, content).
 #   SourceConfig.fields renames the source's fields to ours first, SourceConfig.roles its role names.
