@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from retune.errors import RetuneError
+from retune.errors import DISK_FULL_ERRNOS, RetuneError
 
 app = typer.Typer(
     help="Continuous fine-tuning for production LLMs: ingest → anonymize → validate → version → fine-tune → "
@@ -41,6 +41,14 @@ def main() -> None:
         app()
     except RetuneError as exc:
         err.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=True, highlight=False)
+        sys.exit(1)
+    except OSError as exc:
+        # A full disk is the user's to fix wherever the write happened (a library's own files included).
+        if exc.errno not in DISK_FULL_ERRNOS:
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        err.print(f"[bold red]error:[/] disk full: no space left on device{where} ({os.strerror(exc.errno)})",
+                  soft_wrap=True, markup=True, highlight=False)  # fmt: skip
         sys.exit(1)
 
 
