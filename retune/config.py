@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from retune.errors import ConfigError
 
@@ -55,6 +55,11 @@ class IngestConfig(_Section):
     quarantine_retention_days: float = Field(
         30, gt=0, description="quarantine files older than this are deleted (at every ingest and by retune gc)"
     )
+
+    @field_validator("near_duplicates", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: object) -> object:
+        return "off" if value is False else value  # YAML reads a bare `off` as false
 
 
 class PiiConfig(_Section):

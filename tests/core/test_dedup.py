@@ -168,3 +168,11 @@ def test_retune_gc_enforces_quarantine_retention(tmp_path):
     done = CliRunner().invoke(app, ["gc", "--config", str(config)])
     assert done.exit_code == 0 and "1 quarantine file(s) older than 7 days deleted" in done.output
     assert not old.exists()
+
+
+def test_a_bare_yaml_off_means_off():
+    import yaml
+
+    from retune.config import IngestConfig
+
+    assert IngestConfig.model_validate(yaml.safe_load("near_duplicates: off")).near_duplicates == "off"
