@@ -56,6 +56,8 @@ def plan_ingest(cfg: Config, source_list: list[SourceConfig]) -> IngestPlan:
 
 def _commit_exists(store: Store) -> Callable[[str], bool]:
     def exists(commit: str) -> bool:
+        if not commit:
+            return False
         try:
             store.get_commit(commit)
         except StoreError:
