@@ -8,7 +8,10 @@ import pytest
 from dag_config import REPO, tiny_config, write_config
 
 sys.path.insert(0, str(REPO / "tests" / "contract"))
+sys.path.insert(0, str(REPO / "tests" / "reliability"))
 from fake_lakefs import FakeLakeFS  # noqa: E402
+from lakefs_policy import admin_actions, not_granted  # noqa: E402
+from visible import leaks, prefect_records, store_records, workdir_records  # noqa: E402
 
 from retune.config import load_config  # noqa: E402
 from retune.datasets import read_turns  # noqa: E402
@@ -31,6 +34,8 @@ def lakefs_config(tmp_path, monkeypatch):
             tmp_path / "retune.yaml", tiny_config(tmp_path / "work", store=store, **overrides)
         )
         assert fake.unhandled == [], f"retune asked the fake lakeFS for what it does not implement: {fake.unhandled}"
+        # least privilege: every call the flows made is allowed by infra/lakefs/policy.json, which grants no more
+        assert not_granted(fake.requests) == [] and admin_actions() == []
 
 
 def test_whole_run_publishes_and_registers_on_lakefs(lakefs_config, prefect_harness, caplog):
@@ -50,6 +55,10 @@ def test_whole_run_publishes_and_registers_on_lakefs(lakefs_config, prefect_harn
     assert production is not None and production.lineage["dataset_commit"] == main.id
     assert [b for b in store.branches() if b.startswith("ingest-")] == []  # merged run branches are deleted
     assert SECRET not in caplog.text and KEY not in caplog.text
+    # the lakeFS keys never show: no log line, artifact, flow-run parameter, stored object, commit or local file
+    seen = prefect_records() + store_records(store) + workdir_records(config.parent / "work")
+    assert sum(1 for where, _ in seen if where == "log") > 20 and len(seen) > 100  # the scan really read the run
+    assert leaks(seen, {KEY, SECRET}) == []
 
 
 def test_failed_contract_keeps_the_run_branch_on_lakefs(lakefs_config, prefect_harness):
