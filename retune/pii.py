@@ -228,7 +228,7 @@ def shadow(text: str) -> _Shadow:
 
 # --- SECRET --------------------------------------------------------------------------------------
 _SECRET_TOKEN = re.compile(
-    r"(?<![\w-])(?:"
+    r"(?=[spgrAxe-])(?:(?<![\w-])(?:"
     r"sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"  # OpenAI, Anthropic
     r"|(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"  # Stripe
     r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,}"  # GitHub
@@ -238,7 +238,7 @@ _SECRET_TOKEN = re.compile(
     r"|AIza[0-9A-Za-z_-]{35}"  # Google API key
     r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"  # JWT: base64url '{"' header and claims
     r")(?![\w-])"
-    r"|-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----[\s\S]{0,8000}?-----END (?:[A-Z]+ )*PRIVATE KEY-----"
+    r"|-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----[\s\S]{0,8000}?-----END (?:[A-Z]+ )*PRIVATE KEY-----)"
 )
 _URL = re.compile(
     r"(?i)\b(?:https?|s?ftps?|ssh|git|wss?|postgres(?:ql)?|mysql|mongodb(?:\+srv)?|redis|amqps?|smtps?|ldaps?)"
@@ -251,14 +251,13 @@ _URL_SECRET_PARAM = re.compile(
     r"session|sessionid|session_id|sid|jwt|code)=([^&#\s]{4,})"
 )
 _KEYWORD_SECRET = re.compile(
-    r"(?i)\b(?:(?P<pw>password|passwd|pwd|passcode|passwort|mot de passe|contraseña|kennwort)"
+    r"(?i)(?=[pascbtrjkm _-])\b(?:(?P<pw>password|passwd|pwd|passcode|passwort|mot de passe|contraseña|kennwort)"
     r"|(?P<key>api[ _-]?key|apikey|access[ _-]?key|secret(?:[ _-]?key)?|client[ _-]?secret|"
     r"(?:auth|access|api|bearer|refresh)?[ _-]?token|private[ _-]?key|jeton|cl[ée](?:[ _-]?api)?|"
     r"clave(?:[ _-]?api)?|schlüssel|api[ _-]?schlüssel|key))"
     r"[\"']?(?:[ \t]*(?:is|was|=|:|ist|est|es|lautet)[ \t]*|[ \t]+)[\"'`]?(?P<value>[^\s\"'`<>,;&]{6,200})"
     r"|\bbearer[ \t]+(?P<bearer>[A-Za-z0-9._~+/=-]{16,})"
 )
-_SECRET_WORD = re.compile(r"(?i)pass|pwd|kennwort|contraseña|key|token|secret|bearer|jeton|cl[ée]|clave|schlüssel")
 _COMMON_WORDS = frozenset("""
     expired invalid incorrect wrong required missing reset changed updated correct empty unknown revoked
     forgotten protected encrypted strong weak secure mandatory optional hidden sent
@@ -303,8 +302,6 @@ def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
                 yield url.start() + u.start(1), url.start() + u.end(1)
             for p in _URL_SECRET_PARAM.finditer(url.group()):
                 yield url.start() + p.start(1), url.start() + p.end(1)
-    if not _SECRET_WORD.search(text):  # cheap prefilter: the keyword regex tries every position
-        return
     for m in _KEYWORD_SECRET.finditer(text):
         group = "bearer" if m.group("bearer") else "value"
         value = m.group(group).rstrip(".!?)]}")
@@ -372,17 +369,18 @@ def _find_iban(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
 
 
 # --- CARD ----------------------------------------------------------------------------------------
+_SEP = r"(?:[ .-]|[ ]{2,4})"  # one separator between digit groups: space, dot, dash, or a few spaces
 _CARD = re.compile(
-    r"(?<![\w+#/.,$€£-])(?<!\d[ -])"
+    r"(?<![\w+#/.,$€£-])(?<!\d[ .-])"
     r"(?:\d{12,19}"  # unspaced
-    r"|\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{1,3}(?![ -]\d)"  # 19 digits 4-4-4-4-3
-    r"|\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{1,7}(?![ -]\d)"  # 4-4-4-4(-ish); mixed separators are still a card
-    r"|\d{4}[ -]\d{4}[ -]\d{4}(?![ -]\d)"  # 12-digit Maestro 4-4-4
-    r"|\d{4}[ -]\d{6}[ -]\d{4,5}(?![ -]\d))"  # Amex / Diners 4-6-5
+    rf"|\d{{4}}{_SEP}\d{{4}}{_SEP}\d{{4}}{_SEP}\d{{4}}{_SEP}\d{{1,3}}(?!{_SEP}\d)"  # 19 digits 4-4-4-4-3
+    rf"|\d{{4}}{_SEP}\d{{4}}{_SEP}\d{{4}}{_SEP}\d{{1,7}}(?!{_SEP}\d)"  # 4-4-4-4(-ish); mixed separators too
+    rf"|\d{{4}}{_SEP}\d{{4}}{_SEP}\d{{4}}(?!{_SEP}\d)"  # 12-digit Maestro 4-4-4
+    rf"|\d{{4}}{_SEP}\d{{6}}{_SEP}\d{{4,5}}(?!{_SEP}\d))"  # Amex / Diners 4-6-5
     r"(?![\w-]|[.,]\d)"
 )
-_CARD_CUE = re.compile(r"(?i)(?:card|maestro|karte|carte|tarjeta|\bcb|debit|credit|\bcc|visa|mastercard|amex|"
-                       r"charged to|paid with|bezahlt mit|payé avec|pagué con)\b[^\n\d]{0,25}$")
+_CARD_CUE = re.compile(r"(?i)(?:(?:card|maestro|karte|carte|tarjeta)\w*|\bcb|debit|credit|\bcc|visa|mastercard|"
+                       r"amex|charged to|paid with|bezahlt mit|payé avec|pagué con)\b[^\n\d]{0,25}$")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -520,7 +518,12 @@ def _plausible_birth_year(value: str) -> bool:
     return all(y < 100 or 1900 <= y <= date.today().year for y in years)
 
 
+_DOB_WORD = re.compile(r"(?i)born|birth|d\.?o\.?b|geb|n[ée]e?[ \t]+le|naissance|nac[ií]|cumplea|ich[ \t]+bin[ \t]+am")
+
+
 def _find_dob(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
+    if not _DOB_WORD.search(text):  # cheap prefilter: the cue words come first in the full pattern
+        return
     for m in _DOB.finditer(text):
         if _plausible_birth_year(m.group("date")):
             yield m.start("date"), m.end("date")
@@ -560,7 +563,7 @@ def _find_ip(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
 # Candidates the phonenumbers matcher does not read in the default region: national forms of other regions
 # ("0151 2345678", "06 12 34 56 78") and 00-prefixed international ones; phonenumbers validates each.
 _PHONE = re.compile(
-    r"(?<![\w+#/.,:@=$€£-])(?:"
+    r"(?=[\d+(])(?<![\w+#/.,:@=$€£-])(?:"
     r"(?:\+|\b00)\d{7,15}"  # compact international
     r"|(?:(?:\+|\b00)\d{1,3}(?:[ .-]|[ ]{2})?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,10}(?:(?:[ .-]|[ ]{2})\d{1,10}){1,6}"
     r"|0\d{2,5}/[ ]?\d{3,10}"  # German style 0171/1234567
@@ -623,11 +626,8 @@ def _valid_somewhere(value: str, options: PiiOptions) -> bool:
     return False
 
 
-_SEVEN_DIGITS = re.compile(r"\d(?:\D*\d){6}")
-
-
 def _find_phone(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
-    if not _SEVEN_DIGITS.search(text):
+    if sum(map(str.isdigit, text)) < 7:
         return
     # a number inside a URL is a path segment or an id (a credential in a URL is a SECRET)
     urls = [m.span() for m in _URL.finditer(text)] if "://" in text else []
@@ -664,6 +664,7 @@ _CAP = r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+"
 _STREET_TYPES = (r"(?:Street|St\.|Road|Rd\.|Avenue|Ave\.|Lane|Ln\.|Drive|Dr\.|Boulevard|Blvd\.|Way|Court|"
                  r"Ct\.|Place|Pl\.|Terrace|Close|Crescent|Square|Parkway|Row|Gardens|Hill)")
 _ADDRESS = re.compile(
+    r"(?=[\dA-ZÀ-ÞcaprtC])(?:"
     rf"(?<![\w#-])\d{{1,5}}[A-Za-z]?,?[ ]+(?:{_CAP}[ ]+){{1,3}}{_STREET_TYPES}(?![\w])"  # 12 Main Street
     rf"|(?<![\w])[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer)"
     r"[ ]+\d{1,4}[a-zA-Z]?(?![\w])"  # Hauptstraße 12
@@ -674,6 +675,7 @@ _ADDRESS = re.compile(
     rf"|(?<![\w])(?:[Cc]alle|C/|c/|[Aa]venida|[Aa]vda\.|[Pp]aseo|[Pp]laza|[Cc]amino|[Rr]onda|[Cc]arrer|"
     rf"[Tt]raves[ií]a)(?:[ ]+(?i:de la|de los|de las|del|de))?(?:[ ]+{_CAP}){{1,3}},?[ ]+\d{{1,4}}"
     r"(?:,?[ ]+\d{1,2}[ºªoO](?:[ ]?[A-Z])?)?(?![\w])"  # Calle Mayor 15, 2º B
+    r")"
 )
 # "Flat 3, 12 Main Street", "Apt 4B, ...": the unit before a street is part of the address
 _UNIT_BEFORE = re.compile(r"(?i)\b(?:flat|apt\.?|apartment|unit|suite)[ ]+\w{1,5},?[ ]+$")
@@ -690,7 +692,7 @@ _UP, _LOW = "A-ZÀ-ÖØ-Þ", "a-zß-öø-ÿ"
 # Anna, O'Brien, McDonald, Müller-Lüdenscheidt
 _NAME_WORD = rf"(?:[{_UP}]['’])?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:-[{_UP}][{_LOW}]+)?"
 # particles inside a full name: "Ludwig van Beethoven", "María de la Cruz", "Anna von der Heide"
-_PARTICLE = r"(?:van|von|der|den|de|del|della|la|le|di|da|dos|du|ten|ter|zu)"
+_PARTICLE = r"(?i:van|von|der|den|de|del|della|la|le|di|da|dos|du|ten|ter|zu)"  # any case: "DE LA FUENTE"
 _FULL_NAME = rf"{_NAME_WORD}(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{_NAME_WORD}){{0,2}}"
 # cue words match in any case (the name itself must be capitalised: ALL CAPS and all-lower-case text is
 # title-cased for the name and address recognizers, see find_pii)
@@ -707,11 +709,19 @@ _NAME_CONTEXTS = [
     re.compile(rf"(?m)^[ \t]*(?i:hi|hello|hey|dear|good morning|good afternoon|good evening|hallo|liebe[rs]?|"
                rf"sehr geehrte[r]? frau|sehr geehrte[r]? herr|bonjour|cher|chère|hola|estimad[oa]|querid[oa])"
                rf"[ ]+(?P<name>{_FULL_NAME})[ ]*[,!]"),
-    re.compile(rf"(?i:regards|best wishes|thanks|thank you|cheers|sincerely|best|grüßen|grüße|gruß|danke|"
+    re.compile(rf"(?=[RrBbTtCcSsGgDdMmAaUu])"  # first letters of the cues: other positions fail fast
+               rf"(?i:regards|best wishes|thanks|thank you|cheers|sincerely|best|grüßen|grüße|gruß|danke|"
                rf"cordialement|bien à vous|merci|saludos|atentamente|gracias|un saludo),?"
                rf"[ \t]*\r?\n[ \t]*(?P<name>{_FULL_NAME})[ \t]*(?:\r?\n|$|<)"),
     re.compile(rf"\b(?i:account holder|card ?holder|name on the card is|addressed to)[ :]+(?P<name>{_FULL_NAME})"),
+    # a display name before an address in angle brackets: "From: Anna Berg <anna@x.de>", "Anna Berg <...> wrote:"
+    re.compile(rf"(?P<name>{_FULL_NAME})[ ]*<[^<>\s@]+@[^<>\s]+>"),
+    # chat introductions
+    re.compile(rf"\b(?i:it's|it is|its|c'est|ici|soy|aquí|hier ist|hier spricht)[ ]+(?P<name>{_FULL_NAME})"
+               rf"(?=[ ]*(?:[,.!;:)\n]|$|(?i:from|here|speaking|de|von|aus|ici)\b))"),
 ]
+_SIGNATURE = next(p for p in _NAME_CONTEXTS if "regards" in p.pattern)
+_DISPLAY_NAME = next(p for p in _NAME_CONTEXTS if "<[^<>" in p.pattern)
 # Capitalised words that follow those cues but are not names, and product/company names that are also first
 # names ("Hey Alexa,", "This is Ring support").
 _NOT_NAMES = frozenset("""
@@ -747,6 +757,8 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
     """(start, name) for every name that follows one of the cues."""
     found = []
     for pattern in _NAME_CONTEXTS:
+        if (pattern is _SIGNATURE and "\n" not in text) or (pattern is _DISPLAY_NAME and "@" not in text):
+            continue  # a sign-off needs a line break before the name, a display name an address after it
         for m in pattern.finditer(text):
             name = _trim_name(m.group("name"))
             if name and not _ORG_AFTER.match(text, m.start("name") + len(name)):
@@ -863,11 +875,12 @@ _FINDERS: dict[str, Callable[[str, PiiOptions], Iterable[tuple[int, int]]]] = {
 }
 
 
+@lru_cache(maxsize=256)  # the NAME and ADDRESS recognizers ask for the same text
 def _cased(text: str) -> str:
     """ALL CAPS or all-lower-case text title-cased (same length), so the capitalised-word rules for names and
     streets still apply ("REGARDS,\nANNA BERG", "vivo en calle mayor 5"); other text as it is."""
-    upper = sum(c.isupper() for c in text)
-    lower = sum(c.islower() for c in text)
+    upper = sum(map(str.isupper, text))
+    lower = sum(map(str.islower, text))
     if upper + lower < 12 or (upper < 4 * lower and upper > lower / 50):
         return text
     cased = text.title()

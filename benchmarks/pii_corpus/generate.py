@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -460,9 +461,46 @@ class Variety(Gen):
                 msg.add(f"{r.choice(['HX', 'KB'])}-{self.digits(4)}", negative="sku").add("\n")
         return msg
 
+    def card(self) -> str:
+        number = re.sub(r"\D", "", super().card())
+        sep = self.r.choice([" ", "-", ".", "  ", ""])
+        return sep.join(number[i:i + 4] for i in range(0, len(number), 4))
+
+    def quoted(self, lang: str, first: str, last: str) -> Labelled:
+        """A reply that quotes the earlier mail with its header line."""
+        r = self.r
+        msg = Labelled()
+        msg.add(r.choice(["Still not fixed.\n\n", "Immer noch kaputt.\n\n", "Toujours rien.\n\n",
+                          "Sigue sin funcionar.\n\n"]))
+        header = {"en": ("On Tue, 3 Mar 2026 at 09:14, ", " wrote:"), "de": ("Am 03.03.2026 um 09:14 schrieb ", ":"),
+                  "fr": ("Le mar. 3 mars 2026, ", " a écrit :"), "es": ("El mar, 3 mar 2026, ", " escribió:")}[lang]
+        msg.add(header[0]).add(f"{first} {last}", pii="NAME").add(" <").add(self.email(first, last), pii="EMAIL")
+        msg.add(">" + header[1] + "\n> ")
+        entity = r.choice(["PHONE", "CARD", "IBAN", "ADDRESS"])
+        msg.add({"PHONE": "tel ", "CARD": "card ", "IBAN": "IBAN ", "ADDRESS": ""}[entity])
+        value = {"PHONE": lambda: self.phone(lang), "CARD": self.card, "IBAN": self.iban,
+                 "ADDRESS": lambda: self.address(lang)}[entity]()
+        msg.add(value, pii=entity).add("\n> ")
+        kind, neg = self.negative(lang)
+        return msg.add(neg, negative=kind).add("\n")
+
+    def chat(self, lang: str, first: str, last: str) -> Labelled:
+        """A one-line chat message: introduction, a value, no sign-off."""
+        r = self.r
+        msg = Labelled()
+        msg.add({"en": "hey it's ", "de": "hallo, hier ist ", "fr": "salut c'est ", "es": "hola, soy "}[lang])
+        msg.add(first if r.random() < 0.5 else f"{first} {last}", pii="NAME").add(r.choice([", ", ". ", " here, "]))
+        kind, neg = self.negative(lang)
+        msg.add(neg, negative=kind).add(" ")
+        entity = r.choice(["PHONE", "EMAIL", "CARD", "DOB"])
+        msg.add(r.choice(LEADS[lang][entity]))
+        value = {"PHONE": lambda: self.phone(lang), "EMAIL": lambda: self.email(first, last), "CARD": self.card,
+                 "DOB": lambda: self.dob(lang)}[entity]()
+        return msg.add(value, pii=entity).add(r.choice([" thx", "", " pls", "!"]))
+
     def message(self, lang: str, first: str, last: str) -> Labelled:
         r = self.r
-        msg = r.choice([self.form, self.html, self.log])(lang, first, last)
+        msg = r.choice([self.form, self.html, self.log, self.quoted, self.chat])(lang, first, last)
         x = r.random()
         if x < 0.12:  # only case changes that keep the length, so the spans stay right
             msg.text = "".join(c.upper() if len(c.upper()) == 1 else c for c in msg.text)
