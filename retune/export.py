@@ -19,6 +19,8 @@ from retune.errors import ExportError
 LATENCY_RUNS = 5  # generate() runs per backend and prompt length; the median is reported
 LATENCY_PROMPT_TOKENS = (32, 128)  # batch 1; the first length is the one variants are chosen on
 LATENCY_NEW_TOKENS = 32
+# A protobuf message cannot exceed 2 GB: bigger models keep their weights in a file beside the graph.
+EXTERNAL_DATA_BYTES = 2**31 - 1
 
 # Quantization recipes, each measured on SmolLM2-135M (see benchmarks/export.py and STACK-NOTES).
 RECIPES = (
@@ -119,7 +121,8 @@ class _Reference:
     encodings: list[dict[str, Any]]
     logits: list[Any]  # torch tensors [seq, vocab]
     generations: list[list[int]]  # only the new tokens
-    latency: Latency
+    model: Any  # the PyTorch model itself, timed side by side with the variants
+    eos_token_ids: list[int]
 
 
 def merge_adapter(base_model: str, adapter_dir: Path, out_dir: Path) -> Path:
@@ -195,18 +198,22 @@ def measure_variants(
     gate: ParityGate,
     *,
     threads: int = 1,
+    runs: int = LATENCY_RUNS,
 ) -> tuple[list[Variant], Latency]:
     """Parity and latency of each ONNX directory against the PyTorch model in `torch_dir`.
 
-    Returns the variants and the PyTorch model's own latency.
+    Returns the variants and the PyTorch model's own latency. Latency runs are interleaved (eager, then each
+    variant, `runs` rounds) so that load from other processes on a shared machine hits every backend alike.
     """
-    # Each backend runs in its own phase: onnxruntime's threads keep spinning and would skew others' timing.
     reference = _run_reference(Path(torch_dir), prompts, new_tokens, threads)
-    variants = []
-    for name, path in onnx_dirs.items():
-        parity, latency = _measure_variant(name, Path(path), reference, new_tokens, gate, threads)
-        variants.append(Variant(name, Path(path), onnx_size(Path(path)), parity, latency))
-    return variants, reference.latency
+    generators = {name: OnnxGenerator(Path(path), threads) for name, path in onnx_dirs.items()}
+    parities = {name: _parity(name, gen, reference, new_tokens, gate) for name, gen in generators.items()}
+    latencies = measure_latencies(reference.model, generators, reference.encodings, threads, runs)
+    variants = [
+        Variant(name, Path(path), onnx_size(Path(path)), parities[name], latencies[name])
+        for name, path in onnx_dirs.items()
+    ]
+    return variants, latencies[EAGER]
 
 
 @contextlib.contextmanager
@@ -235,8 +242,19 @@ def export_onnx(merged_dir: Path, out_dir: Path) -> Path:
         raise ExportError(f"ONNX export of {merged_dir} failed: {exc}") from exc
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
+    if not _external_data(out_dir) and onnx_size(out_dir) > EXTERNAL_DATA_BYTES:
+        _move_weights_to_external_data(out_dir / "model.onnx")
     AutoTokenizer.from_pretrained(merged_dir).save_pretrained(out_dir)
     return out_dir
+
+
+def _move_weights_to_external_data(model_path: Path) -> None:
+    """Rewrite a graph with its initializers in `model.onnx_data` beside it (optimum's own name for it)."""
+    import onnx
+
+    model = onnx.load(str(model_path))
+    onnx.save_model(model, str(model_path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="model.onnx_data", size_threshold=1024)  # fmt: skip
 
 
 def quantize(fp32_dir: Path, out_dir: Path, recipe: str) -> Path:
@@ -265,9 +283,10 @@ def quantize_int8(fp32_dir: Path, out_dir: Path) -> Path:
     return quantize(fp32_dir, out_dir, "int8_dynamic")
 
 
-def _external_data(fp32_dir: Path) -> bool:
-    # Models over 2 GB keep their weights beside the graph; the quantized one must too.
-    return (fp32_dir / "model.onnx_data").exists()
+def _external_data(onnx_dir: Path) -> bool:
+    """Whether the weights live beside the graph (models over 2 GB); a variant of such a model keeps them there
+    too. optimum writes `model.onnx_data`, onnxruntime's quantizers `model.onnx.data`."""
+    return (onnx_dir / "model.onnx_data").exists() or (onnx_dir / "model.onnx.data").exists()
 
 
 def _quantize_dynamic(fp32_dir: Path, out_dir: Path, exclude: list[str]) -> None:
@@ -303,7 +322,16 @@ def _sensitive_matmuls(model_path: Path) -> list[str]:
     return [n for n in names if sensitive(n)]
 
 
-def _quantize_weight_only(fp32_dir: Path, out_dir: Path, *, untie_lm_head: bool) -> None:
+def _quantize_weight_only(
+    fp32_dir: Path,
+    out_dir: Path,
+    *,
+    untie_lm_head: bool,
+    block_size: int = _WEIGHT_ONLY_BLOCK,
+    accuracy_level: int = _WEIGHT_ONLY_ACCURACY_LEVEL,
+    symmetric: bool = True,
+    exclude: list[str] | None = None,
+) -> None:
     """8-bit block-wise weight-only quantization (MatMulNBits); activations stay float outside the kernel."""
     import onnx
     from onnxruntime.quantization.matmul_nbits_quantizer import (
@@ -316,13 +344,13 @@ def _quantize_weight_only(fp32_dir: Path, out_dir: Path, *, untie_lm_head: bool)
         _fold_transposed_weights(model)
         _embeddings_to_fp16(model)
     config = DefaultWeightOnlyQuantConfig(
-        block_size=_WEIGHT_ONLY_BLOCK,
-        is_symmetric=True,
-        accuracy_level=_WEIGHT_ONLY_ACCURACY_LEVEL,
+        block_size=block_size,
+        is_symmetric=symmetric,
+        accuracy_level=accuracy_level,
         bits=8,
         op_types_to_quantize=("MatMul",),
     )
-    quantizer = MatMulNBitsQuantizer(model, algo_config=config)
+    quantizer = MatMulNBitsQuantizer(model, nodes_to_exclude=exclude or [], algo_config=config)
     # The quantizer logs a line per graph node at INFO on its own handler: thousands of lines per model.
     chatty = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
     level = chatty.level
@@ -405,27 +433,93 @@ def load_onnx(path: Path, threads: int = 1) -> Any:
         return ORTModelForCausalLM.from_pretrained(Path(path), session_options=_session_options(threads))
 
 
-def _measure_variant(
-    name: str, path: Path, reference: _Reference, new_tokens: int, gate: ParityGate, threads: int
-) -> tuple[Parity, Latency]:
-    """Compare one ONNX variant with the PyTorch reference and time its generate()."""
+class OnnxGenerator:
+    """Greedy generation straight on an onnxruntime session, the KV cache kept as onnxruntime values between
+    steps (IO binding): optimum's generate() copies every past key/value out to torch and back in at each step.
+
+    Loads any directory `export_onnx` or `quantize` wrote (decoder with past_key_values inputs)."""
+
+    def __init__(self, path: Path, threads: int = 1):
+        import onnxruntime
+
+        self.path = Path(path)
+        self.session = onnxruntime.InferenceSession(
+            str(self.path / "model.onnx"), _session_options(threads), providers=["CPUExecutionProvider"]
+        )
+        inputs = self.session.get_inputs()
+        self._input_names = {i.name for i in inputs}
+        self._past = [(i.name, i.shape[1], i.shape[3]) for i in inputs if i.name.startswith("past_key_values")]
+        self._present = [o.name for o in self.session.get_outputs() if o.name.startswith("present")]
+        if len(self._past) != len(self._present):
+            raise ExportError(f"{self.path} is not a decoder with KV cache (past/present inputs do not match)")
+
+    def _run(self, binding: Any, ids: Any, past_len: int, past: list[Any]) -> list[Any]:
+        import numpy as np
+
+        binding.bind_cpu_input("input_ids", ids)
+        binding.bind_cpu_input("attention_mask", np.ones((1, past_len + ids.shape[1]), np.int64))
+        if "position_ids" in self._input_names:
+            positions = np.arange(past_len, past_len + ids.shape[1], dtype=np.int64)[None]
+            binding.bind_cpu_input("position_ids", positions)
+        for (name, _, _), value in zip(self._past, past, strict=True):
+            binding.bind_ortvalue_input(name, value)
+        binding.bind_output("logits")
+        for name in self._present:
+            binding.bind_output(name)  # onnxruntime allocates; the values are fed back as they are
+        self.session.run_with_iobinding(binding)
+        outputs = binding.get_outputs()
+        binding.clear_binding_inputs()
+        binding.clear_binding_outputs()
+        return outputs
+
+    def _empty_past(self) -> list[Any]:
+        import numpy as np
+        import onnxruntime
+
+        return [onnxruntime.OrtValue.ortvalue_from_numpy(np.zeros((1, heads, 0, dim), np.float32))
+                for _, heads, dim in self._past]  # fmt: skip
+
+    def logits(self, input_ids: list[int]) -> Any:
+        """Logits [len(input_ids), vocab] of one forward pass over the prompt (numpy)."""
+        import numpy as np
+
+        ids = np.asarray(input_ids, dtype=np.int64)[None]
+        return self._run(self.session.io_binding(), ids, 0, self._empty_past())[0].numpy()[0]
+
+    def generate(self, input_ids: list[int], new_tokens: int, suppress: list[int] = ()) -> list[int]:
+        """Exactly `new_tokens` greedy tokens after the prompt; `suppress` (end of sequence) is never chosen,
+        as with generate(min_new_tokens=new_tokens)."""
+        import numpy as np
+
+        binding = self.session.io_binding()
+        ids = np.asarray(input_ids, dtype=np.int64)[None]
+        past, past_len, out = self._empty_past(), 0, []
+        for _ in range(new_tokens):
+            outputs = self._run(binding, ids, past_len, past)
+            last = outputs[0].numpy()[0, -1]
+            last[list(suppress)] = -np.inf
+            token = int(last.argmax())
+            out.append(token)
+            past, past_len, ids = outputs[1:], past_len + ids.shape[1], np.array([[token]], np.int64)
+        return out
+
+
+def _parity(name: str, generator: OnnxGenerator, reference: _Reference, new_tokens: int, gate: ParityGate) -> Parity:
+    """Compare one ONNX variant with the PyTorch reference on the parity prompts."""
     import torch
 
-    model = load_onnx(path, threads)
     agreements, rel_errs, top1_hits, positions = [], [], 0, 0
     for enc, ref_logits, ref_tokens in zip(
         reference.encodings, reference.logits, reference.generations, strict=True
     ):
-        with torch.no_grad():
-            logits = model(**enc).logits[0].float()
+        ids = enc["input_ids"][0].tolist()
+        logits = torch.from_numpy(generator.logits(ids)).float()
         rel_errs.append(float((logits - ref_logits).abs().max() / ref_logits.abs().max().clamp_min(1e-12)))
         top1_hits += int((logits.argmax(-1) == ref_logits.argmax(-1)).sum())
         positions += logits.shape[0]
-        agreements.append(greedy_agreement(ref_tokens, _generate(model, enc, new_tokens), new_tokens))
-    parity = judge(name, sum(agreements) / len(agreements), top1_hits / positions, max(rel_errs), gate)
-    latency = measure_latency(model, reference.encodings, threads)
-    del model
-    return parity, latency
+        candidate = generator.generate(ids, new_tokens, suppress=reference.eos_token_ids)
+        agreements.append(greedy_agreement(ref_tokens, candidate, new_tokens))
+    return judge(name, sum(agreements) / len(agreements), top1_hits / positions, max(rel_errs), gate)
 
 
 def judge(name: str, greedy: float, top1: float, rel_err: float, gate: ParityGate) -> Parity:
@@ -499,9 +593,13 @@ def _run_reference(merged_dir: Path, prompts: list[str], new_tokens: int, thread
             with torch.no_grad():
                 logits.append(model(**enc).logits[0].float())
             generations.append(_generate(model, enc, new_tokens))
-        latency = measure_latency(model, encodings, threads)
-    del model
-    return _Reference(encodings, logits, generations, latency)
+    return _Reference(encodings, logits, generations, model, _eos_token_ids(model))
+
+
+def _eos_token_ids(model: Any) -> list[int]:
+    """The tokens generate(min_new_tokens=...) suppresses: the same must be suppressed in ONNX generation."""
+    eos = model.generation_config.eos_token_id
+    return [] if eos is None else list(eos) if isinstance(eos, list) else [eos]
 
 
 def latency_prompt(encodings: list[dict[str, Any]], length: int) -> dict[str, Any]:
@@ -513,19 +611,40 @@ def latency_prompt(encodings: list[dict[str, Any]], length: int) -> dict[str, An
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
 
-def measure_latency(model: Any, encodings: list[dict[str, Any]], threads: int, runs: int = LATENCY_RUNS) -> Latency:
-    """Median generate() ms for LATENCY_NEW_TOKENS new tokens after each of LATENCY_PROMPT_TOKENS prompts."""
-    medians = {}
-    for length in LATENCY_PROMPT_TOKENS:
-        enc = latency_prompt(encodings, length)
-        _generate(model, enc, LATENCY_NEW_TOKENS)  # warm-up: first calls allocate and pick kernels
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            _generate(model, enc, LATENCY_NEW_TOKENS)
-            times.append((time.perf_counter() - start) * 1000)
-        medians[length] = statistics.median(times)
-    return Latency(medians, runs, threads)
+EAGER = "eager"  # the PyTorch model's key among the timed backends
+
+
+def measure_latencies(
+    model: Any, generators: dict[str, OnnxGenerator], encodings: list[dict[str, Any]], threads: int,
+    runs: int = LATENCY_RUNS,
+) -> dict[str, Latency]:
+    """Median ms for LATENCY_NEW_TOKENS greedy tokens after each of LATENCY_PROMPT_TOKENS prompts: the PyTorch
+    `model` with generate() (KV cache) and every ONNX generator, interleaved run by run."""
+    suppress = _eos_token_ids(model)
+    backends: dict[str, Any] = {EAGER: None, **generators}
+    times: dict[str, dict[int, list[float]]] = {name: {n: [] for n in LATENCY_PROMPT_TOKENS} for name in backends}
+    with torch_threads(threads):
+        for length in LATENCY_PROMPT_TOKENS:
+            enc = latency_prompt(encodings, length)
+            ids = enc["input_ids"][0].tolist()
+
+            def one(name: str, enc: dict[str, Any] = enc, ids: list[int] = ids) -> float:
+                start = time.perf_counter()
+                if name == EAGER:
+                    _generate(model, enc, LATENCY_NEW_TOKENS)
+                else:
+                    generators[name].generate(ids, LATENCY_NEW_TOKENS, suppress=suppress)
+                return (time.perf_counter() - start) * 1000
+
+            for name in backends:
+                one(name)  # warm-up: first calls allocate and pick kernels
+            for _ in range(runs):
+                for name in backends:
+                    times[name][length].append(one(name))
+    return {
+        name: Latency({n: statistics.median(ms) for n, ms in by_length.items()}, runs, threads)
+        for name, by_length in times.items()
+    }
 
 
 def _generate(model: Any, enc: dict[str, Any], new_tokens: int) -> list[int]:

@@ -9,20 +9,24 @@ from pathlib import Path
 
 import pytest
 
+import retune.export as core_export
 from retune.errors import ExportError
 from retune.export import (
     LATENCY_PROMPT_TOKENS,
     RECIPES,
     ExportResult,
     Latency,
+    OnnxGenerator,
     ParityGate,
     Variant,
     choose_variant,
     export_model,
+    export_onnx,
     greedy_agreement,
     judge,
     measure_variants,
     merge_adapter,
+    quantize,
 )
 
 PROMPTS = ["Hi, where is my order 123?", "Any news about refund 456?", "Can you help me with invoice 789"]
@@ -52,6 +56,11 @@ def adapter_dir(tiny_base_model, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def merged_dir(tiny_base_model, adapter_dir, tmp_path_factory) -> Path:
     return merge_adapter(str(tiny_base_model), adapter_dir, tmp_path_factory.mktemp("merged") / "merged")
+
+
+@pytest.fixture(scope="module")
+def fp32_dir(merged_dir, tmp_path_factory) -> Path:
+    return export_onnx(merged_dir, tmp_path_factory.mktemp("fp32") / "fp32")
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +179,49 @@ def test_gate_rejects_an_onnx_model_that_does_not_match_pytorch(tiny_base_model,
     assert eager.ms > 0
     with pytest.raises(ExportError, match="nothing registered.*short by"):
         choose_variant(variants, gate)
+
+
+def _pytorch_greedy(model_dir: Path, prompt: str, new_tokens: int) -> tuple[list[int], list[int]]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    enc = dict(tokenizer(prompt, return_tensors="pt", return_token_type_ids=False))
+    return enc["input_ids"][0].tolist(), core_export._generate(model, enc, new_tokens)
+
+
+def test_onnx_generator_reproduces_pytorch_greedy_generation(merged_dir, fp32_dir):
+    """The IO-binding loop (KV cache kept in onnxruntime) yields PyTorch's generate() tokens, end of sequence
+    suppressed alike, and PyTorch's logits."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    generator = OnnxGenerator(fp32_dir)
+    eos = AutoModelForCausalLM.from_pretrained(merged_dir).generation_config.eos_token_id
+    for prompt in PROMPTS:
+        ids, expected = _pytorch_greedy(merged_dir, prompt, 12)
+        assert generator.generate(ids, 12, suppress=[eos]) == expected
+    model = AutoModelForCausalLM.from_pretrained(merged_dir).eval()
+    with torch.no_grad():
+        reference = model(input_ids=torch.tensor([ids])).logits[0].numpy()
+    assert abs(generator.logits(ids) - reference).max() < 1e-4
+
+
+def test_models_over_the_external_data_threshold_keep_weights_beside_the_graph(
+    merged_dir, fp32_dir, tmp_path, monkeypatch
+):
+    """The 2 GB protobuf limit, forced down to 0 bytes: fp32 and quantized variants store their weights in a
+    data file beside the graph, load, and generate what the single-file export generates."""
+    monkeypatch.setattr(core_export, "EXTERNAL_DATA_BYTES", 0)
+    external = export_onnx(merged_dir, tmp_path / "fp32")
+    assert (external / "model.onnx_data").stat().st_size > (external / "model.onnx").stat().st_size
+    ids, _ = _pytorch_greedy(merged_dir, PROMPTS[0], 1)
+    expected = OnnxGenerator(fp32_dir).generate(ids, 8)
+    assert OnnxGenerator(external).generate(ids, 8) == expected
+    quantized = quantize(external, tmp_path / "q", RECIPES[0])
+    assert (quantized / "model.onnx.data").exists()
+    assert len(OnnxGenerator(quantized).generate(ids, 8)) == 8
+    assert core_export.onnx_size(quantized) < core_export.onnx_size(external)
 
 
 def test_export_rejects_impossible_settings(merged_dir, tmp_path):
