@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from retune.config import Config
 from retune.errors import RetuneError, ServeError, StoreError
@@ -54,6 +54,14 @@ _PLAIN_END_MARKERS = ("<|im_end|>",)  # retune's default chat template writes Ch
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant"]
     content: str
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text_parts(cls, value: Any) -> Any:
+        """OpenAI clients may send content as a list of parts; the text parts are the message (as ingest reads it)."""
+        if isinstance(value, list) and all(isinstance(p, dict) for p in value):
+            return "\n".join(str(p.get("text", "")) for p in value if p.get("type") == "text")
+        return value
 
 
 class ChatRequest(BaseModel):

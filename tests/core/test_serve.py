@@ -119,17 +119,20 @@ def test_production_answers_then_the_cache_does(tmp_path, registry, package):
         assert again.headers["X-Retune-Cache"] == "hit" and again.json()["retune"]["cached"] is True
         assert again.json()["choices"] == body["choices"] and again.json()["id"] != body["id"]
         assert chat(s.url, "Hi, where is my parcel 9?").headers["X-Retune-Cache"] == "miss"
+        parts = httpx.post(f"{s.url}/v1/chat/completions", json={"max_tokens": MAX_TOKENS, "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "Hi, where is my order 123?"}]}]})
+        assert parts.headers["X-Retune-Cache"] == "hit"  # content as a list of text parts is the same request
 
         health = httpx.get(f"{s.url}/healthz").json()
         assert health["production"] == "v1" and health["loaded"] == {"v1": "fp32"}
 
         text = httpx.get(f"{s.url}/metrics").text
-        assert metric(text, "retune_serve_cache_hits_total", version="v1") == 1
+        assert metric(text, "retune_serve_cache_hits_total", version="v1") == 2
         assert metric(text, "retune_serve_cache_misses_total", version="v1") == 2
-        assert metric(text, "retune_serve_cache_hit_ratio", version="v1") == pytest.approx(1 / 3)
+        assert metric(text, "retune_serve_cache_hit_ratio", version="v1") == pytest.approx(2 / 4)
         generated = body["usage"]["completion_tokens"]
         assert metric(text, "retune_serve_generated_tokens_total", version="v1") >= generated
-        assert metric(text, "retune_serve_request_seconds_count", version="v1", cache="hit") == 1
+        assert metric(text, "retune_serve_request_seconds_count", version="v1", cache="hit") == 2
         assert metric(text, "retune_serve_request_seconds_count", version="v1", cache="miss") == 2
         assert metric(text, "retune_serve_model_info", version="v1", role="production") == 1
 
