@@ -19,6 +19,8 @@ from retune.store import open_store  # noqa: E402
 
 pytestmark = pytest.mark.slow
 SECRET_KEY = "pseudonymization-key-that-must-never-show-7f3a9c"
+# Set in the environment though this run uses the local store: nothing may dump the environment anywhere.
+LAKEFS_KEYS = {"LAKEFS_ACCESS_KEY_ID": "AKIALEAKTESTNEVERSHOWN", "LAKEFS_SECRET_ACCESS_KEY": "lakefs-secret-not-shown"}
 
 
 def planted_values() -> set[str]:
@@ -39,6 +41,8 @@ def test_no_secret_and_no_raw_pii_in_anything_the_run_shows(tmp_path, monkeypatc
     from flows.run import run_flow
 
     monkeypatch.setenv("RETUNE_PII_KEY", SECRET_KEY)
+    for name, value in LAKEFS_KEYS.items():
+        monkeypatch.setenv(name, value)
     config = write_config(tmp_path / "retune.yaml", tiny_config(tmp_path / "work"))
     for batch in ("batch1", "batch2"):
         run_flow(str(config), [str(REPO / f"examples/{batch}/*")])
@@ -64,5 +68,5 @@ def test_no_secret_and_no_raw_pii_in_anything_the_run_shows(tmp_path, monkeypatc
 
     values = planted_values()
     assert len(values) > 100
-    leaks = [(where, v) for where, text in seen for v in values | {SECRET_KEY} if v in text]
+    leaks = [(where, v) for where, text in seen for v in values | {SECRET_KEY, *LAKEFS_KEYS.values()} if v in text]
     assert leaks == [], f"{len(leaks)} leaks, e.g. {leaks[:5]}"
