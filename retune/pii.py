@@ -322,9 +322,20 @@ _EMAIL = re.compile(
 )
 
 
+# "anna [at] example [dot] com", "anna(at)example.com": written that way to dodge scrapers, still an address
+_EMAIL_OBFUSCATED = re.compile(
+    r"(?i)(?<![\w.%+-])[a-z0-9][a-z0-9._%+-]*[ ]?(?:\[at\]|\(at\)|\{at\}|\[@\]|\(@\))[ ]?"
+    r"[a-z0-9-]+(?:[ ]?(?:\[dot\]|\(dot\)|\{dot\}|\.)[ ]?[a-z0-9-]+)*[ ]?(?:\[dot\]|\(dot\)|\{dot\}|\.)[ ]?"
+    r"[a-z]{2,24}(?![\w-])"
+)
+
+
 def _find_email(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     if "@" in text:
         for m in _EMAIL.finditer(text):
+            yield m.start(), m.end()
+    if "at" in text or "AT" in text or "(@" in text or "[@" in text:
+        for m in _EMAIL_OBFUSCATED.finditer(text):
             yield m.start(), m.end()
 
 
@@ -569,6 +580,7 @@ _PHONE = re.compile(
     r"|0\d{2,5}/[ ]?\d{3,10}"  # German style 0171/1234567
     r"|(?:\+|\b00)\d{1,3}[ .-]?\(\d{1,4}\)[ .-]?\d{4,12}"  # +49 (0)30 12345678
     r"|\(\d{2,5}\)[ .-]?\d{3,4}[ .-]?\d{3,4}"  # (415) 555-0132
+    r"|\(0\d{1,4}\)[ .-]?\d{4,10}"  # (030) 1234567
     r"|\d{7,15}"  # compact: national with trunk 0, or any after a cue word
     r")(?![\w]|[.,-]\d)"
 )
@@ -716,6 +728,9 @@ _NAME_CONTEXTS = [
     re.compile(rf"\b(?i:account holder|card ?holder|name on the card is|addressed to)[ :]+(?P<name>{_FULL_NAME})"),
     # a display name before an address in angle brackets: "From: Anna Berg <anna@x.de>", "Anna Berg <...> wrote:"
     re.compile(rf"(?P<name>{_FULL_NAME})[ ]*<[^<>\s@]+@[^<>\s]+>"),
+    # a title before a name: "Mrs Thompson called", "Frau Müller", "Mme Dupont", "Sr. García"
+    re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Herrn?|Frau|Mme|Mlle|M(?=\.)|Sra?|Srta|Doña)\.?[ ]+"
+               rf"(?P<name>(?:{_PARTICLE}[ ]){{0,2}}{_FULL_NAME})"),
     # chat introductions
     re.compile(rf"\b(?i:it's|it is|its|c'est|ici|soy|aquí|hier ist|hier spricht)[ ]+(?P<name>{_FULL_NAME})"
                rf"(?=[ ]*(?:[,.!;:)\n]|$|(?i:from|here|speaking|de|von|aus|ici)\b))"),
@@ -735,6 +750,7 @@ _NOT_NAMES = frozenset("""
     alexa siri cortana bixby google echo ring nest tesla dell mercedes ford chevy jaguar wendy wendys harley
     carrie genie juno luna nova skype zoom slack
     ihr ihre euer dein das die der votre vos notre el los las su sus nuestro equipo équipe
+    pour por para wegen für mit avec con sans sin ohne und et y or oder ou o zurückrufen rappeler llamar
 """.split())
 # a cued "name" followed by one of these is an organisation or a product: "This is Max Support"
 _ORG_AFTER = re.compile(r"[ ]+(?:[Ss]upport|[Tt]eam|[Cc]ustomer|[Ss]ervice|[Ii]nc\b|[Ll]td\b|GmbH|[Aa]pp\b|"

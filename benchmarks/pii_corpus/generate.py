@@ -498,9 +498,27 @@ class Variety(Gen):
                  "DOB": lambda: self.dob(lang)}[entity]()
         return msg.add(value, pii=entity).add(r.choice([" thx", "", " pls", "!"]))
 
+    def note(self, lang: str, first: str, last: str) -> Labelled:
+        """An internal call-back note: a title before the family name, an e-mail written to dodge scrapers."""
+        r = self.r
+        msg = Labelled()
+        title = {"en": r.choice(["Mrs ", "Mr ", "Ms "]), "de": r.choice(["Frau ", "Herr "]),
+                 "fr": r.choice(["Mme ", "M. "]), "es": r.choice(["Sra. ", "Sr. "])}[lang]
+        lead = {"en": "Please call ", "de": "Bitte ", "fr": "Rappeler ", "es": "Llamar a "}[lang]
+        msg.add(lead + title).add(last, pii="NAME").add(" ")
+        msg.add({"en": "back about ", "de": "zurückrufen wegen ", "fr": "pour ", "es": "por "}[lang])
+        kind, neg = self.negative(lang)
+        msg.add(neg, negative=kind).add(". ")
+        email = self.email(first, last)
+        local, domain = email.split("@")
+        host, _, tld = domain.rpartition(".")
+        at, dot = r.choice([(" [at] ", " [dot] "), ("(at)", "(dot)"), (" (at) ", "."), ("[@]", ".")])
+        msg.add({"en": "Mail: ", "de": "Mail: ", "fr": "Courriel : ", "es": "Correo: "}[lang])
+        return msg.add(f"{local}{at}{host.replace('.', dot)}{dot}{tld}", pii="EMAIL")
+
     def message(self, lang: str, first: str, last: str) -> Labelled:
         r = self.r
-        msg = r.choice([self.form, self.html, self.log, self.quoted, self.chat])(lang, first, last)
+        msg = r.choice([self.form, self.html, self.log, self.quoted, self.chat, self.note])(lang, first, last)
         x = r.random()
         if x < 0.12:  # only case changes that keep the length, so the spans stay right
             msg.text = "".join(c.upper() if len(c.upper()) == 1 else c for c in msg.text)

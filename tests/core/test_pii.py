@@ -107,6 +107,11 @@ POSITIVES = [
     ("ADDRESS", "vivo en avenida de la constitución 200; gracias", "avenida de la constitución 200"),
     ("IBAN", "IBAN: NL18-RABO-1903-2151-00\n", "NL18-RABO-1903-2151-00"),
     ("PHONE", "TELÉFONO:  0027  10  120  9480\n", "0027  10  120  9480"),
+    ("NAME", "Bitte Frau Schulze-Hahn zurückrufen", "Schulze-Hahn"),
+    ("NAME", "Rappeler M. Chevalier pour la commande", "Chevalier"),
+    ("EMAIL", "Mail: anna.berg [at] web [dot] de", "anna.berg [at] web [dot] de"),
+    ("CARD", "Visa 4111.1111.1111.1111 exp", "4111.1111.1111.1111"),
+    ("PHONE", "Tel (030) 1234567", "(030) 1234567"),
 ]
 
 HARD_NEGATIVES = [
@@ -150,6 +155,12 @@ def test_each_entity_is_found(entity, text, value):
 def test_hard_negatives_survive(text):
     assert find_pii(text) == []
     assert anonymize_text(text, P) == (text, Counter())
+
+
+def test_a_display_name_before_an_address_is_a_name():
+    text = "> On Tue, Zebulon Quixfeather <zq@example.org> wrote:"
+    found = [(m.entity, m.value) for m in find_pii(text)]
+    assert found == [("NAME", "Zebulon Quixfeather"), ("EMAIL", "zq@example.org")]
 
 
 def test_a_phone_number_running_into_an_ip_is_cut_where_the_separators_change():
