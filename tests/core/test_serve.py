@@ -310,3 +310,33 @@ def test_replicas_answer_at_once_and_alike(tmp_path, registry):
         one_by_one = [chat(s.url, q) for q in questions]
     assert all(r.status_code == 200 for r in together + one_by_one)
     assert [r.json()["choices"] for r in together] == [r.json()["choices"] for r in one_by_one]  # greedy: same
+
+
+def test_the_decoder_generates_what_optimum_generates(package):
+    """The served decoder (KV cache in IO binding) picks the same greedy tokens as optimum's generate()."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from retune.export import load_onnx
+    from retune.serve import Decoder
+
+    tokenizer = AutoTokenizer.from_pretrained(package / "onnx")
+    reference = load_onnx(package / "onnx")
+    decoder = Decoder(package / "onnx", threads=1)
+    eos = tokenizer.eos_token_id
+    chat_prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Where is my parcel 42?"}],
+                                                tokenize=False, add_generation_prompt=True)
+    lengths = []
+    for text in ("Hi, where is my order 123?", "Thank you!", chat_prompt):
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            expected = reference.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                          max_new_tokens=12, do_sample=False,
+                                          pad_token_id=tokenizer.pad_token_id)[0, len(ids):].tolist()
+        if eos in expected:
+            expected = expected[: expected.index(eos) + 1]  # then optimum pads
+        assert decoder.generate(ids, 12, stop={eos}) == expected
+        lengths.append(len(expected))
+        first = expected[0]
+        assert decoder.generate(ids, 12, stop={first}) == [first]  # ends at (and keeps) the first stop token
+    assert max(lengths) >= 8  # at least one continuation long enough to exercise the KV cache
