@@ -168,14 +168,18 @@ class SplitConfig(_Section):
     test_fraction: float = Field(0.1, gt=0, lt=1)
 
 
-QuantRecipe = Literal["int8_weight_only_all", "int8_weight_only_matmulnbits", "int8_dynamic_selective", "int8_dynamic"]
+QuantRecipe = Literal[
+    "int8_weight_only_outlier_aware", "int8_weight_only_all", "int8_weight_only_matmulnbits", "int8_dynamic_selective",
+    "int8_dynamic",
+]
 
 
 class ExportConfig(_Section):
     quantize: bool = True
     # Tried in order; the fastest variant that passes the parity gate wins (fp32 ONNX when none does).
     recipes: list[QuantRecipe] = [
-        "int8_weight_only_all", "int8_weight_only_matmulnbits", "int8_dynamic_selective", "int8_dynamic"
+        "int8_weight_only_outlier_aware", "int8_weight_only_all", "int8_weight_only_matmulnbits",
+        "int8_dynamic_selective", "int8_dynamic",
     ]
     parity_prompts: int = 8
     parity_new_tokens: int = 16

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
+import os
 import shutil
 import statistics
 import time
@@ -24,6 +26,10 @@ EXTERNAL_DATA_BYTES = 2**31 - 1
 
 # Quantization recipes, each measured on SmolLM2-135M (see benchmarks/export.py and STACK-NOTES).
 RECIPES = (
+    # 8-bit MatMulNBits on every MatMul including the untied lm_head, except those whose input activations carry
+    # outliers on calibration text (max |x| > OUTLIER_RATIO x rms: a few down_proj on SmolLM2), which stay fp32.
+    # int8 activations inside the kernel (accuracy_level 4) are what makes it fast, and what outliers break.
+    "int8_weight_only_outlier_aware",
     # 8-bit block-wise weight-only MatMulNBits on every MatMul including the (untied) lm_head; the
     # embedding table kept as fp16: the lm_head is a third of the bytes read per generated token.
     "int8_weight_only_all",
@@ -38,6 +44,7 @@ RECIPES = (
 _WEIGHT_ONLY_BLOCK = 32
 _WEIGHT_ONLY_ACCURACY_LEVEL = 4  # int8 activations inside MatMulNBits: the fast kernel on avx512_vnni
 _SELECTIVE_LAST_BLOCKS = 2
+OUTLIER_RATIO = 100.0  # on SmolLM2 8 of 210 projections exceed it (up to ~300); the median one is ~20
 
 
 @dataclass
@@ -108,10 +115,17 @@ class ExportResult:
     eager: Latency  # the same timing for the PyTorch merged model, for comparison
     gate: ParityGate
     failed_recipes: dict[str, str] = field(default_factory=dict)  # recipe -> why it could not be built
+    # 1-minute load average before and after the latency runs: other processes on the machine skew absolute ms
+    # (eager and variants are interleaved run by run, so the ratios stay fair)
+    load_average: tuple[float, float] = (0.0, 0.0)
 
     @property
     def eager_latency_ms(self) -> float:
         return self.eager.ms
+
+    def speedup(self, variant: Variant) -> dict[int, float]:
+        """Eager ms / variant ms for each prompt length (generation of LATENCY_NEW_TOKENS tokens)."""
+        return {n: self.eager.prompt_ms[n] / ms for n, ms in variant.latency.prompt_ms.items()}
 
 
 @dataclass
@@ -153,9 +167,14 @@ def export_model(
     new_tokens: int,
     gate: ParityGate,
     threads: int = 1,
+    calibration: list[str] | None = None,
+    runs: int = LATENCY_RUNS,
 ) -> ExportResult:
     """Export fp32 ONNX and one quantized variant per recipe, measure each against PyTorch, keep the fastest
-    that passes the parity gate (fp32 when none does). ExportError when not even fp32 passes."""
+    that passes the parity gate (fp32 when none does). ExportError when not even fp32 passes.
+
+    `calibration`: texts the outlier-aware recipe looks at (training data, not the parity prompts; default: the
+    prompts)."""
     gate.check()
     if not prompts:
         raise ExportError("the parity gate needs at least one prompt")
@@ -167,15 +186,17 @@ def export_model(
     merged_dir, out_dir = Path(merged_dir), Path(out_dir)
 
     paths = {"fp32": export_onnx(merged_dir, out_dir / "fp32")}
+    calibration_ids = _token_ids(merged_dir, calibration or prompts)
     failed: dict[str, str] = {}
     for recipe in recipes:
         try:
-            paths[recipe] = quantize(paths["fp32"], out_dir / recipe, recipe)
+            paths[recipe] = quantize(paths["fp32"], out_dir / recipe, recipe, calibration_ids)
         except Exception as exc:  # one broken recipe must not cost the run: fp32 and the others remain
             failed[recipe] = f"{type(exc).__name__}: {exc}"
 
-    variants, eager = measure_variants(merged_dir, paths, prompts, new_tokens, gate, threads=threads)
-    chosen, reason = choose_variant(variants, gate)
+    load_before = os.getloadavg()
+    variants, eager = measure_variants(merged_dir, paths, prompts, new_tokens, gate, threads=threads, runs=runs)
+    chosen, reason = choose_variant(variants, gate, eager)
     if failed:
         reason += " " + " ".join(f"{r} could not be built ({why.splitlines()[0][:200]})." for r, why in failed.items())
     return ExportResult(
@@ -187,7 +208,15 @@ def export_model(
         eager=eager,
         gate=gate,
         failed_recipes=failed,
+        load_average=(load_before[0], os.getloadavg()[0]),
     )
+
+
+def _token_ids(tokenizer_dir: Path, texts: list[str], max_tokens: int = 256) -> list[list[int]]:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    return [tokenizer(t)["input_ids"][:max_tokens] for t in texts if t]
 
 
 def measure_variants(
@@ -257,12 +286,19 @@ def _move_weights_to_external_data(model_path: Path) -> None:
                     location="model.onnx_data", size_threshold=1024)  # fmt: skip
 
 
-def quantize(fp32_dir: Path, out_dir: Path, recipe: str) -> Path:
-    """One quantized variant of an exported model, loadable like the fp32 one."""
+def quantize(fp32_dir: Path, out_dir: Path, recipe: str, calibration: list[list[int]] | None = None) -> Path:
+    """One quantized variant of an exported model, loadable like the fp32 one. `calibration` (token ids of a few
+    texts) is what the outlier-aware recipe looks at; ExportError without it."""
     fp32_dir, out_dir = Path(fp32_dir), Path(out_dir)
+    if recipe == "int8_weight_only_outlier_aware" and not calibration:
+        raise ExportError(f"the {recipe} recipe needs calibration texts")
     out_dir.mkdir(parents=True, exist_ok=True)
     with _quiet():
-        if recipe == "int8_dynamic":
+        if recipe == "int8_weight_only_outlier_aware":
+            outliers = outlier_matmuls(fp32_dir, calibration or [])
+            _quantize_weight_only(fp32_dir, out_dir, untie_lm_head=True, exclude=sorted(outliers))
+            (out_dir / "fp32_matmuls.json").write_text(json.dumps(outliers, indent=1))
+        elif recipe == "int8_dynamic":
             _quantize_dynamic(fp32_dir, out_dir, exclude=[])
         elif recipe == "int8_dynamic_selective":
             _quantize_dynamic(fp32_dir, out_dir, exclude=_sensitive_matmuls(fp32_dir / "model.onnx"))
@@ -301,6 +337,52 @@ def _quantize_dynamic(fp32_dir: Path, out_dir: Path, exclude: list[str]) -> None
         nodes_to_exclude=exclude,
         use_external_data_format=_external_data(fp32_dir),
     )
+
+
+def outlier_matmuls(fp32_dir: Path, calibration: list[list[int]], ratio: float | None = None) -> dict[str, float]:
+    """MatMuls (with a weight initializer) whose input activations on the calibration token ids reach more than
+    `ratio` (default OUTLIER_RATIO) times their rms, with that max/rms: per-block int8 activation scales lose
+    the small values next to such an outlier."""
+    import numpy as np
+    import onnx
+    import onnxruntime
+
+    ratio = OUTLIER_RATIO if ratio is None else ratio
+    model_path = Path(fp32_dir) / "model.onnx"
+    model = onnx.load(str(model_path), load_external_data=False)
+    weights = {i.name for i in model.graph.initializer}
+    probes = {n.input[0]: n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in weights}
+    outputs = {o.name for o in model.graph.output}
+    for tensor in probes:
+        if tensor not in outputs:
+            model.graph.output.append(onnx.helper.make_empty_tensor_value_info(tensor))
+    # Saved beside the original: external weights (models over 2 GB) are found by their relative location.
+    probe_path = model_path.with_name("calibration_probe.onnx")
+    try:
+        onnx.save_model(model, str(probe_path))
+        session = onnxruntime.InferenceSession(str(probe_path), providers=["CPUExecutionProvider"])
+    finally:
+        probe_path.unlink(missing_ok=True)
+    inputs = {i.name: i for i in session.get_inputs()}
+    peak: dict[str, float] = {}
+    squares: dict[str, list[float]] = {}
+    for ids in calibration:
+        feed = {"input_ids": np.asarray([ids], np.int64), "attention_mask": np.ones((1, len(ids)), np.int64)}
+        if "position_ids" in inputs:
+            feed["position_ids"] = np.arange(len(ids), dtype=np.int64)[None]
+        for name, arg in inputs.items():
+            if name.startswith("past_key_values"):
+                feed[name] = np.zeros((1, arg.shape[1], 0, arg.shape[3]), np.float32)
+        values = session.run(list(probes), feed)
+        for tensor, value in zip(probes, values, strict=True):
+            peak[tensor] = max(peak.get(tensor, 0.0), float(np.abs(value).max()))
+            squares.setdefault(tensor, []).append(float(np.square(value, dtype=np.float64).mean()))
+    found = {}
+    for tensor, node in probes.items():
+        rms = math.sqrt(sum(squares[tensor]) / len(squares[tensor]))
+        if rms > 0 and peak[tensor] / rms > ratio:
+            found[node] = round(peak[tensor] / rms, 1)
+    return found
 
 
 def _sensitive_matmuls(model_path: Path) -> list[str]:
@@ -553,8 +635,11 @@ def greedy_agreement(reference: list[int], candidate: list[int], new_tokens: int
     return sum(a == b for a, b in zip(ref, cand, strict=True)) / new_tokens
 
 
-def choose_variant(variants: list[Variant], gate: ParityGate) -> tuple[Variant, str]:
-    """The fastest variant that passes the parity gate, with why each other lost; ExportError if none passes."""
+def choose_variant(
+    variants: list[Variant], gate: ParityGate, eager: Latency | None = None
+) -> tuple[Variant, str]:
+    """The fastest variant that passes the parity gate, with why each other lost (every missed criterion and by
+    how much, or how much slower it was); ExportError if none passes."""
     passing = [v for v in variants if v.parity.passed]
     if not passing:
         misses = "; ".join(f"{v.name}: {', '.join(v.parity.misses)}" for v in variants)
@@ -570,10 +655,11 @@ def choose_variant(variants: list[Variant], gate: ParityGate) -> tuple[Variant, 
             )
         else:
             losers.append(f"{v.name} failed parity ({', '.join(v.parity.misses)})")
+    versus_eager = f", {eager.ms / chosen.latency_ms:.2f}x eager" if eager is not None else ""
     why = (
         f"{chosen.name} chosen: greedy agreement {chosen.parity.greedy_agreement:.3f}, top-1 "
         f"{chosen.parity.top1_agreement:.3f}, logit rel. error {chosen.parity.max_logit_rel_err:.3g}, "
-        f"{chosen.latency_ms:.1f} ms per generate"
+        f"{chosen.latency_ms:.1f} ms per generate{versus_eager}"
     )
     return chosen, why + (f"; {'; '.join(losers)}." if losers else ".")
 

@@ -26,6 +26,8 @@ def export(
         merged = core_export.merge_adapter(base_model, trained.adapter_dir, run_dir / "merged")
     conversations = split_conversations(examples, "test", limit=cfg.export.parity_prompts * 2)
     prompts = generation_prompts(conversations, merged, cfg.export.parity_prompts)
+    # The outlier-aware recipe looks at activations on training conversations, never at the parity prompts.
+    calibration = generation_prompts(split_conversations(examples, "train", limit=16), merged, 16)
     gate = core_export.ParityGate(
         min_greedy_agreement=cfg.export.min_greedy_agreement,
         min_top1_agreement=cfg.export.min_top1_agreement,
@@ -35,6 +37,7 @@ def export(
         merged, run_dir / "onnx", prompts,
         recipes=list(cfg.export.recipes) if cfg.export.quantize else [],
         new_tokens=cfg.export.parity_new_tokens, gate=gate, threads=cfg.export.latency_threads,
+        calibration=calibration,
     )
     eager = result.eager
     rows = [
@@ -64,7 +67,9 @@ def export(
         f"Parity: {len(prompts)} held-out prompts, {cfg.export.parity_new_tokens} greedy tokens; gate: greedy "
         f">= {gate.min_greedy_agreement}, top-1 >= {gate.min_top1_agreement}, logit rel. error <= "
         f"{gate.max_logit_rel_err}. Latency: batch 1, {core_export.LATENCY_NEW_TOKENS} new tokens, median of "
-        f"{eager.runs} runs, {eager.threads} thread(s).",
+        f"{eager.runs} runs, {eager.threads} thread(s), eager (PyTorch generate, KV cache) and ONNX (onnxruntime, KV "
+        f"cache in IO binding) interleaved run by run; machine load average {result.load_average[0]:.1f} before, "
+        f"{result.load_average[1]:.1f} after.",
         key="export",
         description=f"chosen: {result.chosen.name}",
     )

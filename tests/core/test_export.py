@@ -5,6 +5,7 @@ benchmarks/export.py on SmolLM2-135M. These tests check the mechanics and that t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,13 @@ def test_recipes_quantize_what_they_say(exported):
     assert "Transpose" not in {ops["int8_weight_only_all"].get(n) for n in ops["fp32"] if "lm_head" in n}
     assert ops["int8_weight_only_matmulnbits"]["/lm_head/MatMul"] == "MatMul"
     assert ops["int8_weight_only_matmulnbits"]["/model/layers.0/mlp/down_proj/MatMul_Q8"] == "MatMulNBits"
+    # Outlier-aware: weight-only everywhere but the MatMuls it found outliers at (listed beside the model).
+    outliers = json.loads((exported.variants[1].path / "fp32_matmuls.json").read_text())
+    aware = ops["int8_weight_only_outlier_aware"]
+    assert aware["/lm_head/MatMul_Q8"] == "MatMulNBits"
+    for name, op in ops["fp32"].items():
+        if op == "MatMul" and "/layers." in name:
+            assert (aware.get(name) == "MatMul") == (name in outliers), name
     # Dynamic: the selective recipe leaves down_proj, v_proj and the last blocks' gate/up in float.
     dynamic, selective = ops["int8_dynamic"], ops["int8_dynamic_selective"]
     assert dynamic["/model/layers.0/mlp/down_proj/MatMul_quant"] == "MatMulInteger"
@@ -218,10 +226,30 @@ def test_models_over_the_external_data_threshold_keep_weights_beside_the_graph(
     ids, _ = _pytorch_greedy(merged_dir, PROMPTS[0], 1)
     expected = OnnxGenerator(fp32_dir).generate(ids, 8)
     assert OnnxGenerator(external).generate(ids, 8) == expected
-    quantized = quantize(external, tmp_path / "q", RECIPES[0])
+    # The outlier-aware recipe also runs the external-data graph for calibration (a probe graph beside it).
+    assert core_export.outlier_matmuls(external, [ids], ratio=1.0) == core_export.outlier_matmuls(
+        fp32_dir, [ids], ratio=1.0
+    )
+    quantized = quantize(external, tmp_path / "q", "int8_weight_only_outlier_aware", calibration=[ids])
     assert (quantized / "model.onnx.data").exists()
     assert len(OnnxGenerator(quantized).generate(ids, 8)) == 8
     assert core_export.onnx_size(quantized) < core_export.onnx_size(external)
+
+
+def test_outlier_matmuls_flag_inputs_whose_peak_exceeds_the_ratio(merged_dir, fp32_dir, tmp_path):
+    import onnx
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(merged_dir)
+    calibration = [tokenizer(p)["input_ids"] for p in PROMPTS]
+    weighted = {n.name for n in onnx.load(str(fp32_dir / "model.onnx")).graph.node if n.op_type == "MatMul"}
+    everything = core_export.outlier_matmuls(fp32_dir, calibration, ratio=1.0)  # peak > rms: every input
+    assert set(everything) <= weighted and "/model/layers.0/mlp/down_proj/MatMul" in everything
+    assert all(ratio > 1.0 for ratio in everything.values())
+    assert core_export.outlier_matmuls(fp32_dir, calibration, ratio=1e9) == {}
+    assert sorted(p.name for p in fp32_dir.iterdir() if p.suffix == ".onnx") == ["model.onnx"]  # probe removed
+    with pytest.raises(ExportError, match="needs calibration"):
+        quantize(fp32_dir, tmp_path / "q", "int8_weight_only_outlier_aware")
 
 
 def test_export_rejects_impossible_settings(merged_dir, tmp_path):
