@@ -31,6 +31,7 @@ class Row:
     size_vs_fp32: float
     top1: float  # share of text positions whose top-1 token equals eager's
     greedy: float  # share of 32-token greedy continuation tokens equal to eager's
+    greedy_per_prompt: list[float]
     max_logit_rel_err: float
     forward128_ms: float
     generate32_ms: float  # prompt 32 tokens, 32 new tokens, KV cache
@@ -144,6 +145,22 @@ def inputs(model_dir: Path, n_text: int, n_prompts: int) -> tuple[list[dict], li
     return texts, prompts
 
 
+def eager_margins(model: Any, prompts: list[dict], new_tokens: int) -> list[float]:
+    """Per prompt, the smallest gap between eager's top two logits along its own greedy continuation: the
+    continuation flips (and drifts from there on) under any perturbation of the logits larger than that gap."""
+    import torch
+
+    margins = []
+    for p in prompts:
+        with torch.no_grad():
+            out = model.generate(**p, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+                                 output_logits=True, return_dict_in_generate=True,
+                                 pad_token_id=model.config.eos_token_id)  # fmt: skip
+        top2 = torch.stack([step[0].float().topk(2).values for step in out.logits])
+        margins.append(round(float((top2[:, 0] - top2[:, 1]).min()), 3))
+    return margins
+
+
 def interleaved_forward_ms(eager: Any, generators: dict[str, core.OnnxGenerator], text: dict, runs: int) -> dict:
     """Median ms of one forward pass over a 128-token text, eager and every variant interleaved run by run."""
     import torch
@@ -211,6 +228,8 @@ def main() -> None:
     with torch.no_grad():
         eager_logits = [eager_model(**t).logits[0].float() for t in texts]
     eager_gens = [core._generate(eager_model, p, args.new_tokens) for p in prompts]
+    margins = eager_margins(eager_model, prompts, args.new_tokens)
+    print(f"eager's smallest top-2 logit gap along each continuation: {margins}", flush=True)
     generators = {name: core.OnnxGenerator(path, threads=1) for name, path in paths.items()}
     quality = {}
     for name, gen in generators.items():
@@ -250,6 +269,7 @@ def main() -> None:
             misses.append(f"size {size_vs_fp32:.0%} of fp32 > {GOAL['size_vs_fp32']:.0%}")
         rows.append(Row(
             name=name, size_bytes=size, size_vs_fp32=size_vs_fp32, top1=q["top1"], greedy=q["greedy"],
+            greedy_per_prompt=[round(a, 3) for a in q["greedy_per_prompt"]],
             max_logit_rel_err=q["rel_err"], forward128_ms=forward[name], generate32_ms=gen_ms[32],
             generate128_ms=gen_ms[128], forward_speedup=forward["eager"] / forward[name], speedup=speedup,
             speedup128=eager[128] / gen_ms[128], gate="pass" if not misses else "; ".join(misses),
@@ -291,6 +311,7 @@ def main() -> None:
             "KV cache kept in IO binding), greedy",
         },
         "goal": GOAL,
+        "eager_min_top2_logit_gap_per_prompt": margins,
         "eager": {"forward128_ms": forward["eager"], "generate32_ms": eager[32], "generate128_ms": eager[128]},
         "variants": {r.name: asdict(r) for r in rows},
         "fp32_matmuls_of_outlier_aware": json.loads((outliers / "fp32_matmuls.json").read_text()) if outliers else None,
