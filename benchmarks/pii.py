@@ -127,20 +127,33 @@ def _work(conversations: list[list[str]]) -> int:
     return len(conversations)
 
 
+def _busy(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
 def scaling(rows: list[dict], repeat: int) -> dict:
-    """Wall time of the corpus (repeated) through pools of 1 and 2 worker processes, chunked by conversation."""
+    """Wall time of the corpus (repeated) through pools of 1 and 2 worker processes, chunked by conversation;
+    beside it the same for a plain busy loop, the control: what two processes can get from this machine now."""
     conversations = _conversations(rows) * repeat
     chunks = [conversations[i:i + 50] for i in range(0, len(conversations), 50)]
     result = {}
     ctx = mp.get_context("fork")
     for workers in (1, 2):
         with ctx.Pool(workers) as pool:
-            pool.map(_work, [chunks[0][:2]] * workers)  # warm-up: imports and regex compilation
+            pool.map(_work, [chunks[0][:2]] * (4 * workers), chunksize=1)  # warm-up of every worker
             start = time.perf_counter()
             pool.map(_work, chunks, chunksize=1)
             result[f"seconds_{workers}_process"] = round(time.perf_counter() - start, 3)
+            start = time.perf_counter()
+            pool.map(_busy, [2_000_000] * 8, chunksize=1)
+            result[f"control_seconds_{workers}_process"] = round(time.perf_counter() - start, 3)
     result["records"] = sum(len(c) for c in conversations)
     result["speedup_2_vs_1"] = round(result["seconds_1_process"] / result["seconds_2_process"], 2)
+    result["control_speedup_2_vs_1"] = round(result["control_seconds_1_process"] /
+                                             result["control_seconds_2_process"], 2)
     return result
 
 
@@ -344,7 +357,8 @@ def print_table(name: str, entry: dict) -> None:
     mp_ = entry["engines"]["retune"].get("multiprocessing")
     if mp_:
         print(f"retune 1 vs 2 processes: {mp_['seconds_1_process']} s vs {mp_['seconds_2_process']} s wall "
-              f"({mp_['records']} records): speed-up {mp_['speedup_2_vs_1']}x (load average "
+              f"({mp_['records']} records): speed-up {mp_['speedup_2_vs_1']}x; a plain busy loop, the control: "
+              f"{mp_['control_speedup_2_vs_1']}x (load average "
               f"{entry['load_average_before']} before, {mp_['load_average_after']} after, {os.cpu_count()} cores)")
     for e in engines:
         if "model" in entry["engines"][e]:
