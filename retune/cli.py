@@ -157,6 +157,9 @@ def anonymize(
     key_env: Annotated[str, typer.Option(help="Environment variable holding the pseudonymization key.")] = (
         "RETUNE_PII_KEY"
     ),
+    replacement: Annotated[
+        str, typer.Option(help="placeholder: <EMAIL_3f2a1b9c>; surrogate: a realistic fake of the same shape.")
+    ] = "placeholder",
 ) -> None:
     """Replace personal data in some fields of a JSONL file with keyed pseudonyms; everything else is kept."""
     from retune import pii
@@ -166,8 +169,9 @@ def anonymize(
     key, is_dev_key = pii.load_key(key_env)
     if is_dev_key:
         err.print(f"[yellow]warning:[/] {key_env} is not set: using the development key (pseudonyms not secret)")
+    options = pii.PiiOptions(replacement=replacement)  # a wrong value is a one-line ConfigError
     records, found = pii.anonymize_jsonl(
-        input, output, [f.strip() for f in fields.split(",") if f.strip()], pii.Pseudonymizer(key)
+        input, output, [f.strip() for f in fields.split(",") if f.strip()], pii.Pseudonymizer(key), options=options
     )
     summary = ", ".join(f"{k} {v}" for k, v in sorted(found.items())) or "no personal data found"
     console.print(f"{records} records → {output}: {summary}")
