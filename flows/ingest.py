@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 
 from prefect import flow
 
-from retune.config import SourceConfig, load_config
+from retune.config import Config, SourceConfig, load_config
 from retune.contracts import ContractResult
 from retune.runs import new_run_id
 from retune.sources import IngestReport
 from tasks.anonymize import anonymize
 from tasks.ingest import ingest, plan_ingest, read_partitions, remember_ingested
+from tasks.stages import stages
 from tasks.validate import validate
 from tasks.version import DatasetCommit, publish, version
 
@@ -29,10 +30,17 @@ class Ingested:
 def ingest_flow(config: str = "retune.yaml", sources: list[str] | None = None) -> Ingested:
     """Ingest new conversations: anonymize them, check them against the contracts, publish them to main.
 
-    `sources` (paths, globs or URLs such as s3://bucket/landing/*.jsonl) replaces the configured sources.
+    `sources` (paths, globs or URLs such as s3://bucket/landing/*.jsonl) replaces the configured sources. Run on
+    its own (the `ingest` deployment), the run leaves its cost table and ledger line; inside `retune run`, its
+    cost joins that run's.
     """
     cfg = load_config(config)
     source_list = [SourceConfig(path=s) for s in sources] if sources else cfg.sources
+    with stages(cfg, "ingest") as stage:
+        return stage.run("ingest", ingest_new_data, cfg, source_list)
+
+
+def ingest_new_data(cfg: Config, source_list: list[SourceConfig]) -> Ingested:
     run_id = new_run_id()
     run_dir = cfg.path("runs") / run_id
 

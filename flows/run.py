@@ -22,8 +22,8 @@ def run_flow(
     inputs did not change is reused. The run's cost, stage by stage, is in its `run-cost` table.
     """
     with stages(load_config(config), "retune-run") as stage:
-        ingested = stage.run("ingest", ingest_flow, config, sources)
-        monitored = monitor_flow(config)  # subflows' stages join this run's cost account
+        ingested = ingest_flow(config, sources)  # subflows' stages join this run's cost account
+        monitored = monitor_flow(config)
         drifted = monitored.result is not None and monitored.result.drift_detected
         retrained = retrain_flow(config, ingested.dataset.commit if ingested.dataset else None, force or drifted)
     return summarize(ingested, monitored, retrained, stage.account)

@@ -96,3 +96,16 @@ def test_a_flow_run_alone_leaves_its_cost_for_history_and_the_ledger(tmp_path, p
     assert_adds_up(run)
     shown = next(r for r in recent_runs(50) if r.flow == "monitor" and r.name == run.flow_run_name)
     assert shown.cost.endswith("GPU-s") and "USD" in shown.cost
+
+
+def test_an_ingest_run_alone_leaves_its_cost_in_the_ledger(tmp_path, prefect_harness):
+    """The `ingest` deployment runs on its own (triggered by landed files): its cost is recorded too."""
+    from flows.ingest import ingest_flow
+
+    config = write_config(tmp_path / "retune.yaml", tiny_config(tmp_path / "work"))
+    ingested = ingest_flow(str(config))
+    assert ingested.dataset is not None
+    (run,) = CostLedger(ledger_path(load_config(config).path("."))).read()
+    assert run.flow == "ingest" and [s.stage for s in run.stages] == ["ingest", "orchestration"]
+    assert run.stages[0].store_bytes > 0
+    assert_adds_up(run)
