@@ -1,4 +1,11 @@
-"""Benchmark every quantization recipe on SmolLM2-135M-Instruct (CPU, one thread): size, quality, speed vs eager."""
+"""Benchmark every quantization recipe on SmolLM2-135M-Instruct fine-tuned by retune (CPU, one thread): size,
+quality and speed vs eager.
+
+    make base-smollm2 && .venv/bin/python benchmarks/export.py [--runs 7] [--reuse]
+
+The LoRA fine-tune (retune's own trainer, 24 steps on the sample conversations) and its merged model are cached
+under .cache/models/smollm2-retuned. Eager (transformers generate(), KV cache) and every ONNX variant
+(retune.export.OnnxGenerator) are timed interleaved run by run: the machine is shared, read the ratios."""
 
 from __future__ import annotations
 
