@@ -29,7 +29,7 @@ run: install
 	$(BIN)/retune run --source 'examples/batch2/*'
 
 test: install
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra --durations=25
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
