@@ -260,7 +260,7 @@ def _build_data_docs(validation: Any, suite_name: str, run_name: str, out_dir: P
         ValidationResultIdentifier,
     )
 
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()  # GX refuses a relative site directory (the workdir is often relative)
     key = ValidationResultIdentifier(
         expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
         run_id=RunIdentifier(run_name=run_name, run_time=datetime.now(UTC)),

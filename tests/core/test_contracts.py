@@ -258,3 +258,12 @@ def test_data_docs_are_built_without_row_values(tmp_path: Path) -> None:
     listed = sorted(p.parent.parent.name for p in again.docs_dir.rglob("validations/*/*/*/*.html"))
     assert listed == ["run-2"]
     shutil.rmtree(tmp_path / "docs")
+
+
+def test_data_docs_accept_a_relative_directory(tmp_path: Path, monkeypatch) -> None:
+    # The default workdir (.retune) is relative, so run directories are too; GX refuses relative site paths.
+    monkeypatch.chdir(tmp_path)
+    contracts = CONTRACTS.resolve()
+    result = validate(turns(["a", "b"]), "raw_turns", contracts, docs_dir=Path("runs/r1/docs"), run_name="r1")
+    assert result.docs_dir == (tmp_path / "runs/r1/docs").resolve()
+    assert (result.docs_dir / "index.html").is_file()
