@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from retune.config import Config
 from retune.errors import RetuneError, ServeError, StoreError
+from retune.export import OnnxGenerator
 from retune.registry import Registry
 
 log = logging.getLogger("retune.serve")
@@ -159,55 +160,19 @@ class Generation:
     finish_reason: str  # "stop" (end of turn) or "length" (max_tokens reached)
 
 
-class Decoder:
-    """Generation on one onnxruntime session with the KV cache kept as onnxruntime values between steps (IO binding),
-    as retune.export.OnnxGenerator does for the parity gate (optimum's generate() copies every past key/value to
-    torch and back at each step: 2-4x slower on SmolLM2 here); this one stops at end of turn and can sample."""
+class Decoder(OnnxGenerator):
+    """The parity gate's generator (the KV cache kept in onnxruntime between steps: optimum's generate() copies
+    every past key/value to torch and back at each step, 2-4x slower on SmolLM2 here), made to answer chats:
+    it stops at end of turn and can sample."""
 
-    def __init__(self, onnx_dir: Path, threads: int):
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(
-            str(onnx_dir / "model.onnx"), options, providers=["CPUExecutionProvider"]
-        )
-        inputs = self.session.get_inputs()
-        self._input_names = {i.name for i in inputs}
-        self._past = [(i.name, i.shape[1], i.shape[3]) for i in inputs if i.name.startswith("past_key_values")]
-        self._present = [o.name for o in self.session.get_outputs() if o.name.startswith("present")]
-        if not self._past or len(self._past) != len(self._present):
-            raise ServeError(f"{onnx_dir} is not a decoder with KV cache (past/present inputs do not match)")
-
-    def _run(self, binding: Any, ids: Any, past_len: int, past: list[Any]) -> list[Any]:
-        import numpy as np
-
-        binding.bind_cpu_input("input_ids", ids)
-        binding.bind_cpu_input("attention_mask", np.ones((1, past_len + ids.shape[1]), np.int64))
-        if "position_ids" in self._input_names:
-            binding.bind_cpu_input("position_ids", np.arange(past_len, past_len + ids.shape[1], dtype=np.int64)[None])
-        for (name, _, _), value in zip(self._past, past, strict=True):
-            binding.bind_ortvalue_input(name, value)
-        binding.bind_output("logits")
-        for name in self._present:
-            binding.bind_output(name)  # onnxruntime allocates; the values are fed back as they are
-        self.session.run_with_iobinding(binding)
-        outputs = binding.get_outputs()
-        binding.clear_binding_inputs()
-        binding.clear_binding_outputs()
-        return outputs
-
-    def generate(self, input_ids: list[int], max_new: int, stop: set[int], temperature: float = 0.0) -> list[int]:
+    def reply(self, input_ids: list[int], max_new: int, stop: set[int], temperature: float = 0.0) -> list[int]:
         """Up to max_new tokens after the prompt, ending with the first token in `stop` (included)."""
         import numpy as np
-        import onnxruntime
 
         rng = np.random.default_rng()
         binding = self.session.io_binding()
         ids = np.asarray(input_ids, dtype=np.int64)[None]
-        past = [onnxruntime.OrtValue.ortvalue_from_numpy(np.zeros((1, heads, 0, dim), np.float32))
-                for _, heads, dim in self._past]  # fmt: skip
+        past = self._empty_past()
         past_len, out = 0, []
         for _ in range(max_new):
             outputs = self._run(binding, ids, past_len, past)
@@ -267,7 +232,7 @@ class ServedModel:
             )
         decoder = self._free.get()  # blocks until a replica is free
         try:
-            new = decoder.generate(ids, max_tokens, self.stop, temperature)
+            new = decoder.reply(ids, max_tokens, self.stop, temperature)
         finally:
             self._free.put(decoder)
         stopped = bool(new) and new[-1] in self.stop

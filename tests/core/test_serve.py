@@ -335,8 +335,8 @@ def test_the_decoder_generates_what_optimum_generates(package):
                                           pad_token_id=tokenizer.pad_token_id)[0, len(ids):].tolist()
         if eos in expected:
             expected = expected[: expected.index(eos) + 1]  # then optimum pads
-        assert decoder.generate(ids, 12, stop={eos}) == expected
+        assert decoder.reply(ids, 12, stop={eos}) == expected
         lengths.append(len(expected))
         first = expected[0]
-        assert decoder.generate(ids, 12, stop={first}) == [first]  # ends at (and keeps) the first stop token
+        assert decoder.reply(ids, 12, stop={first}) == [first]  # ends at (and keeps) the first stop token
     assert max(lengths) >= 8  # at least one continuation long enough to exercise the KV cache
