@@ -24,6 +24,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from train import sample_training_set  # noqa: E402  (benchmarks/train.py: the same sample training set)
+
 from retune import export as core  # noqa: E402
 from retune.pii import DEV_KEY, Pseudonymizer, anonymize_text  # noqa: E402
 
@@ -51,33 +53,6 @@ class Row:
     build_s: float
 
 
-def training_set(path: Path) -> Path:
-    """The sample conversations as retune's training set (one row per conversation, stable split)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from retune.schema import TURN_SCHEMA
-    from retune.training.dataset import build_training_set
-
-    rows: dict[str, list] = {name: [] for name in ("conversation_id", "turn", "role", "text")}
-    for source in sorted((ROOT / "examples").glob("batch*/chat.jsonl")):
-        for line in source.read_text(errors="replace").splitlines():  # the samples hold a few broken records
-            try:
-                record = json.loads(line)
-                messages = [m for m in record["messages"] if isinstance(m.get("content"), str)]
-            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-                continue
-            for turn, message in enumerate(messages):
-                rows["conversation_id"].append(record["conversation_id"])
-                rows["turn"].append(turn)
-                rows["role"].append(message["role"])
-                rows["text"].append(message["content"])
-    table = pa.Table.from_pydict(rows, schema=pa.schema([TURN_SCHEMA.field(name) for name in rows]))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(build_training_set(table, test_fraction=0.1), path)
-    return path
-
-
 def finetuned_model(base: Path, cache: Path, steps: int) -> Path:
     """SmolLM2 fine-tuned by retune itself (LoRA, ZeRO-2, 2 processes, the sample conversations), merged; cached."""
     from retune.config import LoraConfig, TrainingConfig
@@ -89,7 +64,7 @@ def finetuned_model(base: Path, cache: Path, steps: int) -> Path:
     training = TrainingConfig(nproc_per_node=2, max_steps=steps, checkpoint_every=steps, per_device_batch_size=2,
                               max_length=384, truncation="truncate_left", learning_rate=1e-3,
                               lora=LoraConfig(r=8, alpha=16, dropout=0.05))  # fmt: skip
-    examples = training_set(cache / "examples.parquet")
+    examples = sample_training_set(cache / "examples.parquet")
     zero2 = ROOT / "infra/deepspeed/zero2.json"
     result = finetune(str(base), examples, cache / "train", training, deepspeed_config=zero2,
                       cache_dir=Path.home() / ".cache" / "retune")  # fmt: skip

@@ -35,7 +35,7 @@ ZERO2 = REPO / "infra" / "deepspeed" / "zero2.json"
 OPS_CACHE = Path.home() / ".cache" / "retune"  # DeepSpeed's compiled ops, shared with `retune run`
 
 
-def _examples(path: Path) -> Path:
+def sample_training_set(path: Path) -> Path:
     """The sample conversations as a training set (one row per conversation, stable split)."""
     from retune.schema import TURN_SCHEMA
     from retune.training.dataset import build_training_set
@@ -297,7 +297,7 @@ def main() -> None:
     from retune.config import TrainingConfig
 
     tmp = Path(tempfile.mkdtemp(prefix="retune-bench-train-"))
-    examples = _examples(tmp / "examples.parquet")
+    examples = sample_training_set(tmp / "examples.parquet")
     if args.smollm2:
         real = smollm2_run(args.smollm2.resolve(), examples, tmp / "smollm2", steps=args.steps)
         saved = json.loads(OUT.read_text()) if OUT.exists() else {}

@@ -65,8 +65,8 @@ def test_two_batches_train_promote_drift_and_compare(tmp_path, prefect_harness):
     assert shown.returncode == 0, shown.stderr
     assert "v1" in shown.stdout and "v2" in shown.stdout and "production" in shown.stdout
     if registry.production().version == "v2":
-        back = subprocess.run(retune + ["rollback", "--reason", "v2 regressed", "--config", str(config)], capture_output=True, text=True,
-                              timeout=120)
+        back = subprocess.run(retune + ["rollback", "--reason", "v2 regressed", "--config", str(config)],
+                              capture_output=True, text=True, timeout=120)
         assert back.returncode == 0 and "production is now v1" in back.stdout, back.stderr
         assert registry.production().version == "v1"
 

@@ -12,7 +12,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "flows"))
+sys.path.insert(0, str(REPO / "tests" / "reliability"))
 from dag_config import tiny_config, write_config  # noqa: E402
+from visible import leaks, prefect_records, store_records, workdir_records  # noqa: E402
 
 from retune.config import load_config  # noqa: E402
 from retune.store import open_store  # noqa: E402
@@ -35,9 +37,6 @@ def planted_values() -> set[str]:
 
 
 def test_no_secret_and_no_raw_pii_in_anything_the_run_shows(tmp_path, monkeypatch, prefect_harness):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import LogFilter
-
     from flows.run import run_flow
 
     monkeypatch.setenv("RETUNE_PII_KEY", SECRET_KEY)
@@ -47,26 +46,13 @@ def test_no_secret_and_no_raw_pii_in_anything_the_run_shows(tmp_path, monkeypatc
     for batch in ("batch1", "batch2"):
         run_flow(str(config), [str(REPO / f"examples/{batch}/*")])
 
-    seen: list[tuple[str, str]] = []  # (where, text)
-    with get_client(sync_client=True) as client:
-        offset = 0
-        while page := client.read_logs(log_filter=LogFilter(), limit=200, offset=offset):
-            seen += [("log", log.message) for log in page]
-            offset += len(page)
-        seen += [("artifact", f"{a.key} {a.description} {a.data}") for a in client.read_artifacts()]
-        seen += [("parameters", json.dumps(r.parameters)) for r in client.read_flow_runs(limit=200)]
+    seen = prefect_records()
     assert sum(1 for where, _ in seen if where == "log") > 50  # the scan really read the run's logs
-
-    store = open_store(load_config(config))
-    for ref in ("main", "models", "reports"):
-        for path in store.list_objects(ref):
-            if path.endswith((".md", ".json", ".html", ".jsonl")):
-                seen.append((f"{ref}:{path}", store.get_bytes(ref, path).decode("utf-8", "replace")))
-        seen += [(f"commit {c.id[:12]}", f"{c.message} {json.dumps(c.metadata)}") for c in store.log(ref, limit=200)]
-    for report in (tmp_path / "work" / "runs").glob("*/drift/drift.*"):
-        seen.append((str(report), report.read_text(errors="replace")))
+    seen += store_records(open_store(load_config(config)))
+    seen += workdir_records(tmp_path / "work")  # reports, cards, ledgers, drift reports (not the quarantine)
+    assert any(where.endswith("drift.html") for where, _ in seen)
 
     values = planted_values()
     assert len(values) > 100
-    leaks = [(where, v) for where, text in seen for v in values | {SECRET_KEY, *LAKEFS_KEYS.values()} if v in text]
-    assert leaks == [], f"{len(leaks)} leaks, e.g. {leaks[:5]}"
+    found = leaks(seen, values | {SECRET_KEY, *LAKEFS_KEYS.values()})
+    assert found == [], f"{len(found)} leaks, e.g. {found[:5]}"
