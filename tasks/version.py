@@ -72,8 +72,10 @@ def version(
         if check.docs_dir is not None:
             put_tree(store, branch, check.docs_dir, contract_report_path(run_id, check.suite))
     hashes = {s.source: s.sha256 for s in report.sources}  # hashed while ingest streamed them (also URLs)
+    # Without a configured UI (the temporary server) Prefect still builds a URL, starting "None/": no link then.
+    ui_url = str(flow_run.ui_url or "")
     metadata = lineage.ingest_metadata(
-        report, run_id, str(flow_run.id or ""), str(flow_run.ui_url or ""), hashes
+        report, run_id, str(flow_run.id or ""), ui_url if ui_url.startswith("http") else "", hashes
     )
     commit = store.commit(branch, f"ingest {report.kept} records ({run_id})", metadata)
     get_run_logger().info("wrote %d parts to branch %s at %s", len(parts), branch, commit.id[:12])
