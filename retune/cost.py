@@ -132,17 +132,23 @@ def _children_cpu_seconds() -> float:
     return children.ru_utime + children.ru_stime
 
 
-def tree_rss_bytes(pid: int | None = None) -> int:
-    """Resident memory of a process and all its descendants (the launcher and its training ranks)."""
+def _process_tree(pid: int | None) -> list:
+    """A process and all its descendants (psutil handles), or [] when it is gone."""
     import psutil
 
     try:
         root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
+        return [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0
+        return []
+
+
+def tree_rss_bytes(pid: int | None = None) -> int:
+    """Resident memory of a process and all its descendants (the launcher and its training ranks)."""
+    import psutil
+
     total = 0
-    for p in procs:
+    for p in _process_tree(pid):
         with contextlib.suppress(psutil.Error):
             total += p.memory_info().rss
     return total
@@ -152,13 +158,8 @@ def tree_cpu_seconds(pid: int) -> float:
     """CPU seconds used so far by a running process and its live descendants (for a projection mid-run)."""
     import psutil
 
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
     total = 0.0
-    for p in procs:
+    for p in _process_tree(pid):
         with contextlib.suppress(psutil.Error):
             t = p.cpu_times()
             total += t.user + t.system + t.children_user + t.children_system
