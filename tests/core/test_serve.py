@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,11 +15,14 @@ import httpx
 import pytest
 import yaml
 
-from retune.config import Config, SourceConfig
-from retune.registry import Registry
-from retune.serve import VERSION_HEADER, bucket, conversation_key, previous_production, serving
-from retune.sources import ingest
-from retune.store import LocalStore
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "flows"))
+from dag_config import stop_process_group  # noqa: E402
+
+from retune.config import Config, SourceConfig  # noqa: E402
+from retune.registry import Registry  # noqa: E402
+from retune.serve import VERSION_HEADER, bucket, conversation_key, previous_production, serving  # noqa: E402
+from retune.sources import ingest  # noqa: E402
+from retune.store import LocalStore  # noqa: E402
 
 BIN = Path(sys.executable).parent / "retune"
 SYSTEM_PROMPT = "You are a concise support agent."
@@ -267,12 +269,7 @@ def test_the_cli_serves_and_user_mistakes_are_one_line(tmp_path, registry):
         assert taken.returncode == 1 and len(taken.stderr.strip().splitlines()) == 1
         assert f"cannot listen on 127.0.0.1:{port}" in taken.stderr
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process_group(proc)
 
     config.write_text(yaml.safe_dump({**make_config(tmp_path).model_dump(mode="json"),
                                       "serve": {"canary_version": "v9"}}))
