@@ -380,7 +380,8 @@ def _find_iban(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
 
 
 # --- CARD ----------------------------------------------------------------------------------------
-_SEP = r"(?:[ .-]|[ ]{2,4})"  # one separator between digit groups: space, dot, dash, or a few spaces
+# one separator between digit groups: space, dot, dash, slash, underscore, a few spaces, " - "
+_SEP = r"(?:[ .\-/_]|[ ]{2,4}|[ ]-[ ])"
 _CARD = re.compile(
     r"(?<![\w+#/.,$€£-])(?<!\d[ .-])"
     r"(?:\d{12,19}"  # unspaced
@@ -433,18 +434,19 @@ def _find_card(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
         digits = re.sub(r"\D", "", m.group())
         if not (12 <= len(digits) <= 19 and luhn_valid(digits)):
             continue
-        issuer = card_issuer(digits)
-        if issuer is None:
+        cued = _CARD_CUE.search(text, max(0, m.start() - 40), m.start()) is not None
+        if card_issuer(digits) is None and not (cued and len(digits) >= 13):  # after "card", Luhn is enough
             continue
         # a 12-digit Luhn-valid number is as often a reference as a Maestro card: only with a card word
-        if len(digits) == 12 and not _CARD_CUE.search(text, max(0, m.start() - 40), m.start()):
+        if len(digits) == 12 and not cued:
             continue
         yield m.start(), m.end()
 
 
 # --- SSN -----------------------------------------------------------------------------------------
 _SSN = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-]|[.,]\d)")
-_SSN_CUED = re.compile(r"(?i)\b(?:ssn|social sec(?:urity|\.)?(?: number| no\.?| #)?|ss#)[\s:#.]{0,5}(\d{9})(?!\w)")
+_SSN_CUED = re.compile(r"(?i)\b(?:ssn|social sec(?:urity|\.)?(?: number| no\.?| #)?|ss#)[\s:#.]{0,5}"
+                       r"(\d{3}[ -]?\d{2}[ -]?\d{4})(?![\w-]|[.,]\d)")
 
 
 def ssn_valid(digits: str) -> bool:
@@ -462,7 +464,7 @@ def _find_ssn(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
         ):
             yield m.start(), m.end()
     for m in _SSN_CUED.finditer(text):
-        if ssn_valid(m.group(1)):
+        if ssn_valid(re.sub(r"\D", "", m.group(1))):
             yield m.start(1), m.end(1)
 
 
@@ -492,12 +494,99 @@ def nir_valid(groups: tuple[str, ...]) -> bool:
     return key == 97 - int(body) % 97
 
 
+# IDs with a shape of their own are found anywhere: Italian codice fiscale (16 characters, check letter), UK
+# National Insurance number written in groups, Belgian national number written with its dots and dash
+_CODICE_FISCALE = re.compile(r"(?i)(?<![\w])[A-Z]{6}\d{2}[ABCDEHLMPRST]\d{2}[A-Z]\d{3}[A-Z](?![\w])")
+_NINO = re.compile(r"(?i)(?<![\w-])([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z])([ ]?)(\d{2})\2(\d{2})\2(\d{2})\2([A-D])"
+                   r"(?![\w-])")
+_BE_NATIONAL = re.compile(r"(?<![\w.-])\d{2}\.\d{2}\.\d{2}[-. ]\d{3}\.\d{2}(?![\w-]|[.,]\d)")
+# IDs that are bare digits (Dutch BSN, Portuguese NIF, Canadian SIN, German tax ID, Austrian social insurance
+# number, a Belgian national number without dots) only after a word that names an identity number
+_ID_CUE = re.compile(
+    r"(?i)\b(?:bsn|burgerservicenummer|sofi-?nummer|nif|nie|dni|nipc|contribuinte|sin|social insurance(?: number| no)?|"
+    r"nas|steuer-?id|steuerliche|identifikationsnummer|idnr|id-nr|tin|tax id|tax number|steuernummer|"
+    r"sv-?n(?:ummer|r)|sozialversicherungs\w*|versicherungsnummer|vsnr|nino|national insurance(?: number| no)?|"
+    r"ni (?:number|no)|codice fiscale|c\.f\.|cod\. fiscale|rijksregister\w*|num[ée]ro national|insz|nn|"
+    r"id (?:no|number|card)|identity|identit[ée]|identidad|ausweis\w*|personalausweis|pass(?:port)?|reisepass|"
+    r"pasaporte|passeport|documento|cpf|pesel|personnummer)\b\.?[^\d\n]{0,20}$"
+)
+_ID_DIGITS = re.compile(r"(?<![\w.,/-])\d(?:[ .-]?\d){7,10}(?![\w-]|[.,]\d)")
+_CF_ODD = dict(zip("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                   (1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8,
+                    12, 14, 16, 10, 22, 25, 24, 23), strict=True))
+
+
+def codice_fiscale_valid(value: str) -> bool:
+    value = value.upper()
+    total = sum(_CF_ODD[ch] if i % 2 == 0 else (int(ch) if ch.isdigit() else ord(ch) - 65)
+                for i, ch in enumerate(value[:15]))
+    return value[15] == chr(65 + total % 26)
+
+
+def nino_valid(letters: str) -> bool:
+    return letters.upper() not in ("BG", "GB", "NK", "KN", "TN", "NT", "ZZ")
+
+
+def bsn_valid(d: str) -> bool:  # Dutch "elfproef"
+    d = d.zfill(9)
+    return len(d) == 9 and (sum(int(c) * (9 - i) for i, c in enumerate(d[:8])) - int(d[8])) % 11 == 0
+
+
+def nif_pt_valid(d: str) -> bool:
+    if len(d) != 9 or d[0] not in "1235689":
+        return False
+    r = 11 - sum(int(c) * (9 - i) for i, c in enumerate(d[:8])) % 11
+    return int(d[8]) == (0 if r >= 10 else r)
+
+
+def be_national_valid(d: str) -> bool:
+    return len(d) == 11 and int(d[9:]) in (97 - int(d[:9]) % 97, 97 - int("2" + d[:9]) % 97)
+
+
+def at_svnr_valid(d: str) -> bool:
+    if len(d) != 10 or d[0] == "0" or not (1 <= int(d[4:6]) <= 31 and 1 <= int(d[6:8]) <= 12):
+        return False
+    check = sum(int(c) * w for c, w in zip(d, (3, 7, 9, 0, 5, 8, 4, 2, 1, 6), strict=True)) % 11
+    return check == int(d[3])
+
+
+def de_tax_id_valid(d: str) -> bool:  # ISO 7064 MOD 11,10; one digit of the first ten repeats
+    if len(d) != 11 or d[0] == "0" or max(d[:10].count(c) for c in set(d[:10])) not in (2, 3):
+        return False
+    product = 10
+    for c in d[:10]:
+        product = ((int(c) + product) % 10 or 10) * 2 % 11
+    return (11 - product) % 10 == int(d[10])
+
+
+_CUED_ID_CHECKS: dict[int, tuple[Callable[[str], bool], ...]] = {
+    8: (bsn_valid,), 9: (bsn_valid, nif_pt_valid, luhn_valid), 10: (at_svnr_valid,),
+    11: (de_tax_id_valid, be_national_valid),
+}
+
+
 def _find_national_id(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     for m in _DNI.finditer(text):
         if dni_valid(m.group(1), m.group(2), m.group(3)[-1]):
             yield m.start(), m.end()
     for m in _NIR.finditer(text):
         if nir_valid(m.groups()):
+            yield m.start(), m.end()
+    for m in _CODICE_FISCALE.finditer(text):
+        if codice_fiscale_valid(m.group()):
+            yield m.start(), m.end()
+    for m in _NINO.finditer(text):
+        if nino_valid(m.group(1)) and (m.group(2) or _ID_CUE.search(text, max(0, m.start() - 40), m.start())):
+            yield m.start(), m.end()
+    if "." in text:
+        for m in _BE_NATIONAL.finditer(text):
+            if be_national_valid(re.sub(r"\D", "", m.group())):
+                yield m.start(), m.end()
+    for m in _ID_DIGITS.finditer(text):
+        digits = re.sub(r"\D", "", m.group())
+        checks = _CUED_ID_CHECKS.get(len(digits))
+        if checks and any(check(digits) for check in checks) and _ID_CUE.search(text, max(0, m.start() - 40),
+                                                                                m.start()):
             yield m.start(), m.end()
 
 
@@ -508,17 +597,26 @@ _MONTHS = (
     r"oct(?:ober|obre)?|okt(?:ober)?|nov(?:ember|iembre|embre)?|dec(?:ember)?|d[ée]c(?:embre)?|dez(?:ember)?|"
     r"enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|diciembre)"
 )
+# any way a date is written: ISO, compact, numeric with 2- or 4-digit years, written months in en/de/fr/es with
+# ordinals ("3rd", "1er", "3.", "3º"), "of"/"de" between the parts
+_DATE = (
+    r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
+    r"|(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"  # 19850314
+    r"|\d{1,2}[ \t]?[./-][ \t]?\d{1,2}[ \t]?[./-][ \t]?(?:\d{4}|\d{2})"
+    rf"|\d{{1,2}}(?:st|nd|rd|th|er|e|ème|º|°|\.)?[ \t]*(?:of[ \t]+|de[ \t]+)?{_MONTHS}\.?,?[ \t]+(?:de[ \t]+)?"
+    r"(?:\d{4}|'\d{2})"
+    rf"|{_MONTHS}\.?[ \t]+(?:the[ \t]+)?\d{{1,2}}(?:st|nd|rd|th)?,?[ \t]+(?:\d{{4}}|'\d{{2}}))"
+)
 _DOB = re.compile(
-    r"(?i)\b(?:born(?:[ \t]+(?:on|in))?|date[ \t]+of[ \t]+birth|d\.?o\.?b\.?|birth[ \t]?date|birthday|"
-    r"geboren(?:[ \t]+am)?|geburtsdatum|geburtstag|geb\.|n[ée]e?[ \t]+le|date[ \t]+de[ \t]+naissance|"
-    r"fecha[ \t]+de[ \t]+nacimiento|f\.[ \t]*(?:de[ \t]+)?nacimiento|nac[ií]d?[oa]?[ \t]+el|cumpleaños|"
-    r"je[ \t]+suis[ \t]+n[ée]e?[ \t]+le|ich[ \t]+bin[ \t]+am)"
-    r"(?:[ \t]*(?:is|was|ist|est|es|:|-|,|=))?[ \t]*(?:(?:on|the|am|le|el)[ \t]+){0,2}[ \t]*"
-    r"(?P<date>\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
-    r"|(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"  # 19850314 right after the cue
-    r"|\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})"
-    rf"|\d{{1,2}}(?:st|nd|rd|th|er|º|\.)?[ \t]+(?:of[ \t]+|de[ \t]+)?{_MONTHS}\.?,?[ \t]+(?:de[ \t]+)?\d{{4}}"
-    rf"|{_MONTHS}\.?[ \t]+\d{{1,2}}(?:st|nd|rd|th)?,?[ \t]+\d{{4}})(?![\w])"
+    r"(?i)(?<![\w])(?:born(?:[ \t]+(?:on|in))?|date[ \t_-]*of[ \t_-]*birth|d\.?[ \t]?o\.?[ \t]?b\.?|"
+    r"birth[ \t_-]?date|birth[ \t_-]?day|b-?day|geboren(?:[ \t]+am)?|geburts(?:datum|tag)|"
+    r"geb\.?(?:[ \t-]*dat(?:um|\.)?)?|"
+    r"n[ée]e?[ \t]+le|date[ \t_-]+de[ \t_-]+naissance|date[ \t]+(?:de[ \t]+)?naiss\.?|ddn|"
+    r"fecha[ \t_-]+(?:de[ \t_-]+)?nac(?:imiento|\.)?|f\.[ \t]*(?:de[ \t]+)?nac(?:imiento|\.)?|"
+    r"nac[ií]d?[oa]?[ \t]+(?:el|en)|cumpleaños|ich[ \t]+bin[ \t]+am|data[ \t]+di[ \t]+nascita|nat[oa][ \t]+il)"
+    r"(?:[\"'\]]?[ \t]*(?:is|was|ist|war|est|es|era|:|-|–|,|=|\"|')?[ \t]*[\"']?)?[ \t]*"
+    r"(?:(?:on|the|am|le|el|en|du|del|il)[ \t]+){0,2}"
+    rf"(?P<date>{_DATE})(?![\w])"
 )
 
 
@@ -529,7 +627,8 @@ def _plausible_birth_year(value: str) -> bool:
     return all(y < 100 or 1900 <= y <= date.today().year for y in years)
 
 
-_DOB_WORD = re.compile(r"(?i)born|birth|d\.?o\.?b|geb|n[ée]e?[ \t]+le|naissance|nac[ií]|cumplea|ich[ \t]+bin[ \t]+am")
+_DOB_WORD = re.compile(r"(?i)born|birth|d\.?[ \t]?o\.?[ \t]?b|geb|n[ée]e?[ \t]+le|naiss|ddn|nac[ií.]|nac[ \t]|"
+                       r"cumplea|b-?day|ich[ \t]+bin[ \t]+am|nascita|nat[oa][ \t]+il")
 
 
 def _find_dob(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
@@ -574,9 +673,10 @@ def _find_ip(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
 # Candidates the phonenumbers matcher does not read in the default region: national forms of other regions
 # ("0151 2345678", "06 12 34 56 78") and 00-prefixed international ones; phonenumbers validates each.
 _PHONE = re.compile(
-    r"(?=[\d+(])(?<![\w+#/.,:@=$€£-])(?:"
+    r"(?=[\d+(])(?:(?<=tel:)|(?<=callto:)|(?<![\w+#/.,:@=$€£-]))(?:"
     r"(?:\+|\b00)\d{7,15}"  # compact international
-    r"|(?:(?:\+|\b00)\d{1,3}(?:[ .-]|[ ]{2})?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,10}(?:(?:[ .-]|[ ]{2})\d{1,10}){1,6}"
+    r"|(?:(?:\+|\b00)\d{1,3}(?:[ .-]|[ ]{2}|[ ]?/[ ]?)?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,10}"
+    r"(?:(?:[ .-]|[ ]{2}|[ ]?/[ ]?)\d{1,10}){1,6}"  # groups: "0301 / 234 5678", "0039/02 1234 5678"
     r"|0\d{2,5}/[ ]?\d{3,10}"  # German style 0171/1234567
     r"|(?:\+|\b00)\d{1,3}[ .-]?\(\d{1,4}\)[ .-]?\d{4,12}"  # +49 (0)30 12345678
     r"|\(\d{2,5}\)[ .-]?\d{3,4}[ .-]?\d{3,4}"  # (415) 555-0132
@@ -597,8 +697,13 @@ _NOT_PHONE_CUE = re.compile(
 _PHONE_CUE = re.compile(
     r"(?i)\b(?:phone|tel|tél|telephone|mobile|cell|whatsapp|call me|reach me|text me|my number|handy|telefon|"
     r"téléphone|portable|teléfono|móvil|movil|fax|(?:meine|unter der) nummer|rufen sie mich|erreichen sie mich|"
-    r"mobil|appelez|joindre|mon numéro|ll[áa]m\w*|mi número|contacto)\b[^\d\n]{0,15}$"
+    r"mobil|appelez|joindre|joignable|mon numéro|ll[áa]m\w*|mi número|contacto|ring|reach me|rappelez|festnetz|"
+    r"handy\w*|tlf|telf|m[óo]vil|n[úu]mero de contacto|portable|durchwahl|ruf\w*|t|m)\b[^\d\n]{0,15}$"
 )
+
+
+_SLASH_DATE = re.compile(r"\d{1,4}/\d{1,2}/\d")
+_PHONE_EXTENSION = re.compile(r"(?i)[ ]?,?[ ]?(?:ext\.?|x|extension|durchwahl|poste|apdo\.?|ext)[ ]?\d{1,5}(?![\w])")
 
 
 def _phone_shape_ok(text: str, start: int, end: int) -> bool:
@@ -607,6 +712,8 @@ def _phone_shape_ok(text: str, start: int, end: int) -> bool:
     groups = re.findall(r"\d+", value)
     if not groups or _DATE_LIKE.fullmatch(value) or groups[0] == "0" or sum(len(g) == 1 for g in groups) >= 3:
         return False  # dates, decimals and versions (0.3.33), digit tables (0 1 2 3)
+    if "/" in value and (value.count("/") > 1 or _SLASH_DATE.match(value)):
+        return False  # a date and a time ("08/01/2026 09:50"), a path of numbers
     if _NOT_PHONE_CUE.search(text, max(0, start - 30), start):
         return False
     before = text[start - 1] if start > 0 else " "
@@ -657,7 +764,8 @@ def _find_phone(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
                             and set(re.findall(r"[ .\-/]", value[i + 1:])) - set(re.findall(r"[ .\-/]", value[:i]))]
         for end in ends:
             if _phone_ok(text, start, end, options):
-                yield start, end
+                ext = _PHONE_EXTENSION.match(text, end)  # "ext. 204" identifies the person's own line
+                yield start, ext.end() if ext else end
                 break
 
 

@@ -217,7 +217,7 @@ def test_options_come_from_the_config_and_are_checked():
     # in Germany a national number needs no list of regions; in the US default it is found by its trunk 0
     assert [m.value for m in find_pii("ruf an: 030 1234567", ["PHONE"], options=options)] == ["030 1234567"]
     us_only = PiiOptions(phone_regions=("US",), phone_leniency="valid")
-    assert find_pii("ring 06 12 34 56 78 after six", ["PHONE"], options=us_only) == []
+    assert find_pii("try 06 12 34 56 78 after six", ["PHONE"], options=us_only) == []
     with pytest.raises(ConfigError, match="XX"):
         PiiOptions(default_region="XX")
 
