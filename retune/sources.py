@@ -14,10 +14,19 @@
 #   streams, Parquet is read in record batches), a part is flushed every `batch_size` kept records,
 #   quarantine rows are flushed in batches too. Remote files (any fsspec URL: s3://, lakefs://) are read in
 #   ranged blocks of READ_BLOCK bytes, never whole; the file's sha256 is computed from the same bytes.
-# - Work splits over processes by source file (a file is never split: numbering of turns and exchanges runs
-#   through a file): `ingest_partition` reads a run of files with no knowledge of the others or the store,
-#   `merge_partitions` then applies dedup across partitions and against the store in source order, so the
-#   first occurrence wins exactly as in one sequential `ingest_files`.
+# - Work splits over processes: `partitions` cuts the source files into contiguous units of about equal work,
+#   splitting a big file into pieces: an uncompressed JSONL file into byte ranges that start and end right after
+#   a newline, a Parquet file into runs of row groups. gzip/zstd streams cannot be entered in the middle, and a
+#   CSV boundary cannot be proven from the bytes (a quoted field may hold a newline): those are read whole.
+#   `ingest_partition` reads a unit with no knowledge of the others or the store; `merge_partitions` then applies
+#   dedup across partitions and against the store in source order, so the first occurrence wins exactly as in
+#   one sequential `ingest_files`.
+# - A piece numbers its records from the file's start (it counts the newlines before its range, or the rows of
+#   the row groups before its own). Turn numbers that continue a conversation (rows without `messages`, one
+#   turn per row) depend on the rows before the piece: a piece that starts mid-file keeps them as max(s + a, b),
+#   s being what the conversation reached before the piece, and the merge resolves them (and, for one turn per
+#   row, whose hash holds the turn number, rehashes and dedups them) in order. Counts of a file's pieces merge
+#   into one per-file entry; its sha256 (read by the last piece) is set only when every piece was merged.
 # - Shapes: a JSON object (a JSONL line or a Parquet row) is an OpenAI chat (`messages`), a prompt/completion
 #   pair, or a customer/agent exchange; with format `turns` it is one turn (conversation_id, role, content).
 #   SourceConfig.fields renames the source's fields to ours first, SourceConfig.roles its role names.
@@ -37,13 +46,12 @@ import shutil
 import time
 import unicodedata
 from collections.abc import Iterator, Mapping, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from retune.config import Config, SourceConfig
@@ -79,6 +87,9 @@ class SourceCounts:
     sha256: str = ""  # of the file's bytes as read (compressed files: the compressed bytes)
     skipped: bool = False  # already ingested (the source ledger knows its content): not read again
     fingerprint: str = ""  # SourceFile.fingerprint when it was resolved
+    piece: tuple[int, int] = (0, 1)  # (index, count) of the piece of the file these counts are of
+    # conversation_id -> (a, b) turn numbering at the piece's end (see the rules on top); merged away
+    numbering: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
 
     def reconciles(self) -> bool:
         return self.records_in == self.kept + self.quarantined + self.duplicates
@@ -147,16 +158,46 @@ class _Turn:
     text: str
 
 
+@dataclass(frozen=True)
+class _Relative:
+    """A turn number in a piece that starts mid-file: max(s + a, b), s being the conversation's number before the
+    piece. At a file's start s = 0, so max(a, b) is the number itself."""
+
+    a: int
+    b: int
+
+
+class _Numbering:
+    """Turn numbers per conversation as a file is read, kept as (a, b) pairs so that a piece read without the
+    rows before it gives the same numbers once the merge knows s."""
+
+    def __init__(self, relative: bool = False):
+        self.relative = relative  # a piece that starts mid-file: numbers are _Relative
+        self.state: dict[str, tuple[int, int]] = {}
+
+    def take(self, cid: str, n: int) -> int | _Relative:
+        """The conversation's next number, advancing it by n."""
+        a, b = self.state.get(cid, (0, 0))
+        self.state[cid] = (a + n, b + n)
+        return _Relative(a, b) if self.relative else max(a, b)
+
+    def at_least(self, cid: str, n: int) -> None:
+        """An explicit turn number was seen: the next one is at least n."""
+        a, b = self.state.get(cid, (0, 0))
+        self.state[cid] = (a, max(b, n))
+
+
 @dataclass
 class _Record:
     """One parsed, valid record before dedup."""
 
     conversation_id: str
-    first_turn: int
+    first_turn: int | _Relative
     turns: list[_Turn]
     created_at: datetime | None
     channel: str | None
     content_hash: str
+    provisional: bool = False  # its hash holds a _Relative turn number: the merge rehashes and dedups it
 
 
 class _Quarantined(Exception):
@@ -209,6 +250,10 @@ class SourceFile:
     options: dict = field(default_factory=dict)  # non-secret fsspec storage options (URLs only)
     size: int = 0
     fingerprint: str = ""  # size + mtime / ETag / checksum: changes when the content may have changed
+    # a piece of the file (see `partitions`): JSONL bytes [start, end) (the last piece reads to the end), or
+    # Parquet row groups [first, end); None: the whole file
+    span: tuple[int, int] | None = None
+    piece: tuple[int, int] = (0, 1)  # (index, count) among the file's pieces
 
     @property
     def name(self) -> str:
@@ -420,7 +465,7 @@ def _check_turns(turns: list[_Turn], max_text_chars: int, require_assistant: boo
         raise _Quarantined("no_assistant_turn")
 
 
-def _finish(cid: str | None, first_turn: int, turns: list[_Turn], created_at: datetime | None,
+def _finish(cid: str | None, first_turn: int | _Relative, turns: list[_Turn], created_at: datetime | None,
             channel: str | None) -> _Record:
     if not cid:  # no id in the record: derive a stable one from the content
         cid = "h-" + _content_hash(None, turns)[:16]
@@ -474,11 +519,11 @@ def _decode_object(raw: bytes) -> dict:
     return obj
 
 
-def _parse_object(obj: dict, src: SourceConfig, max_text_chars: int, exchanges: dict[str, int]) -> _Record:
-    # exchanges: conversation_id -> turns numbered so far (rows without `messages` continue a conversation)
+def _parse_object(obj: dict, src: SourceConfig, max_text_chars: int, exchanges: _Numbering) -> _Record:
+    # exchanges: turns numbered so far per conversation_id (rows without `messages` continue a conversation)
     """One conversation record from an object: chat `messages`, prompt/completion, or customer/agent."""
     obj = _mapped(obj, src)
-    first_turn = 0
+    first_turn: int | _Relative = 0
     if "messages" in obj:
         messages = obj["messages"]
         if not isinstance(messages, list) or not messages:
@@ -508,16 +553,14 @@ def _parse_object(obj: dict, src: SourceConfig, max_text_chars: int, exchanges: 
         raise _Quarantined("bad_field:conversation_id")
     cid = str(cid) if cid is not None else None
     if cid and "messages" not in obj:  # rows of one conversation are its exchanges in order, as in CSV
-        first_turn = exchanges.get(cid, 0)
-        exchanges[cid] = first_turn + len(turns)
+        first_turn = exchanges.take(cid, len(turns))
     channel = obj.get("channel", src.channel)
     if channel is not None and not isinstance(channel, str):
         raise _Quarantined("bad_field:channel")
     return _finish(cid, first_turn, turns, _parse_time(obj.get("created_at")), channel)
 
 
-def _parse_turn_object(obj: dict, src: SourceConfig, max_text_chars: int,
-                       turns_seen: dict[str, int]) -> _Record:
+def _parse_turn_object(obj: dict, src: SourceConfig, max_text_chars: int, turns_seen: _Numbering) -> _Record:
     """One turn per row: conversation_id, role, content (or text), optional turn index."""
     obj = _mapped(obj, src)
     cid = obj.get("conversation_id")
@@ -531,25 +574,32 @@ def _parse_turn_object(obj: dict, src: SourceConfig, max_text_chars: int,
     turn = _Turn(_role(obj["role"], src), _text_field(obj, "content" if "content" in obj else "text"))
     index = obj.get("turn")
     if index is None:
-        index = turns_seen.get(cid, 0)
+        index = turns_seen.take(cid, 1)
     elif not isinstance(index, int) or isinstance(index, bool) or index < 0:
         raise _Quarantined("bad_field:turn")
-    turns_seen[cid] = max(turns_seen.get(cid, 0), index + 1)
+    else:
+        turns_seen.at_least(cid, index + 1)
     _check_turns([turn], max_text_chars, require_assistant=False)
     channel = obj.get("channel", src.channel)
     if channel is not None and not isinstance(channel, str):
         raise _Quarantined("bad_field:channel")
     # the position is part of the content: "Thanks!" twice in one conversation is not a duplicate
-    content_hash = _content_hash(f"{cid}#{index}", [turn])
-    return _Record(cid, index, [turn], _parse_time(obj.get("created_at")), channel, content_hash)
+    provisional = isinstance(index, _Relative)
+    content_hash = turn_hash(cid, max(index.a, index.b) if provisional else index, turn.role, turn.text)
+    return _Record(cid, index, [turn], _parse_time(obj.get("created_at")), channel, content_hash, provisional)
 
 
-def _iter_jsonl(f: BinaryIO, path: str, src: SourceConfig,
-                max_text_chars: int) -> Iterator[tuple[int, str, object]]:
-    """Yields (offset, raw text, _Record | _Quarantined) per non-blank line; offset = 0-based line number."""
-    state: dict[str, int] = {}  # conversation_id -> exchanges / turns so far
+def turn_hash(cid: str, index: int, role: str, text: str) -> str:
+    """content_hash of a one-turn-per-row record."""
+    return _content_hash(f"{cid}#{index}", [_Turn(role, text)])
+
+
+def _iter_jsonl(f: BinaryIO, path: str, src: SourceConfig, max_text_chars: int, state: _Numbering,
+                first_line: int = 0) -> Iterator[tuple[int, str, object]]:
+    """Yields (offset, raw text, _Record | _Quarantined) per non-blank line; offset = 0-based line number in the
+    file (`first_line`: the number of the stream's first line, for a piece that starts mid-file)."""
     parse = _parse_turn_object if src.format == "turns" else _parse_object
-    for offset, raw in enumerate(f):
+    for offset, raw in enumerate(f, start=first_line):
         raw = raw.rstrip(b"\r\n")
         if offset == 0:
             raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 BOM, as Windows tools write it
@@ -562,17 +612,23 @@ def _iter_jsonl(f: BinaryIO, path: str, src: SourceConfig,
         yield offset, raw.decode("utf-8", errors="replace"), result
 
 
-def _iter_parquet(handle: BinaryIO, path: str, src: SourceConfig,
-                  max_text_chars: int) -> Iterator[tuple[int, str, object]]:
-    """Yields (offset, raw text, _Record | _Quarantined) per row, reading one record batch at a time."""
-    state: dict[str, int] = {}
+def _iter_parquet(handle: BinaryIO, path: str, src: SourceConfig, max_text_chars: int, state: _Numbering,
+                  row_groups: tuple[int, int] | None = None) -> Iterator[tuple[int, str, object]]:
+    """Yields (offset, raw text, _Record | _Quarantined) per row, reading one record batch at a time; offset =
+    0-based row number in the file. `row_groups`: only the row groups [first, end) (a piece of the file)."""
     parse = _parse_turn_object if src.format == "turns" else _parse_object
     try:
         file = pq.ParquetFile(handle)
     except (pa.ArrowInvalid, OSError) as exc:
         raise SourceError(f"{path}: not a readable Parquet file ({exc})") from None
     offset = 0
-    for batch in file.iter_batches(batch_size=1024):
+    groups = None
+    if row_groups is not None:
+        groups = list(range(*row_groups))
+        offset = sum(file.metadata.row_group(i).num_rows for i in range(row_groups[0]))
+        if not groups:
+            return
+    for batch in file.iter_batches(batch_size=1024, row_groups=groups):
         for row in batch.to_pylist():
             try:
                 result: object = parse(row, src, max_text_chars, state)
@@ -636,21 +692,32 @@ def _parse_csv_row(row: dict, cid: str, exchange: int, default_channel: str | No
     return _finish(cid or None, 2 * exchange, turns, _parse_time(row.get("created_at")), channel)
 
 
+# Extra columns of the parts of a partition that holds a piece starting mid-file: the merge resolves its turn
+# numbers (turn = max(s + turn_a, turn_b) when turn_a is set), rehashes the provisional rows, drops the columns.
+PIECE_COLUMNS = [pa.field("turn_a", pa.int64()), pa.field("turn_b", pa.int64()), pa.field("provisional", pa.bool_())]
+PIECE_SCHEMA = pa.schema(list(TURN_SCHEMA) + PIECE_COLUMNS)
+
+
 class _PartWriter:
     """Buffers turn rows and writes out_dir/part-NNNNN.parquet every `batch_size` records."""
 
-    def __init__(self, out_dir: Path, batch_size: int):
+    def __init__(self, out_dir: Path, batch_size: int, pieces: bool = False):
         self.out_dir = out_dir
         self.batch_size = batch_size
-        self.columns: dict[str, list] = {f.name: [] for f in TURN_SCHEMA}
+        self.schema = PIECE_SCHEMA if pieces else TURN_SCHEMA
+        self.columns: dict[str, list] = {f.name: [] for f in self.schema}
         self.records = 0
         self.turns = 0
         self.parts: list[Path] = []
 
     def add(self, rec: _Record, source: str, offset: int) -> None:
+        relative = rec.first_turn if isinstance(rec.first_turn, _Relative) else None
+        first = max(relative.a, relative.b) if relative else rec.first_turn  # resolved for s = 0
         for i, t in enumerate(rec.turns):
-            row = (rec.conversation_id, rec.first_turn + i, t.role, t.text, rec.created_at, rec.channel,
+            row = (rec.conversation_id, first + i, t.role, t.text, rec.created_at, rec.channel,
                    source, offset, rec.content_hash)
+            if self.schema is PIECE_SCHEMA:
+                row += (relative.a + i, relative.b + i, rec.provisional) if relative else (None, None, False)
             for name, value in zip(self.columns, row, strict=True):
                 self.columns[name].append(value)
         self.records += 1
@@ -663,7 +730,7 @@ class _PartWriter:
             return
         path = self.out_dir / f"part-{len(self.parts):05d}.parquet"
         try:
-            pq.write_table(pa.Table.from_pydict(self.columns, schema=TURN_SCHEMA), path)
+            pq.write_table(pa.Table.from_pydict(self.columns, schema=self.schema), path)
         except OSError as exc:
             path.unlink(missing_ok=True)  # never leave a truncated part behind
             raise_if_disk_full(exc, path)
@@ -743,29 +810,104 @@ def _hash_key(content_hash: str) -> int:
     return int(content_hash[:32], 16)
 
 
-def _records(handle: BinaryIO, file: SourceFile, max_text_chars: int) -> Iterator[tuple[int, str, object]]:
-    if format_for(file.location) == "parquet" or file.format == "parquet":  # the shape inside comes from format
-        return _iter_parquet(handle, file.location, file.config, max_text_chars)
+def _is_parquet(file: SourceFile) -> bool:
+    return format_for(file.location) == "parquet" or file.format == "parquet"  # the shape inside comes from format
+
+
+def _records(handle: BinaryIO, file: SourceFile, max_text_chars: int, numbering: _Numbering,
+             first_line: int = 0) -> Iterator[tuple[int, str, object]]:
+    if _is_parquet(file):
+        return _iter_parquet(handle, file.location, file.config, max_text_chars, numbering, file.span)
     if file.format == "pairs_csv":
         return _iter_pairs_csv(handle, file.location, file.config, max_text_chars)
-    return _iter_jsonl(handle, file.location, file.config, max_text_chars)
+    return _iter_jsonl(handle, file.location, file.config, max_text_chars, numbering, first_line)
 
 
-def _read_records(stream: BinaryIO, file: SourceFile, counts: SourceCounts, max_text_chars: int,
+def _read_records(records: Iterator[tuple[int, str, object]], file: SourceFile, counts: SourceCounts,
                   known_hashes: Set[str], seen: set[int], parts: _PartWriter, quarantine: _QuarantineWriter) -> None:
     """Every record of one file to exactly one place: a part, the quarantine, or the duplicate count."""
-    for offset, raw, result in _records(stream, file, max_text_chars):
+    for offset, raw, result in records:
         counts.records_in += 1
         if isinstance(result, _Quarantined):
             counts.quarantined += 1
             counts.reasons[result.reason] = counts.reasons.get(result.reason, 0) + 1
             quarantine.add(file.location, offset, result.reason, raw)
+        elif result.provisional:  # its hash is not final yet: the merge dedups it
+            counts.kept += 1
+            parts.add(result, file.location, offset)
         elif result.content_hash in known_hashes or _hash_key(result.content_hash) in seen:
             counts.duplicates += 1
         else:
             seen.add(_hash_key(result.content_hash))
             counts.kept += 1
             parts.add(result, file.location, offset)
+
+
+class _Limited(io.RawIOBase):
+    """At most `limit` bytes of a stream (None: all of it): one piece's byte range."""
+
+    def __init__(self, raw: BinaryIO, limit: int | None):
+        self.raw = raw
+        self.left = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        want = len(buffer) if self.left is None else min(len(buffer), self.left)
+        data = self.raw.read(want) if want else b""
+        buffer[: len(data)] = data
+        if self.left is not None:
+            self.left -= len(data)
+        return len(data)
+
+
+def _count_newlines(stream: BinaryIO, size: int) -> int:
+    """Newlines in the next `size` bytes of the stream (read, and so hashed when it is a _HashingReader)."""
+    lines = 0
+    while size > 0:
+        block = stream.read(min(READ_BLOCK, size))
+        if not block:
+            raise SourceError("source file is shorter than when it was planned (it changed while being read)")
+        lines += block.count(b"\n")
+        size -= len(block)
+    return lines
+
+
+def _is_last_piece(file: SourceFile) -> bool:
+    return file.piece[0] == file.piece[1] - 1
+
+
+def _read_file(file: SourceFile, counts: SourceCounts, max_text_chars: int, known_hashes: Set[str], seen: set[int],
+               parts: _PartWriter, quarantine: _QuarantineWriter) -> None:
+    """One file, or one piece of a file (its last piece also hashes the whole file's bytes)."""
+    numbering = _Numbering(relative=file.piece[0] > 0)
+    if _is_parquet(file):
+        # Parquet is read by seeking (footer first): its hash takes a read of its own
+        with open_binary(file.location, file.options) as stream:
+            _read_records(_records(stream, file, max_text_chars, numbering), file, counts, known_hashes, seen,
+                          parts, quarantine)
+        if _is_last_piece(file):
+            counts.sha256 = file_sha256(file.location, file.options)
+    elif file.span is None:
+        with _open_hashed(file) as (stream, hashing):
+            _read_records(_records(stream, file, max_text_chars, numbering), file, counts, known_hashes, seen,
+                          parts, quarantine)
+            counts.sha256 = hashing.hexdigest()
+    else:  # a byte range of an uncompressed JSONL file: line numbers count the newlines before it
+        start, end = file.span
+        last = _is_last_piece(file)
+        with _open_raw(file.location, file.options) as raw:
+            hashing = _HashingReader(raw) if last else None  # the last piece reads every byte: it hashes them
+            prefix = hashing or raw
+            first_line = _count_newlines(prefix, start)
+            stream = io.BufferedReader(_Limited(prefix, None if last else end - start), READ_BLOCK)
+            _read_records(_records(stream, file, max_text_chars, numbering, first_line), file, counts,
+                          known_hashes, seen, parts, quarantine)
+            if hashing is not None:
+                counts.sha256 = hashing.hexdigest()
+    if not _is_last_piece(file):
+        counts.numbering = numbering.state  # the merge carries it into the file's next piece
 
 
 def ingest_files(
@@ -780,29 +922,22 @@ def ingest_files(
     quarantine_tag: str = "",
 ) -> IngestReport:
     """Read files in order, in bounded batches, into TURN_SCHEMA parts under out_dir; see the rules on top.
-    `skipped` (files the ledger knows) are only reported."""
+    `skipped` (files the ledger knows) are only reported. Pieces of files (SourceFile.span) are for
+    `ingest_partition`: their results are final only after `merge_partitions`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if any(out_dir.glob("part-*.parquet")):
         raise RetuneError(f"ingest output directory already holds parts: {out_dir}")
-    parts = _PartWriter(out_dir, batch_size)
+    parts = _PartWriter(out_dir, batch_size, pieces=any(f.span is not None for f in files))
     quarantine = _QuarantineWriter(Path(quarantine_dir), batch_size, quarantine_tag)
     seen: set[int] = set()
     all_counts = []
     try:
         for file in files:
-            counts = SourceCounts(source=file.location, fingerprint=file.fingerprint)
+            counts = SourceCounts(source=file.location, fingerprint=file.fingerprint, piece=file.piece)
             all_counts.append(counts)
             try:
-                if format_for(file.location) == "parquet" or file.format == "parquet":
-                    # Parquet is read by seeking (footer first): its hash takes a read of its own
-                    with open_binary(file.location, file.options) as stream:
-                        _read_records(stream, file, counts, max_text_chars, known_hashes, seen, parts, quarantine)
-                    counts.sha256 = file_sha256(file.location, file.options)
-                else:
-                    with _open_hashed(file) as (stream, hashing):
-                        _read_records(stream, file, counts, max_text_chars, known_hashes, seen, parts, quarantine)
-                        counts.sha256 = hashing.hexdigest()
+                _read_file(file, counts, max_text_chars, known_hashes, seen, parts, quarantine)
             except OSError as exc:
                 raise SourceError(f"cannot read {file.location}: {exc.strerror or exc}") from None
         parts.flush()
@@ -828,6 +963,8 @@ def ingest(
 
 
 COMPRESSED_WEIGHT = 4  # a .gz/.zst byte holds about this many bytes of JSON text: it weighs as much work
+MIN_PIECE_BYTES = 4 << 20  # a file is cut into pieces of at least this size: below it, a piece costs more than it saves
+_ALIGN_BLOCK = 64 << 10
 
 
 def _work(file: SourceFile) -> int:
@@ -835,22 +972,105 @@ def _work(file: SourceFile) -> int:
     return max(file.size, 1) * (COMPRESSED_WEIGHT if compressed else 1)
 
 
-def partitions(files: list[SourceFile], processes: int) -> list[list[SourceFile]]:
-    """Files split into contiguous runs (source order kept) of about equal work (bytes, compressed ones
-    weighted), up to `processes` * 4 of them, so a worker that finishes early takes the next one."""
-    if processes <= 1 or len(files) <= 1:
+def splittable(file: SourceFile) -> bool:
+    """Whether a file can be read in pieces: uncompressed JSONL (byte ranges) and Parquet (row groups). A gzip or
+    zstd stream can only be read from its start, and a CSV byte range cannot be proven to start at a row (a quoted
+    field may hold a newline): those are read whole."""
+    compressed = PurePosixPath(file.location).suffix.lower() in COMPRESSION_EXTENSIONS
+    return not compressed and file.format != "pairs_csv"
+
+
+def _next_line_start(handle: BinaryIO, position: int, size: int) -> int:
+    """The offset just after the first newline at or after position - 1: where the line holding `position`
+    ends (`position` itself when a line starts there); `size` when no newline follows."""
+    handle.seek(position - 1)
+    at = position - 1
+    while at < size:
+        block = handle.read(_ALIGN_BLOCK)
+        if not block:
+            break
+        found = block.find(b"\n")
+        if found >= 0:
+            return at + found + 1
+        at += len(block)
+    return size
+
+
+def _cuts(sizes: list[int], count: int) -> list[int]:
+    """Indexes that cut a run of item sizes into `count` runs of about equal total (each the nearest boundary)."""
+    total = sum(sizes)
+    ends = []
+    running = 0
+    for i, n in enumerate(sizes):
+        ends.append((running, i))  # (bytes before item i, i)
+        running += n
+    cuts = []
+    for k in range(1, count):
+        goal = total * k / count
+        cuts.append(min(ends, key=lambda e: abs(e[0] - goal))[1])
+    return sorted(set(c for c in cuts if c > 0))
+
+
+def _pieces(file: SourceFile, count: int) -> list[SourceFile]:
+    """The file cut into up to `count` pieces of about equal bytes (fewer when lines or row groups are few)."""
+    with _open_raw(file.location, file.options) as handle:
+        if _is_parquet(file):
+            meta = pq.ParquetFile(handle).metadata
+            sizes = [meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)]
+            bounds = [0, *_cuts(sizes, count), len(sizes)]
+        else:
+            size = file.size
+            bounds = [0]
+            for k in range(1, count):
+                at = _next_line_start(handle, size * k // count, size)
+                if bounds[-1] < at < size:
+                    bounds.append(at)
+            bounds.append(size)
+    spans = list(zip(bounds, bounds[1:], strict=False))
+    if len(spans) <= 1:
+        return [file]
+    return [replace(file, span=span, piece=(i, len(spans))) for i, span in enumerate(spans)]
+
+
+def partitions(files: list[SourceFile], processes: int,
+               min_piece_bytes: int = MIN_PIECE_BYTES) -> list[list[SourceFile]]:
+    """Units of parallel work in source order: files split into contiguous runs of about equal work (bytes,
+    compressed ones weighted), up to `processes` * 4 of them, so a worker that finishes early takes the next one.
+    A file bigger than one unit's share is cut into pieces (`splittable` says which can be)."""
+    if processes <= 1 or not files:
         return [files] if files else []
-    target = max(1, min(len(files), processes * 4))
+    target = processes * 4
     budget = sum(_work(f) for f in files) / target
+    units: list[SourceFile] = []
+    for f in files:
+        count = min(round(_work(f) / budget), f.size // max(min_piece_bytes, 1))
+        try:
+            units.extend(_pieces(f, count) if count >= 2 and splittable(f) else [f])
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise SourceError(f"cannot read {f.location}: {exc}") from None
+    if len(units) <= 1:
+        return [units]
+    target = min(len(units), target)
+    budget = sum(_unit_work(u) for u in units) / target
     groups: list[list[SourceFile]] = [[]]
     filled = 0.0
-    for f in files:
-        if groups[-1] and filled + _work(f) / 2 > budget:  # closer to the budget with f in the next group
+    for u in units:
+        # closer to the budget with u in the next group; a file's pieces go to different groups (the merge carries
+        # turn numbers from one partition's piece to the next)
+        if groups[-1] and (filled + _unit_work(u) / 2 > budget or u.piece[0] > 0):
             groups.append([])
             filled = 0.0
-        groups[-1].append(f)
-        filled += _work(f)
+        groups[-1].append(u)
+        filled += _unit_work(u)
     return groups
+
+
+def _unit_work(unit: SourceFile) -> float:
+    if unit.span is None:
+        return _work(unit)
+    if _is_parquet(unit):
+        return _work(unit) / unit.piece[1]  # row groups were cut to about equal bytes
+    return max(unit.span[1] - unit.span[0], 1)
 
 
 def ingest_partition(files: list[SourceFile], work_dir: Path, quarantine_dir: Path, index: int, *,
@@ -869,8 +1089,10 @@ def merge_partitions(
     batch_size: int = 1000,
     skipped: list[SourceCounts] = (),
 ) -> IngestReport:
-    """Partition results, in source order, as one ingest: a record already in the store or kept by an earlier
-    partition becomes a duplicate (its rows are dropped), so the outcome equals one sequential `ingest`."""
+    """Partition results, in source order, as one ingest: turn numbers of pieces that start mid-file are resolved
+    (and their provisional hashes rehashed), a record already in the store or kept earlier becomes a duplicate (its
+    rows are dropped), and the counts of a file's pieces become one entry, so the outcome equals one sequential
+    `ingest_files`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if any(out_dir.glob("part-*.parquet")):
@@ -878,33 +1100,115 @@ def merge_partitions(
     seen: set[int] = set()
     parts: list[Path] = []
     turns = 0
+    numbering: dict[str, dict[str, int]] = {}  # source -> conversation -> turns numbered before the next piece
     quarantine = _QuarantineWriter(Path(quarantine_dir), batch_size)
     try:
         for result in results:
             by_source = {c.source: c for c in result.sources}
             for part in result.parts:
                 table = pq.read_table(part)
-                unique = pc.unique(table["content_hash"]).to_pylist()  # one record per hash within a partition
-                dropped = [h for h in unique if h in known_hashes or _hash_key(h) in seen]
-                if dropped:
-                    gone = table.filter(pc.is_in(table["content_hash"], value_set=pa.array(dropped)))
-                    for source, _ in {(s, h) for s, h in zip(gone["source"].to_pylist(),
-                                                              gone["content_hash"].to_pylist(), strict=True)}:
-                        by_source[source].kept -= 1
-                        by_source[source].duplicates += 1
-                    table = table.filter(pc.invert(pc.is_in(table["content_hash"], value_set=pa.array(dropped))))
-                seen.update(_hash_key(h) for h in unique)
+                changed = False
+                if "turn_a" in table.column_names:
+                    table = _resolve_pieces(table, numbering)
+                    changed = True
+                keep = _first_occurrences(table, known_hashes, seen, by_source)
+                if not all(keep):
+                    table = table.filter(pa.array(keep, pa.bool_()))
+                    changed = True
                 if table.num_rows:
                     target = out_dir / f"part-{len(parts):05d}.parquet"
-                    if dropped:
+                    if changed:
                         pq.write_table(table, target)
                     else:
                         shutil.move(part, target)
                     parts.append(target)
                     turns += table.num_rows
+            if len({c.source for c in result.sources if c.piece[1] > 1}) < sum(c.piece[1] > 1 for c in result.sources):
+                raise RuntimeError("two pieces of one file in one partition")  # `partitions` never does that
+            for counts in result.sources:  # after this piece's rows: its numbering goes on in the next piece
+                if counts.numbering:
+                    _carry(numbering.setdefault(counts.source, {}), counts.numbering)
+                    counts.numbering = {}
             if result.quarantine_path is not None:
                 quarantine.add_file(result.quarantine_path)
     finally:
         quarantine_path = quarantine.close()
-    return IngestReport(sources=[c for r in results for c in r.sources] + list(skipped), turns=turns, parts=parts,
-                        quarantine_path=quarantine_path)
+    return IngestReport(sources=_whole_files([c for r in results for c in r.sources]) + list(skipped), turns=turns,
+                        parts=parts, quarantine_path=quarantine_path)
+
+
+def _carry(before: dict[str, int], piece: Mapping[str, tuple[int, int]]) -> None:
+    for cid, (a, b) in piece.items():
+        before[cid] = max(before.get(cid, 0) + a, b)
+
+
+def _resolve_pieces(table: pa.Table, numbering: Mapping[str, Mapping[str, int]]) -> pa.Table:
+    """Turn numbers of rows read in a piece that starts mid-file, now that the pieces before it are known;
+    rows whose hash holds the number (one turn per row) are rehashed. The piece columns are dropped."""
+    turn_a = table["turn_a"].to_pylist()
+    if any(a is not None for a in turn_a):
+        cols = {name: table[name].to_pylist() for name in ("conversation_id", "turn", "role", "text", "source",
+                                                            "content_hash", "turn_b", "provisional")}
+        turn, content_hash = cols["turn"], cols["content_hash"]
+        for i, a in enumerate(turn_a):
+            if a is None:
+                continue
+            resolved = max(numbering.get(cols["source"][i], {}).get(cols["conversation_id"][i], 0) + a,
+                           cols["turn_b"][i])
+            if resolved != turn[i]:
+                turn[i] = resolved
+                if cols["provisional"][i]:
+                    content_hash[i] = turn_hash(cols["conversation_id"][i], resolved, cols["role"][i],
+                                                cols["text"][i])
+        table = table.set_column(table.schema.get_field_index("turn"), "turn", pa.array(turn, pa.int32()))
+        table = table.set_column(table.schema.get_field_index("content_hash"), "content_hash",
+                                 pa.array(content_hash, pa.string()))
+    return table.select(TURN_SCHEMA.names).cast(TURN_SCHEMA)
+
+
+def _first_occurrences(table: pa.Table, known_hashes: Set[str], seen: set[int],
+                       by_source: Mapping[str, SourceCounts]) -> list[bool]:
+    """Per row: whether its record is kept (its hash neither in the store nor kept before). A record's rows are
+    consecutive and share (source, source_offset); a dropped record moves from kept to duplicates."""
+    keep: list[bool] = []
+    last: tuple[str, int] | None = None
+    kept = True
+    for h, source, offset in zip(table["content_hash"].to_pylist(), table["source"].to_pylist(),
+                                 table["source_offset"].to_pylist(), strict=True):
+        if (source, offset) != last:
+            last = (source, offset)
+            key = _hash_key(h)
+            kept = key not in seen and not (known_hashes and h in known_hashes)
+            if kept:
+                seen.add(key)
+            else:
+                by_source[source].kept -= 1
+                by_source[source].duplicates += 1
+        keep.append(kept)
+    return keep
+
+
+def _whole_files(counts: list[SourceCounts]) -> list[SourceCounts]:
+    """The counts of a file's pieces summed into one entry; its sha256 (read by the last piece) stays only when
+    every piece is there, so the ledger records a file as ingested only when all of it was."""
+    merged: list[SourceCounts] = []
+    pieces = 0
+    for c in counts:
+        if c.piece[0] == 0:
+            merged.append(replace(c, reasons=dict(c.reasons), piece=(0, 1), numbering={}))
+            pieces = 1
+            continue
+        whole = merged[-1] if merged else None
+        if whole is None or whole.source != c.source or pieces != c.piece[0]:
+            raise RuntimeError(f"pieces of {c.source} out of order")  # a bug in partitioning, not user error
+        pieces += 1
+        whole.records_in += c.records_in
+        whole.kept += c.kept
+        whole.quarantined += c.quarantined
+        whole.duplicates += c.duplicates
+        whole.near_duplicates += c.near_duplicates
+        for reason, n in c.reasons.items():
+            whole.reasons[reason] = whole.reasons.get(reason, 0) + n
+        if c.piece[0] == c.piece[1] - 1:
+            whole.sha256 = c.sha256 if pieces == c.piece[1] else ""
+    return merged
