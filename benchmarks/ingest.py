@@ -1,4 +1,5 @@
-"""Benchmark of ingest: records/s and peak RSS at 100k vs 1M turns, 1 vs 2 processes, and the store-hash read.
+"""Benchmark of ingest: records/s and peak RSS at 100k vs 1M turns, 1 vs 2 processes (many files, and one big
+file cut into pieces), and the store-hash read.
 
 Run: .venv/bin/python benchmarks/ingest.py [--small 100000] [--big 1000000] [--files 8]
 (prints a table, writes benchmarks/results/ingest.json)
@@ -9,6 +10,9 @@ files (so 2 processes have files to share). Each measurement runs in its own fre
 process's ru_maxrss (for 2 processes: the parent's and the largest worker's). The 2-process run uses the same
 partition + merge functions as the flow (retune.sources.partitions / ingest_partition / merge_partitions) in a
 plain ProcessPoolExecutor, without a Prefect server, so the figure is ingest's own.
+"1M one file": the same 1M turns as ONE uncompressed .jsonl (chat records, and the pairs rows as customer/agent
+JSON objects, which continue their conversations' turn numbers across pieces), read by 1 process and by 2, the
+file cut into byte-range pieces; the rows of both runs are compared (same rows in the same order).
 "machine parallelism": a pure-Python loop in 2 processes vs twice in one, measured just before and after the
 2-process ingest: what 2 processes can gain on the machine at that moment.
 "known_hashes": reading the content hashes of a store's main holding the big run's parts, decoding the whole
@@ -68,6 +72,31 @@ def generate(out_dir: Path, turns: int, files: int) -> int:
     return sum(p.stat().st_size for p in out_dir.iterdir())
 
 
+def generate_one_file(out_dir: Path, turns: int) -> int:
+    """Write copies of batch1 into ONE uncompressed out_dir/all.jsonl; bytes written."""
+    copies = max(1, round(turns / TURNS_PER_COPY))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    chat_lines = (BATCH / "chat.jsonl").read_bytes().splitlines()
+    with (BATCH / "pairs.csv").open(newline="", encoding="utf-8") as f:
+        pairs = list(csv.DictReader(f))
+    with (out_dir / "all.jsonl").open("wb") as out:
+        for c in range(copies):
+            for raw in chat_lines:
+                try:
+                    rec = json.loads(raw)
+                    if isinstance(rec, dict) and "conversation_id" in rec:
+                        rec["conversation_id"] = f"{rec['conversation_id']}-{c}"
+                    raw = json.dumps(rec, ensure_ascii=False).encode()
+                except ValueError:
+                    pass  # malformed lines stay malformed: they exercise the quarantine
+                out.write(raw + b"\n")
+            for row in pairs:
+                row = {k: v for k, v in row.items() if v}  # an empty CSV cell is an absent field
+                out.write(json.dumps({**row, "conversation_id": f"{row.get('conversation_id', '')}-{c}"},
+                                     ensure_ascii=False).encode() + b"\n")
+    return (out_dir / "all.jsonl").stat().st_size
+
+
 def _rss_mb(who: int) -> float:
     return round(resource.getrusage(who).ru_maxrss / 1024, 1)
 
@@ -89,7 +118,8 @@ def child_ingest(data: Path, work: Path, processes: int) -> dict:
             results = [f.result() for f in futures]
         report = merge_partitions(results, work / "out", work / "q")
     seconds = time.perf_counter() - start
-    return {
+    pieces = 0 if processes == 1 else sum(1 for g in partitions(files, processes) for u in g if u.span is not None)
+    return {"pieces": pieces,
         "records_in": report.records_in, "kept": report.kept, "turns": report.turns,
         "quarantined": report.quarantined, "duplicates": report.duplicates, "reconciles": report.reconciles(),
         "seconds": round(seconds, 2), "records_per_s": round(report.records_in / seconds),
@@ -118,6 +148,20 @@ def child_hashes(parts: list[str], work: Path) -> dict:
     projected_s = time.perf_counter() - start
     assert full == projected
     return {"hashes": len(projected), "full_read_s": round(full_s, 2), "column_only_s": round(projected_s, 2)}
+
+
+def _digest(parts: list[str]) -> str:
+    """sha256 over the rows of the parts in order: two runs landed the same rows in the same order when equal."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    digest = hashlib.sha256()
+    for part in parts:
+        for batch in pq.ParquetFile(part).iter_batches(batch_size=65536):
+            for row in batch.to_pylist():  # row by row: parts may be cut at other rows in the other run
+                digest.update(json.dumps(row, default=str).encode())
+    return digest.hexdigest()
 
 
 def _burn(n: int) -> int:
@@ -169,8 +213,11 @@ def main() -> None:
         sizes = {"100k": args.small, "1M": args.big}
         data = {label: tmp / f"data-{label}" for label in sizes}
         mb = {label: generate(data[label], turns, args.files) / 1e6 for label, turns in sizes.items()}
-        ceiling = []
-        for label, processes in (("100k", 1), ("1M", 1), ("1M", 2)):
+        data["1M one file"] = tmp / "data-one"
+        mb["1M one file"] = generate_one_file(data["1M one file"], args.big) / 1e6
+        ceiling = []  # machine parallelism measured right before each 2-process run, and once at the end
+        one_file_rows = {}
+        for label, processes in (("100k", 1), ("1M", 1), ("1M", 2), ("1M one file", 1), ("1M one file", 2)):
             name = f"{label} x{processes}"
             if processes == 2:
                 ceiling.append(machine_parallelism())
@@ -180,21 +227,30 @@ def main() -> None:
             if name == "1M x1":
                 parts_file = tmp / "parts.json"
                 parts_file.write_text(json.dumps(parts))
+            if label == "1M one file":
+                one_file_rows[processes] = _digest(parts)
         ceiling.append(machine_parallelism())
         hashes = run_child("hashes", str(parts_file), str(tmp / "hash-store"))
 
-    print(f"{'run':<8}{'MB':>7}{'records':>10}{'turns':>10}{'s':>8}{'records/s':>11}{'turns/s':>9}"
+    print(f"{'run':<17}{'MB':>7}{'pieces':>7}{'records':>10}{'turns':>10}{'s':>8}{'records/s':>11}{'turns/s':>9}"
           f"{'peak RSS MB':>13}{'worker RSS MB':>15}")
     for name, r in results.items():
-        print(f"{name:<8}{r['input_mb']:>7}{r['records_in']:>10}{r['turns']:>10}{r['seconds']:>8}"
+        print(f"{name:<17}{r['input_mb']:>7}{r['pieces']:>7}{r['records_in']:>10}{r['turns']:>10}{r['seconds']:>8}"
               f"{r['records_per_s']:>11}{r['turns_per_s']:>9}{r['peak_rss_mb']:>13}"
               f"{r['peak_rss_worker_mb'] or '-':>15}")
     rss_ratio = results["1M x1"]["peak_rss_mb"] / results["100k x1"]["peak_rss_mb"]
     speedup = results["1M x1"]["seconds"] / results["1M x2"]["seconds"]
     same = all(results["1M x1"][k] == results["1M x2"][k] for k in ("kept", "turns", "quarantined", "duplicates"))
+    one_speedup = results["1M one file x1"]["seconds"] / results["1M one file x2"]["seconds"]
+    one_same = one_file_rows[1] == one_file_rows[2] and all(
+        results["1M one file x1"][k] == results["1M one file x2"][k]
+        for k in ("records_in", "kept", "turns", "quarantined", "duplicates"))
     print(f"peak RSS 1M / 100k: {rss_ratio:.2f} (goal <= 1.3)")
-    print(f"speed-up 2 processes / 1 at 1M: {speedup:.2f}x (same counts: {same}); a pure-Python loop got "
-          f"{ceiling[0]:.2f}x / {ceiling[1]:.2f}x on this machine just before / after (the ceiling under its load)")
+    print(f"speed-up 2 processes / 1 at 1M in {args.files * 2} files: {speedup:.2f}x (same counts: {same}); a "
+          f"pure-Python loop got {ceiling[0]:.2f}x on this machine just before (the ceiling under its load)")
+    print(f"speed-up 2 processes / 1 at 1M in ONE file ({results['1M one file x2']['pieces']} pieces): "
+          f"{one_speedup:.2f}x (same rows in the same order: {one_same}); a pure-Python loop got {ceiling[1]:.2f}x "
+          f"just before, {ceiling[2]:.2f}x at the end")
     print(f"known_hashes over {hashes['hashes']} records on main: whole parts {hashes['full_read_s']} s, "
           f"content_hash column only {hashes['column_only_s']} s")
     load = os.getloadavg()
@@ -206,7 +262,10 @@ def main() -> None:
         "load_average_at_end": round(load[0], 1),
         "results": results, "peak_rss_ratio_1m_over_100k": round(rss_ratio, 3),
         "speedup_2_over_1_processes": round(speedup, 2), "same_counts_1_vs_2_processes": same,
-        "machine_parallelism_2_over_1_before_after": [round(c, 2) for c in ceiling],
+        "speedup_2_over_1_processes_one_file": round(one_speedup, 2),
+        "same_rows_1_vs_2_processes_one_file": one_same,
+        "machine_parallelism_2_over_1": {"before 1M x2": round(ceiling[0], 2), "before 1M one file x2":
+                                         round(ceiling[1], 2), "at the end": round(ceiling[2], 2)},
         "known_hashes": hashes,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

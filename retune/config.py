@@ -38,7 +38,15 @@ class SourceConfig(_Section):
 class IngestConfig(_Section):
     batch_size: int = Field(1000, gt=0, description="records per Arrow batch")
     max_text_chars: int = Field(8000, gt=0, description="longer turns are quarantined")
-    processes: int = Field(1, ge=1, description="processes reading source files in parallel (same result as 1)")
+    processes: int = Field(
+        1, ge=1, description="processes reading source files in parallel, big uncompressed JSONL and Parquet files "
+        "cut into pieces (byte ranges at line starts, row groups); gzip/zstd and CSV files are read whole (same "
+        "result as 1)"
+    )
+    runner: Literal["prefect", "dask"] = Field(
+        "prefect", description="what runs the processes: Prefect's process pool, or a local Dask cluster of "
+        "`processes` workers (needs the dask extra: pip install 'retune[dask]')"
+    )
     storage_options: dict[str, dict[str, str | int | float | bool]] = Field(
         {}, description="non-secret fsspec options per protocol, e.g. {s3: {endpoint_url: ...}}; credentials come "
         "from the environment only (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, LAKEFS_ACCESS_KEY_ID/_SECRET_ACCESS_KEY)"
@@ -349,11 +357,15 @@ class Config(_Section):
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
+# libyaml's loader where PyYAML was built with it: every flow and subflow reads the config (10 ms → 0.5 ms)
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a YAML config; every problem is one readable ConfigError."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=_YAML_LOADER) or {}
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except yaml.YAMLError as exc:

@@ -1033,7 +1033,7 @@ def _pieces(file: SourceFile, count: int) -> list[SourceFile]:
 
 
 def partitions(files: list[SourceFile], processes: int,
-               min_piece_bytes: int = MIN_PIECE_BYTES) -> list[list[SourceFile]]:
+               min_piece_bytes: int | None = None) -> list[list[SourceFile]]:
     """Units of parallel work in source order: files split into contiguous runs of about equal work (bytes,
     compressed ones weighted), up to `processes` * 4 of them, so a worker that finishes early takes the next one.
     A file bigger than one unit's share is cut into pieces (`splittable` says which can be)."""
@@ -1041,9 +1041,10 @@ def partitions(files: list[SourceFile], processes: int,
         return [files] if files else []
     target = processes * 4
     budget = sum(_work(f) for f in files) / target
+    min_piece_bytes = max(MIN_PIECE_BYTES if min_piece_bytes is None else min_piece_bytes, 1)
     units: list[SourceFile] = []
     for f in files:
-        count = min(round(_work(f) / budget), f.size // max(min_piece_bytes, 1))
+        count = min(round(_work(f) / budget), f.size // min_piece_bytes)
         try:
             units.extend(_pieces(f, count) if count >= 2 and splittable(f) else [f])
         except (OSError, pa.ArrowInvalid) as exc:

@@ -9,12 +9,12 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import ProcessPoolTaskRunner
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
 
 from retune import datasets, sources
 from retune.config import Config, SourceConfig
 from retune.dedup import NearDuplicates, SourceLedger, near_duplicates
-from retune.errors import StoreError
+from retune.errors import ConfigError, StoreError
 from retune.report import markdown_table
 from retune.store import open_store
 from retune.store.base import Store
@@ -24,7 +24,8 @@ from retune.store.base import Store
 class IngestPlan:
     files: list[sources.SourceFile]  # to read, in source order
     skipped: list[sources.SourceCounts]  # already ingested: reported, not read
-    partitions: list[list[sources.SourceFile]]  # one per unit of parallel work (a single one: read sequentially)
+    # one per unit of parallel work (a single one: read sequentially); big files are cut into pieces
+    partitions: list[list[sources.SourceFile]]
 
 
 def ledger(cfg: Config) -> SourceLedger:
@@ -48,9 +49,11 @@ def plan_ingest(cfg: Config, source_list: list[SourceConfig]) -> IngestPlan:
         files, skipped = ledger(cfg).split(files, _commit_exists(open_store(cfg)))
     for s in skipped:
         logger.info("skipped (already ingested): %s", s.source)
+    task_runner(cfg)  # a runner that cannot start is a configuration error before any file is read
     parts = sources.partitions(files, cfg.ingest.processes)
-    logger.info("%d source file(s) to read in %d partition(s), %d skipped (already ingested)",
-                len(files), len(parts), len(skipped))
+    cut = {u.location for group in parts for u in group if u.span is not None}
+    logger.info("%d source file(s) to read in %d partition(s) (%d cut into pieces), %d skipped (already ingested)",
+                len(files), len(parts), len(cut), len(skipped))
     return IngestPlan(files, skipped, parts)
 
 
@@ -74,12 +77,25 @@ def ingest_partition(files: list[sources.SourceFile], work_dir: Path, quarantine
                                     max_text_chars=max_text_chars)
 
 
+def task_runner(cfg: Config) -> TaskRunner:
+    """The runner of the partitions: Prefect's process pool, or (ingest.runner: dask) a local Dask cluster of
+    ingest.processes single-threaded worker processes."""
+    if cfg.ingest.runner == "prefect":
+        return ProcessPoolTaskRunner(max_workers=cfg.ingest.processes)
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError:
+        raise ConfigError("ingest.runner: dask needs the dask extra: pip install 'retune[dask]'") from None
+    return DaskTaskRunner(cluster_kwargs={"n_workers": cfg.ingest.processes, "threads_per_worker": 1,
+                                          "processes": True, "dashboard_address": None})
+
+
 def read_partitions(cfg: Config, plan: IngestPlan, run_dir: Path) -> list[sources.IngestReport] | None:
     """Read each partition in a process pool (ingest.processes > 1 and several partitions); None: read the files
     sequentially in `ingest` instead."""
     if cfg.ingest.processes <= 1 or len(plan.partitions) <= 1:
         return None
-    with ProcessPoolTaskRunner(max_workers=cfg.ingest.processes) as runner:
+    with task_runner(cfg) as runner:
         futures = [
             runner.submit(ingest_partition, {
                 "files": files, "work_dir": run_dir / "partitions", "quarantine_dir": cfg.path("quarantine"),

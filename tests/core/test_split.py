@@ -205,3 +205,19 @@ def test_one_turn_per_row_rehashed_after_the_cut(tmp_path):
     pieces = _cut(file, [data.rindex(b"\n", 0, data.index(b"hello")) + 1])  # the start of the first "hello" line
     one, _ = _assert_same([file], [[p] for p in pieces], tmp_path)
     assert one.kept == 4 and [r["turn"] for r in _ordered_rows(one.parts)] == [0, 1, 2, 0]
+
+
+def test_remote_files_are_cut_with_ranged_reads(tmp_path):
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    kinds = [LINE_KINDS[(i * 7) % len(LINE_KINDS)] for i in range(120)]
+    fs.pipe("/split-test/chat.jsonl", _jsonl(tmp_path / "chat.jsonl", kinds).read_bytes())
+    fs.pipe("/split-test/rows.parquet", _parquet(tmp_path / "rows.parquet", 300, group=30).read_bytes())
+    try:
+        files = resolve_sources([SourceConfig(path="memory://split-test/*")])
+        groups = partitions(files, 2, min_piece_bytes=1)
+        assert all(f.location.startswith("memory://") for f in files) and len(groups) > len(files)
+        _assert_same(files, groups, tmp_path)
+    finally:
+        fs.rm("/split-test", recursive=True)
