@@ -781,20 +781,58 @@ def _phone_ok(text: str, start: int, end: int, options: PiiOptions) -> bool:
 
 # --- ADDRESS -------------------------------------------------------------------------------------
 _CAP = r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+"
-_STREET_TYPES = (r"(?:Street|St\.|Road|Rd\.|Avenue|Ave\.|Lane|Ln\.|Drive|Dr\.|Boulevard|Blvd\.|Way|Court|"
-                 r"Ct\.|Place|Pl\.|Terrace|Close|Crescent|Square|Parkway|Row|Gardens|Hill)")
+_STREET_TYPES = (r"(?:Street|St\.?|Road|Rd\.?|Avenue|Ave\.?|Lane|Ln\.?|Drive|Dr\.?|Boulevard|Blvd\.?|Way|Court|"
+                 r"Ct\.?|Place|Pl\.?|Terrace|Close|Crescent|Square|Sq\.?|Parkway|Pkwy\.?|Row|Gardens|Hill|Parade|Mews|"
+                 r"Grove|Walk|Rise|View|Green|Circle|Cir\.?|Trail|Highway|Hwy\.?|Park|Quay|Wharf|Yard)")
+_HOUSE_NO = r"\d{1,4}[a-zA-Z]?(?:[ ]?[-/][ ]?\d{1,4}[a-zA-Z]?)?"  # 12, 12a, 12-14, 4/2
+_PARTICLES_FR_ES_IT = r"(?:[ ]+(?i:de la|de las|de los|de l'|del|de|du|des|la|le|les|d'|dei|degli|della|delle|di))?"
 _ADDRESS = re.compile(
-    r"(?=[\dA-ZÀ-ÞcaprtC])(?:"
-    rf"(?<![\w#-])\d{{1,5}}[A-Za-z]?,?[ ]+(?:{_CAP}[ ]+){{1,3}}{_STREET_TYPES}(?![\w])"  # 12 Main Street
-    rf"|(?<![\w])[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer)"
-    r"[ ]+\d{1,4}[a-zA-Z]?(?![\w])"  # Hauptstraße 12
-    rf"|(?<![\w])(?:Am|An der|Im|In der|Auf der|Zum|Zur)[ ]+{_CAP}[ ]+\d{{1,4}}[a-z]?(?![\w])"  # Am Markt 5
-    rf"|(?<![\w#-])\d{{1,4}}(?:[ ]?(?:bis|ter))?,?[ ]+(?:[Rr]ue|[Aa]venue|[Aa]v\.|[Bb]oulevard|[Bb]d|[Pp]lace|"
-    rf"[Qq]uai|[Cc]hemin|[Aa]llée|[Ii]mpasse|[Cc]ours|[Cc]alle|[Vv]ia)"
-    rf"(?:[ ]+(?i:de la|de l'|de|du|des|la|le|del|d'))?(?:[ ]+{_CAP}(?:-{_CAP})*){{1,3}}"  # 45 rue de Rivoli
-    rf"|(?<![\w])(?:[Cc]alle|C/|c/|[Aa]venida|[Aa]vda\.|[Pp]aseo|[Pp]laza|[Cc]amino|[Rr]onda|[Cc]arrer|"
-    rf"[Tt]raves[ií]a)(?:[ ]+(?i:de la|de los|de las|del|de))?(?:[ ]+{_CAP}){{1,3}},?[ ]+\d{{1,4}}"
-    r"(?:,?[ ]+\d{1,2}[ºªoO](?:[ ]?[A-Z])?)?(?![\w])"  # Calle Mayor 15, 2º B
+    r"(?=[\dA-ZÀ-ÞcaprtCbg])(?:"
+    # 12 Main Street, 1234 N Maple Ave, 42 West 42nd Street, 14a Queen's Parade
+    rf"(?<![\w#-])\d{{1,5}}[A-Za-z]?,?[ ]+(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?[ ]+)?"
+    rf"(?:(?:{_CAP}(?:['’]s)?|\d{{1,3}}(?:st|nd|rd|th))[ ]+){{1,3}}{_STREET_TYPES}(?![\w])"
+    # Hauptstraße 12, Friedrich-Ebert-Straße 3, Keizersgracht 123, Van Baerlestraat 12-II
+    rf"|(?<![\w-])(?:(?:Van|De|Den|Van der|Van de|Sankt|St\.)[ ])?{_CAP}(?:-{_CAP})*"
+    r"(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer|chaussee|steig|pfad|markt|"
+    r"-Straße|-Str\.|-Weg|-Platz|-Allee|-Ring|"
+    r"straat|gracht|laan|plein|kade|singel|dijk|steeg|hof|gasse|gässli)"
+    rf"[ ]+{_HOUSE_NO}(?:-I{{1,3}}|[ ]?hs)?(?![\w])"
+    # Lerchenfelder Gürtel 12, Alte Landstraße 3: an adjective and a street word
+    rf"|(?<![\w-]){_CAP}[ ](?:Straße|Str\.|Weg|Gasse|Allee|Platz|Ring|Damm|Ufer|Gürtel|Chaussee|Landstraße|Steig)"
+    rf"[ ]+{_HOUSE_NO}(?![\w])"
+    # Am Markt 5, Unter den Eichen 3, Zum Sportplatz 7
+    rf"|(?<![\w])(?:Am|An der|An den|Im|In der|In den|Auf der|Auf dem|Auf den|Zum|Zur|Unter den|Hinter der|"
+    rf"Hinter dem|Vor dem|Beim|Bei der)[ ]+{_CAP}(?:[ ]{_CAP})?[ ]+{_HOUSE_NO}(?![\w])"
+    # 45 rue de Rivoli, 12, bd de la Liberté, 3 bis avenue Jean-Jaurès
+    rf"|(?<![\w#-])\d{{1,4}}(?:[ ]?(?:bis|ter|[A-Da-d]))?,?[ ]+(?:[Rr]ue|[Aa]venue|[Aa]v\.|[Bb]oulevard|[Bb]d\.?|"
+    rf"[Pp]lace|[Qq]uai|[Cc]hemin|[Aa]llée|[Ii]mpasse|[Cc]ours|[Rr]oute|[Rr]te|[Ss]quare|[Cc]alle|[Vv]ia|"
+    rf"[Ff]aubourg|[Rr]ésidence|[Ll]otissement|[Cc]hauss[ée]e)"
+    rf"{_PARTICLES_FR_ES_IT}(?:[ ]+{_CAP}(?:-{_CAP})*){{1,3}}"
+    # Calle Mayor 15, 2º B; C/ de la Paz 23, 3º izq.; Via Garibaldi 15; Corso Vittorio Emanuele II 12; Rue de
+    # la Loi 16 (Belgium)
+    rf"|(?<![\w])(?:[Cc]alle|C/|c/|[Aa]venida|[Aa]vda\.|[Aa]v\.|[Pp]aseo|P[ºo]\.?|[Pp]laza|[Pp]za\.|[Cc]amino|"
+    rf"[Rr]onda|[Cc]arrer|[Tt]raves[ií]a|[Cc]arretera|[Cc]tra\.|[Pp]asseig|[Pp]laça|[Rr]ambla|[Gg]lorieta|"
+    rf"[Vv]ia|[Vv]iale|[Cc]orso|[Pp]iazza|[Pp]iazzale|[Ll]argo|[Vv]icolo|[Ss]trada|[Ll]ungomare|"
+    rf"Rue|Avenue|Chaussée|Boulevard)"
+    rf"{_PARTICLES_FR_ES_IT}(?:[ ]+(?:{_CAP}|[IVX]{{1,4}}|\d{{1,2}}[ ]de[ ]{_CAP})){{1,4}},?[ ]+(?:nº[ ]?|n\.[ ]?)?"
+    rf"{_HOUSE_NO}"
+    r"(?:(?:,?[ ]+|,)(?:\d{1,2}[ºª°oO]?\.?(?:[ ]?(?:[A-Z](?![\w])|(?:izq(?:da|uierda)?|dcha|der(?:echa)?|ext|int)\.?))?"
+    r"|\d{1,2}[ºª°]|bajo|ático|entlo\.?|\d{1,2}n[ ]\d{1,2}a|pta\.?[ ]?\d{1,2}|puerta[ ]\d{1,2}|esc\.?[ ]?[A-Z0-9]|"
+    r"(?:piano|int\.)[ ]?\d{1,2})(?![\w]))*(?![\w])"
+    r")"
+)
+# after a street: the postcode and town (and the state or country) are part of the address
+_TOWN = (rf"(?:{_CAP}(?:(?:[ -]|[ ](?:am|an der|im|sur|sous|de|del|la|le|en|ob|bei)[ ]){_CAP}){{0,2}}"
+         r"|[A-ZÀ-Þ]{2,}(?:[ -][A-ZÀ-Þ]{2,})?)")
+_UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]?[ ]?\d[A-Z]{2}"
+_ADDRESS_TAIL = re.compile(
+    r"(?:(?:,[ ]*|[ ]+|[ ]*(?:<br ?/?>|\r?\n)[ ]*)"  # unit: ", Apt 5", ", Flat 2"
+    r"(?i:apt\.?|apartment|flat|unit|suite|ste\.?|#)[ ]?\w{1,5})?"
+    r"(?:,[ ]*|[ ]+|[ ]*(?:<br ?/?>|\r?\n)[ ]*)(?:"
+    rf"(?:\d{{4}}[ ]?[A-Z]{{2}}|(?:[A-Z]{{1,2}}-)?\d{{4,5}})[ ]+{_TOWN}"  # 1015 CJ Amsterdam, 80331 München, D-80331
+    rf"|(?:{_TOWN},?[ ]+)?{_UK_POSTCODE}(?![\w])"  # Bristol BS1 4DJ
+    rf"|{_TOWN},[ ]*[A-Z]{{2}}[ ]+\d{{5}}(?:-\d{{4}})?"  # Austin, TX 78701
+    r"|Dublin[ ]\d{1,2}(?!\d)"
     r")"
 )
 # "Flat 3, 12 Main Street", "Apt 4B, ...": the unit before a street is part of the address
@@ -804,7 +842,8 @@ _UNIT_BEFORE = re.compile(r"(?i)\b(?:flat|apt\.?|apartment|unit|suite)[ ]+\w{1,5
 def _find_address(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     for m in _ADDRESS.finditer(text):
         unit = _UNIT_BEFORE.search(text, max(0, m.start() - 20), m.start())
-        yield (unit.start() if unit else m.start()), m.end()
+        tail = _ADDRESS_TAIL.match(text, m.end())
+        yield (unit.start() if unit else m.start()), tail.end() if tail else m.end()
 
 
 # --- NAME ----------------------------------------------------------------------------------------
@@ -812,13 +851,33 @@ _UP, _LOW = "A-ZÀ-ÖØ-Þ", "a-zß-öø-ÿ"
 # Anna, O'Brien, McDonald, Müller-Lüdenscheidt
 _NAME_WORD = rf"(?:[{_UP}]['’])?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:-[{_UP}][{_LOW}]+)?"
 # particles inside a full name: "Ludwig van Beethoven", "María de la Cruz", "Anna von der Heide"
-_PARTICLE = r"(?i:van|von|der|den|de|del|della|la|le|di|da|dos|du|ten|ter|zu)"  # any case: "DE LA FUENTE"
-_FULL_NAME = rf"{_NAME_WORD}(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{_NAME_WORD}){{0,2}}"
+_PARTICLE = (r"(?i:van|von|der|den|de|del|della|la|le|di|da|dos|das|do|du|ten|ter|zu|vom|ó|ní|al|bin|ibn|abu|"
+             r"dal|y)")  # any case: "DE LA FUENTE"
+_FULL_NAME = rf"{_NAME_WORD}(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{_NAME_WORD}){{0,3}}"
+# how people write their name under a message: "Anna Berg", "BERG, Anna" (cased to "Berg, Anna"), "A. Berg"
+_SIGNED_NAME = (rf"(?:{_FULL_NAME}(?:,[ ]{_NAME_WORD}(?:[ -]{_NAME_WORD})?)?"
+                rf"|[{_UP}]{{2,}}(?:[ -][{_UP}]{{2,}})?,[ ]{_NAME_WORD}(?:[ -]{_NAME_WORD})?"
+                rf"|[{_UP}]\.[ ]?{_NAME_WORD}(?:[ ]{_NAME_WORD})?)")
+# a line break in plain text or in HTML
+_BREAK = r"(?:[ \t]*(?:\r?\n|<br[ ]?/?>|</?(?:p|div|span|b|strong|td|tr)(?:[ ][^<>]{0,60})?>))+[ \t]*"
 # cue words match in any case (the name itself must be capitalised: ALL CAPS and all-lower-case text is
 # title-cased for the name and address recognizers, see find_pii)
 _NAME_CONTEXTS = [
     re.compile(rf"\b(?i:my name is|my name's|this is|i am|i'm|ich heiße|ich heisse|mein name ist|je m'appelle|"
-               rf"mon nom est|me llamo|mi nombre es)[ ]+(?P<name>{_FULL_NAME})"),
+               rf"mon nom est|me llamo|mi nombre es|je suis|soy|yo soy|sono|mi chiamo|ik ben|mijn naam is|"
+               rf"hier spricht|le habla|vous parlez avec|you're speaking with|you are speaking with)[ ]+"
+               rf"(?P<name>{_FULL_NAME})"),
+    # a name field in JSON or key=value logs: "name": "Anna Berg", customer_name=Anna Berg
+    re.compile(rf"(?i:\b(?:full_?name|customer_?name|first_?name|last_?name|display_?name|contact_?name|name|nombre|"
+               rf"nom|vorname|nachname|holder|cardholder))[\"']?[ ]?[:=][ ]?[\"']?(?P<name>{_FULL_NAME})[\"'&,\n]"),
+    # a form field written in lower case: the label alone on its line is cue enough
+    re.compile(r"(?m)^[ \t]*(?i:name|full name|nombre|nom|vor- und nachname|nombre y apellidos|nom complet)[ \t]*:"
+               r"[ \t]*(?P<name>[a-zß-öø-ÿ]{2,}(?:[ '-][a-zß-öø-ÿ]+){1,3})[ \t]*\r?$"),
+    # a chat transcript: "Agent Loïc:", "[14:02:11] Customer (Anna Berg):", "@Anna please check"
+    re.compile(rf"\b(?i:agent|advisor|adviser|rep|operator|berater(?:in)?|mitarbeiter(?:in)?|conseill(?:er|ère)|"
+               rf"agente|asesor(?:a)?|operador(?:a)?|opérat(?:eur|rice))[ ]+(?P<name>{_NAME_WORD})(?=[ ]?[:(])"),
+    re.compile(rf"\((?P<name>{_FULL_NAME})\):"),
+    re.compile(rf"(?<![\w.@])@(?P<name>{_NAME_WORD})(?![\w@.-]*@)"),
     # "Name: X" also labels products and packages: only a first and last name count
     re.compile(rf"\b(?i:full name|name)[ ]?:[ ]*(?P<name>{_NAME_WORD}(?:[ ]{_NAME_WORD}){{1,2}})(?![\w.-])"),
     # a form field that labels a person, alone on its line: "Kunde: Lena Weber", "Nombre y apellidos: ..."
@@ -826,18 +885,26 @@ _NAME_CONTEXTS = [
                rf"kunde|kundin|ansprechpartner(?:in)?|vor- und nachname|vorname und nachname|nachname|vorname|"
                rf"client|cliente|nom complet|nom et prénom|nom|prénom et nom|nombre completo|nombre y apellidos|"
                rf"nombre|titular|account holder|cardholder)[ \t]*:[ \t]*(?P<name>{_FULL_NAME})[ \t]*\r?$"),
-    re.compile(rf"(?m)^[ \t]*(?i:hi|hello|hey|dear|good morning|good afternoon|good evening|hallo|liebe[rs]?|"
-               rf"sehr geehrte[r]? frau|sehr geehrte[r]? herr|bonjour|cher|chère|hola|estimad[oa]|querid[oa])"
-               rf"[ ]+(?P<name>{_FULL_NAME})[ ]*[,!]"),
+    re.compile(rf"(?m)^[ \t]*(?i:hi|hello|hey|dear|good morning|good afternoon|good evening|hallo|liebe[rs]?|moin|"
+               rf"servus|sehr geehrte[r]? frau|sehr geehrte[r]? herr|bonjour|bonsoir|salut|cher|chère|hola|buenas|"
+               rf"buenos días|estimad[oa]|querid[oa]|thanks|thank you|many thanks|danke|vielen dank|merci|gracias|"
+               rf"muchas gracias|ciao|gentile|beste|hoi)"
+               rf"[ ,]+(?P<name>{_FULL_NAME})[ ]*[,!]"),
     re.compile(rf"(?=[RrBbTtCcSsGgDdMmAaUu])"  # first letters of the cues: other positions fail fast
                rf"(?i:regards|best wishes|thanks|thank you|cheers|sincerely|best|grüßen|grüße|gruß|danke|"
                rf"cordialement|bien à vous|merci|saludos|atentamente|gracias|un saludo),?"
-               rf"[ \t]*\r?\n[ \t]*(?P<name>{_FULL_NAME})[ \t]*(?:\r?\n|$|<)"),
+               rf"{_BREAK}(?P<name>{_SIGNED_NAME})[ \t]*(?:\r?\n|$|<)"),
+    # a sign-off "--" line, or a name in lower case alone on the line after a sign-off word
+    re.compile(rf"(?m)(?:^|(?<=>))--[ ]?{_BREAK}(?P<name>{_SIGNED_NAME})[ \t]*(?:\r?\n|$|<)"),
+    re.compile(r"(?i:regards|best wishes|thanks|thank you|cheers|sincerely|best|grüßen|grüße|gruß|danke|lg|vg|mfg|"
+               r"cordialement|cdlt|bien à vous|merci|saludos|atentamente|atte\.?|gracias|un saludo|un abrazo),?"
+               r"[ \t]*\r?\n[ \t]*(?P<name>[a-zß-öø-ÿ]{2,}(?:[ '-][a-zß-öø-ÿ]{2,}){0,2})[ \t]*(?:\r?\n|$)"),
     re.compile(rf"\b(?i:account holder|card ?holder|name on the card is|addressed to)[ :]+(?P<name>{_FULL_NAME})"),
     # a display name before an address in angle brackets: "From: Anna Berg <anna@x.de>", "Anna Berg <...> wrote:"
     re.compile(rf"(?P<name>{_FULL_NAME})[ ]*<[^<>\s@]+@[^<>\s]+>"),
     # a title before a name: "Mrs Thompson called", "Frau Müller", "Mme Dupont", "Sr. García"
-    re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Herrn?|Frau|Mme|Mlle|M(?=\.)|Sra?|Srta|Doña)\.?[ ]+"
+    re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herrn?|Frau|Mme|Mlle|M(?=\.)|Sra?|Srta|Doña|Don|Sig\.?ra?|Dhr|"
+               rf"Mevr)\.?[ ]+"
                rf"(?P<name>(?:{_PARTICLE}[ ]){{0,2}}{_FULL_NAME})"),
     # chat introductions
     re.compile(rf"\b(?i:it's|it is|its|c'est|ici|soy|aquí|hier ist|hier spricht)[ ]+(?P<name>{_FULL_NAME})"
@@ -845,6 +912,9 @@ _NAME_CONTEXTS = [
 ]
 _SIGNATURE = next(p for p in _NAME_CONTEXTS if "regards" in p.pattern)
 _DISPLAY_NAME = next(p for p in _NAME_CONTEXTS if "<[^<>" in p.pattern)
+_MENTION = next(p for p in _NAME_CONTEXTS if "(?<![\\w.@])@" in p.pattern)
+# patterns whose name is in lower case: every word must pass, not only the first ones
+_LOWER_CASE_CUES = frozenset(p for p in _NAME_CONTEXTS if "(?P<name>[a-z" in p.pattern)
 # Capitalised words that follow those cues but are not names, and product/company names that are also first
 # names ("Hey Alexa,", "This is Ring support").
 _NOT_NAMES = frozenset("""
@@ -859,10 +929,13 @@ _NOT_NAMES = frozenset("""
     carrie genie juno luna nova skype zoom slack
     ihr ihre euer dein das die der votre vos notre el los las su sus nuestro equipo équipe
     pour por para wegen für mit avec con sans sin ohne und et y or oder ou o zurückrufen rappeler llamar
+    see talk soon later speak bye client cliente clienta kunde kundin cliente désolé désolée
 """.split())
 # a cued "name" followed by one of these is an organisation or a product: "This is Max Support"
 _ORG_AFTER = re.compile(r"[ ]+(?:[Ss]upport|[Tt]eam|[Cc]ustomer|[Ss]ervice|[Ii]nc\b|[Ll]td\b|GmbH|[Aa]pp\b|"
-                        r"[Ss]peaker|[Dd]evice|[Bb]ot\b|[Aa]ssistant)")
+                        r"[Ss]peaker|[Dd]evice|[Bb]ot\b|[Aa]ssistant|"
+                        # product lines named like people: "Jules Pro", "Emma Mini", "Leo 2"
+                        r"(?:Pro|Mini|Max|Plus|Lite|Ultra|Air|Go|Neo|Prime|One|Edition|Series|XL|XS|S|X)\b|\d)")
 
 
 def _trim_name(name: str) -> str:
@@ -881,10 +954,14 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
     """(start, name) for every name that follows one of the cues."""
     found = []
     for pattern in _NAME_CONTEXTS:
-        if (pattern is _SIGNATURE and "\n" not in text) or (pattern is _DISPLAY_NAME and "@" not in text):
+        if ((pattern is _SIGNATURE and "\n" not in text and "<" not in text)
+                or (pattern in _LOWER_CASE_CUES and "\n" not in text)
+                or ((pattern is _DISPLAY_NAME or pattern is _MENTION) and "@" not in text)):
             continue  # a sign-off needs a line break before the name, a display name an address after it
         for m in pattern.finditer(text):
             name = _trim_name(m.group("name"))
+            if pattern in _LOWER_CASE_CUES and name != m.group("name"):
+                continue  # "thanks,\nsee you": a lower-case line is a name only when no word of it is a known word
             if name and not _ORG_AFTER.match(text, m.start("name") + len(name)):
                 found.append((m.start("name"), name))
     return tuple(found)
@@ -985,17 +1062,84 @@ def names_in(text: str, options: PiiOptions | None = None) -> set[str]:
     return names
 
 
+# --- tables pasted from spreadsheets ---------------------------------------------------------------
+# A block of lines split into the same number of cells by tabs, "|" or ";": the header row is the cue for the
+# cells under it ("Geburtsdatum" over "03.03.1985"), which carry no cue of their own.
+_COLUMN_ENTITY = [
+    ("DOB", re.compile(r"(?i)^(?:dob|d\.o\.b\.?|date of birth|birth ?date|birthday|geburtsdatum|geb\.?(?:-?datum)?|"
+                       r"date (?:de )?naiss(?:ance|\.)?|ddn|f(?:echa)?\.? ?(?:de )?nac(?:imiento|\.)?|"
+                       r"data di nascita)$")),
+    ("NATIONAL_ID", re.compile(r"(?i)^(?:ssn|sin|nino?|bsn|nif|nie|dni|nir|id(?: no\.?| number| nr\.?)?|"
+                               r"national id|passport(?: no\.?)?|ausweis\S*|[\w./-]*steuer[\w./-]*|"
+                               r"n° (?:identité|sécu)|"
+                               r"documento|identidad|codice fiscale|c\.f\.|svnr|sv-nummer)$")),
+    ("PHONE", re.compile(r"(?i)^(?:phone|tel\.?|tél\.?|telephone|telefon|teléfono|téléphone|mobile|mobil|móvil|"
+                         r"handy|cell|portable|fax)(?: (?:no\.?|number|nr\.?|nummer))?$")),
+    ("ADDRESS", re.compile(r"(?i)^(?:address|street|adresse|anschrift|straße|dirección|direccion|domicilio|rue)$")),
+    ("NAME", re.compile(r"(?i)^(?:name|full name|customer|customer name|contact|first name|last name|surname|"
+                        r"vorname|nachname|kunde|nom|prénom|nom complet|nombre|apellidos?|nombre completo|titular|"
+                        r"account holder|cardholder)$")),
+]
+_CELL_OK = {  # what a cell must look like to be taken on its header's word
+    "DOB": re.compile(rf"(?i){_DATE}"),
+    "NATIONAL_ID": re.compile(r"(?=(?:\D*\d){5})[A-Za-z0-9][A-Za-z0-9 ./-]{4,24}"),
+    "PHONE": re.compile(r"\+?[\d ()./-]{7,22}"),
+    "ADDRESS": re.compile(r".{6,120}"),
+    "NAME": re.compile(rf"(?:{_NAME_WORD}|[{_UP}]{{2,}}|[a-zß-öø-ÿ]{{2,}})(?:[ ,'-]+(?:{_NAME_WORD}|[{_UP}]{{2,}}|"
+                       rf"[a-zß-öø-ÿ]{{2,}}|{_PARTICLE})){{0,4}}"),
+}
+
+
+@lru_cache(maxsize=256)
+def _table_cells(text: str) -> dict[str, tuple[tuple[int, int], ...]]:
+    """Spans of cells per entity, from the columns whose header names that entity."""
+    found: dict[str, list[tuple[int, int]]] = {}
+    for sep in ("\t", "|", ";"):
+        if text.count(sep) < 2:
+            continue
+        header: list[str | None] | None = None
+        pos = 0
+        for line in text.split("\n"):
+            cells = line.split(sep)
+            if len(cells) < 2 or (header is not None and len(cells) != len(header)):
+                header = None
+            if len(cells) >= 2 and header is None:
+                entities = []
+                for cell in cells:
+                    label = cell.strip().strip("*:").strip()
+                    entities.append(next((e for e, p in _COLUMN_ENTITY if p.match(label)), None))
+                header = entities if any(entities) else None
+            elif header is not None:
+                start = pos
+                for entity, cell in zip(header, cells, strict=True):
+                    value = cell.strip()
+                    if entity and value and _CELL_OK[entity].fullmatch(value):
+                        offset = start + cell.index(value)
+                        found.setdefault(entity, []).append((offset, offset + len(value)))
+                    start += len(cell) + 1
+            pos += len(line) + 1
+    return {e: tuple(spans) for e, spans in found.items()}
+
+
+def _with_table_cells(entity: str, finder: Callable[[str, PiiOptions], Iterable[tuple[int, int]]]):
+    def find(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
+        yield from finder(text, options)
+        if "\t" in text or "|" in text or ";" in text:
+            yield from _table_cells(text).get(entity, ())
+    return find
+
+
 _FINDERS: dict[str, Callable[[str, PiiOptions], Iterable[tuple[int, int]]]] = {
     "SECRET": _find_secret,
     "EMAIL": _find_email,
     "IBAN": _find_iban,
     "CARD": _find_card,
     "SSN": _find_ssn,
-    "NATIONAL_ID": _find_national_id,
-    "DOB": _find_dob,
+    "NATIONAL_ID": _with_table_cells("NATIONAL_ID", _find_national_id),
+    "DOB": _with_table_cells("DOB", _find_dob),
     "IP": _find_ip,
-    "PHONE": _find_phone,
-    "ADDRESS": lambda text, options: _find_address(_cased(text), options),
+    "PHONE": _with_table_cells("PHONE", _find_phone),
+    "ADDRESS": _with_table_cells("ADDRESS", lambda text, options: _find_address(_cased(text), options)),
 }
 
 
@@ -1068,6 +1212,8 @@ def _detect(text: str, entities: Iterable[str] | None, known_names: Iterable[str
             continue
         if entity == "NAME":
             spans = list(_find_name(_cased(sh.text), known_names))
+            if "\t" in sh.text or "|" in sh.text or ";" in sh.text:
+                spans += _table_cells(sh.text).get("NAME", ())
             if options.ner_model:
                 spans += _ner_names(options.ner_model, sh.text)
         else:
