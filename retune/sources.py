@@ -52,6 +52,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from retune.config import Config, SourceConfig
@@ -928,7 +929,7 @@ def ingest_files(
     out_dir.mkdir(parents=True, exist_ok=True)
     if any(out_dir.glob("part-*.parquet")):
         raise RetuneError(f"ingest output directory already holds parts: {out_dir}")
-    parts = _PartWriter(out_dir, batch_size, pieces=any(f.span is not None for f in files))
+    parts = _PartWriter(out_dir, batch_size, pieces=any(f.piece[0] > 0 for f in files))  # numbers to resolve
     quarantine = _QuarantineWriter(Path(quarantine_dir), batch_size, quarantine_tag)
     seen: set[int] = set()
     all_counts = []
@@ -1146,24 +1147,27 @@ def _carry(before: dict[str, int], piece: Mapping[str, tuple[int, int]]) -> None
 def _resolve_pieces(table: pa.Table, numbering: Mapping[str, Mapping[str, int]]) -> pa.Table:
     """Turn numbers of rows read in a piece that starts mid-file, now that the pieces before it are known;
     rows whose hash holds the number (one turn per row) are rehashed. The piece columns are dropped."""
-    turn_a = table["turn_a"].to_pylist()
-    if any(a is not None for a in turn_a):
-        cols = {name: table[name].to_pylist() for name in ("conversation_id", "turn", "role", "text", "source",
-                                                            "content_hash", "turn_b", "provisional")}
-        turn, content_hash = cols["turn"], cols["content_hash"]
-        for i, a in enumerate(turn_a):
-            if a is None:
-                continue
-            resolved = max(numbering.get(cols["source"][i], {}).get(cols["conversation_id"][i], 0) + a,
-                           cols["turn_b"][i])
-            if resolved != turn[i]:
-                turn[i] = resolved
-                if cols["provisional"][i]:
-                    content_hash[i] = turn_hash(cols["conversation_id"][i], resolved, cols["role"][i],
-                                                cols["text"][i])
-        table = table.set_column(table.schema.get_field_index("turn"), "turn", pa.array(turn, pa.int32()))
-        table = table.set_column(table.schema.get_field_index("content_hash"), "content_hash",
-                                 pa.array(content_hash, pa.string()))
+    rows = pc.indices_nonzero(pc.is_valid(table["turn_a"])).to_pylist()  # only these have relative numbers
+    if rows:
+        sub = table.take(rows)
+        cids, srcs, turn_a, turn_b, before, provisional = (sub[name].to_pylist() for name in (
+            "conversation_id", "source", "turn_a", "turn_b", "turn", "provisional"))
+        turns = table["turn"].to_numpy().copy()
+        rehash: dict[int, int] = {}  # row -> its row in sub
+        for j, row in enumerate(rows):
+            resolved = max(numbering.get(srcs[j], {}).get(cids[j], 0) + turn_a[j], turn_b[j])
+            if resolved != before[j]:
+                turns[row] = resolved
+                if provisional[j]:
+                    rehash[row] = j
+        table = table.set_column(table.schema.get_field_index("turn"), "turn", pa.array(turns, pa.int32()))
+        if rehash:
+            hashes = table["content_hash"].to_pylist()
+            changed = sub.take(list(rehash.values()))
+            for row, role, text in zip(rehash, changed["role"].to_pylist(), changed["text"].to_pylist(), strict=True):
+                hashes[row] = turn_hash(cids[rehash[row]], int(turns[row]), role, text)
+            table = table.set_column(table.schema.get_field_index("content_hash"), "content_hash",
+                                     pa.array(hashes, pa.string()))
     return table.select(TURN_SCHEMA.names).cast(TURN_SCHEMA)
 
 
