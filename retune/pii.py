@@ -496,9 +496,11 @@ def nir_valid(groups: tuple[str, ...]) -> bool:
 
 # IDs with a shape of their own are found anywhere: Italian codice fiscale (16 characters, check letter), UK
 # National Insurance number written in groups, Belgian national number written with its dots and dash
-_CODICE_FISCALE = re.compile(r"(?i)(?<![\w])[A-Z]{6}\d{2}[ABCDEHLMPRST]\d{2}[A-Z]\d{3}[A-Z](?![\w])")
-_NINO = re.compile(r"(?i)(?<![\w-])([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z])([ ]?)(\d{2})\2(\d{2})\2(\d{2})\2([A-D])"
-                   r"(?![\w-])")
+# both searched from their digits (a regex that starts with a digit skips most positions at once); the letters
+# before are checked in Python
+_CODICE_FISCALE_TAIL = re.compile(r"\d{2}[ABCDEHLMPRSTabcdehlmprst]\d{2}[A-Za-z]\d{3}[A-Za-z](?![\w])")
+_NINO_TAIL = re.compile(r"\d{2}([ ]?)\d{2}\1\d{2}\1[A-Da-d](?![\w-])")
+_NINO_LETTERS = re.compile(r"(?i)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]")
 _BE_NATIONAL = re.compile(r"(?<![\w.-])\d{2}\.\d{2}\.\d{2}[-. ]\d{3}\.\d{2}(?![\w-]|[.,]\d)")
 # IDs that are bare digits (Dutch BSN, Portuguese NIF, Canadian SIN, German tax ID, Austrian social insurance
 # number, a Belgian national number without dots) only after a word that names an identity number
@@ -510,7 +512,7 @@ _ID_CUE = re.compile(
     r"id (?:no|number|card)|identity|identit[ée]|identidad|ausweis\w*|personalausweis|pass(?:port)?|reisepass|"
     r"pasaporte|passeport|documento|cpf|pesel|personnummer)\b\.?[^\d\n]{0,20}$"
 )
-_ID_DIGITS = re.compile(r"(?<![\w.,/-])\d(?:[ .-]?\d){7,10}(?![\w-]|[.,]\d)")
+_ID_DIGITS = re.compile(r"\d(?<![\w.,/-]\d)(?:[ .-]?\d){7,10}(?![\w-]|[.,]\d)")
 _CF_ODD = dict(zip("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
                    (1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8,
                     12, 14, 16, 10, 22, 25, 24, 23), strict=True))
@@ -572,12 +574,20 @@ def _find_national_id(text: str, options: PiiOptions) -> Iterable[tuple[int, int
     for m in _NIR.finditer(text):
         if nir_valid(m.groups()):
             yield m.start(), m.end()
-    for m in _CODICE_FISCALE.finditer(text):
-        if codice_fiscale_valid(m.group()):
-            yield m.start(), m.end()
-    for m in _NINO.finditer(text):
-        if nino_valid(m.group(1)) and (m.group(2) or _ID_CUE.search(text, max(0, m.start() - 40), m.start())):
-            yield m.start(), m.end()
+    for m in _CODICE_FISCALE_TAIL.finditer(text):
+        start = m.start() - 6
+        letters = text[max(0, start):m.start()]
+        if (start >= 0 and letters.isalpha() and letters.isascii() and not (start and _is_word_char(text[start - 1]))
+                and codice_fiscale_valid(text[start:m.end()])):
+            yield start, m.end()
+    for m in _NINO_TAIL.finditer(text):
+        start = m.start() - 2 - len(m.group(1))
+        if start < 0 or not _NINO_LETTERS.fullmatch(text, start, start + 2) or text[start + 2:m.start()] != m.group(1):
+            continue
+        if start and (_is_word_char(text[start - 1]) or text[start - 1] == "-"):
+            continue
+        if nino_valid(text[start:start + 2]) and (m.group(1) or _ID_CUE.search(text, max(0, start - 40), start)):
+            yield start, m.end()
     if "." in text:
         for m in _BE_NATIONAL.finditer(text):
             if be_national_valid(re.sub(r"\D", "", m.group())):
@@ -627,13 +637,7 @@ def _plausible_birth_year(value: str) -> bool:
     return all(y < 100 or 1900 <= y <= date.today().year for y in years)
 
 
-_DOB_WORD = re.compile(r"(?i)born|birth|d\.?[ \t]?o\.?[ \t]?b|geb|n[ée]e?[ \t]+le|naiss|ddn|nac[ií.]|nac[ \t]|"
-                       r"cumplea|b-?day|ich[ \t]+bin[ \t]+am|nascita|nat[oa][ \t]+il")
-
-
 def _find_dob(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
-    if not _DOB_WORD.search(text):  # cheap prefilter: the cue words come first in the full pattern
-        return
     for m in _DOB.finditer(text):
         if _plausible_birth_year(m.group("date")):
             yield m.start("date"), m.end("date")
@@ -786,28 +790,34 @@ _STREET_TYPES = (r"(?:Street|St\.?|Road|Rd\.?|Avenue|Ave\.?|Lane|Ln\.?|Drive|Dr\
                  r"Grove|Walk|Rise|View|Green|Circle|Cir\.?|Trail|Highway|Hwy\.?|Park|Quay|Wharf|Yard)")
 _HOUSE_NO = r"\d{1,4}[a-zA-Z]?(?:[ ]?[-/][ ]?\d{1,4}[a-zA-Z]?)?"  # 12, 12a, 12-14, 4/2
 _PARTICLES_FR_ES_IT = r"(?:[ ]+(?i:de la|de las|de los|de l'|del|de|du|des|la|le|les|d'|dei|degli|della|delle|di))?"
-_ADDRESS = re.compile(
-    r"(?=[\dA-ZÀ-ÞcaprtCbg])(?:"
+# Three patterns, so each starts with what the regex engine can skip to quickly: a house number (en, fr), a street
+# word with a German/Dutch suffix, a street word first (de, es, it, be).
+_ADDRESS_NUMBER_FIRST = re.compile(
     # 12 Main Street, 1234 N Maple Ave, 42 West 42nd Street, 14a Queen's Parade
-    rf"(?<![\w#-])\d{{1,5}}[A-Za-z]?,?[ ]+(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?[ ]+)?"
+    rf"\d(?<![\w#-]\d)\d{{0,4}}[A-Za-z]?,?[ ]+(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?[ ]+)?"
     rf"(?:(?:{_CAP}(?:['’]s)?|\d{{1,3}}(?:st|nd|rd|th))[ ]+){{1,3}}{_STREET_TYPES}(?![\w])"
+    # 45 rue de Rivoli, 12, bd de la Liberté, 3 bis avenue Jean-Jaurès
+    rf"|\d(?<![\w#-]\d)\d{{0,3}}(?:[ ]?(?:bis|ter|[A-Da-d]))?,?[ ]+(?:[Rr]ue|[Aa]venue|[Aa]v\.|[Bb]oulevard|"
+    rf"[Bb]d\.?|[Pp]lace|[Qq]uai|[Cc]hemin|[Aa]llée|[Ii]mpasse|[Cc]ours|[Rr]oute|[Rr]te|[Ss]quare|[Cc]alle|[Vv]ia|"
+    rf"[Ff]aubourg|[Rr]ésidence|[Ll]otissement|[Cc]hauss[ée]e)"
+    rf"{_PARTICLES_FR_ES_IT}(?:[ ]+{_CAP}(?:-{_CAP})*){{1,3}}"
+)
+_ADDRESS_SUFFIX = re.compile(
     # Hauptstraße 12, Friedrich-Ebert-Straße 3, Keizersgracht 123, Van Baerlestraat 12-II
-    rf"|(?<![\w-])(?:(?:Van|De|Den|Van der|Van de|Sankt|St\.)[ ])?{_CAP}(?:-{_CAP})*"
-    r"(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer|chaussee|steig|pfad|markt|"
+    rf"(?<![\w-])(?:(?:Van|De|Den|Van der|Van de|Sankt|St\.)[ ])?[A-ZÀ-ÖØ-Þ](?:[a-zß-öø-ÿ]+-[A-ZÀ-ÖØ-Þ])*"
+    r"[a-zß-öø-ÿ]*(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer|chaussee|steig|pfad|markt|"
     r"-Straße|-Str\.|-Weg|-Platz|-Allee|-Ring|"
     r"straat|gracht|laan|plein|kade|singel|dijk|steeg|hof|gasse|gässli)"
     rf"[ ]+{_HOUSE_NO}(?:-I{{1,3}}|[ ]?hs)?(?![\w])"
     # Lerchenfelder Gürtel 12, Alte Landstraße 3: an adjective and a street word
     rf"|(?<![\w-]){_CAP}[ ](?:Straße|Str\.|Weg|Gasse|Allee|Platz|Ring|Damm|Ufer|Gürtel|Chaussee|Landstraße|Steig)"
     rf"[ ]+{_HOUSE_NO}(?![\w])"
+)
+_ADDRESS_WORD_FIRST = re.compile(
+    r"(?=[AIZUHVBCcPpRrTtGgSsLlFf])(?:"
     # Am Markt 5, Unter den Eichen 3, Zum Sportplatz 7
-    rf"|(?<![\w])(?:Am|An der|An den|Im|In der|In den|Auf der|Auf dem|Auf den|Zum|Zur|Unter den|Hinter der|"
+    rf"(?<![\w])(?:Am|An der|An den|Im|In der|In den|Auf der|Auf dem|Auf den|Zum|Zur|Unter den|Hinter der|"
     rf"Hinter dem|Vor dem|Beim|Bei der)[ ]+{_CAP}(?:[ ]{_CAP})?[ ]+{_HOUSE_NO}(?![\w])"
-    # 45 rue de Rivoli, 12, bd de la Liberté, 3 bis avenue Jean-Jaurès
-    rf"|(?<![\w#-])\d{{1,4}}(?:[ ]?(?:bis|ter|[A-Da-d]))?,?[ ]+(?:[Rr]ue|[Aa]venue|[Aa]v\.|[Bb]oulevard|[Bb]d\.?|"
-    rf"[Pp]lace|[Qq]uai|[Cc]hemin|[Aa]llée|[Ii]mpasse|[Cc]ours|[Rr]oute|[Rr]te|[Ss]quare|[Cc]alle|[Vv]ia|"
-    rf"[Ff]aubourg|[Rr]ésidence|[Ll]otissement|[Cc]hauss[ée]e)"
-    rf"{_PARTICLES_FR_ES_IT}(?:[ ]+{_CAP}(?:-{_CAP})*){{1,3}}"
     # Calle Mayor 15, 2º B; C/ de la Paz 23, 3º izq.; Via Garibaldi 15; Corso Vittorio Emanuele II 12; Rue de
     # la Loi 16 (Belgium)
     rf"|(?<![\w])(?:[Cc]alle|C/|c/|[Aa]venida|[Aa]vda\.|[Aa]v\.|[Pp]aseo|P[ºo]\.?|[Pp]laza|[Pp]za\.|[Cc]amino|"
@@ -816,9 +826,9 @@ _ADDRESS = re.compile(
     rf"Rue|Avenue|Chaussée|Boulevard)"
     rf"{_PARTICLES_FR_ES_IT}(?:[ ]+(?:{_CAP}|[IVX]{{1,4}}|\d{{1,2}}[ ]de[ ]{_CAP})){{1,4}},?[ ]+(?:nº[ ]?|n\.[ ]?)?"
     rf"{_HOUSE_NO}"
-    r"(?:(?:,?[ ]+|,)(?:\d{1,2}[ºª°oO]?\.?(?:[ ]?(?:[A-Z](?![\w])|(?:izq(?:da|uierda)?|dcha|der(?:echa)?|ext|int)\.?))?"
-    r"|\d{1,2}[ºª°]|bajo|ático|entlo\.?|\d{1,2}n[ ]\d{1,2}a|pta\.?[ ]?\d{1,2}|puerta[ ]\d{1,2}|esc\.?[ ]?[A-Z0-9]|"
-    r"(?:piano|int\.)[ ]?\d{1,2})(?![\w]))*(?![\w])"
+    r"(?:(?:,?[ ]+|,)(?:\d{1,2}[ºª°oO]?\.?(?:[ ]?(?:[A-Z](?![\w])|(?:izq(?:da|uierda)?|dcha|der(?:echa)?|ext|int)"
+    r"\.?))?|\d{1,2}[ºª°]|bajo|ático|entlo\.?|\d{1,2}n[ ]\d{1,2}a|pta\.?[ ]?\d{1,2}|puerta[ ]\d{1,2}|"
+    r"esc\.?[ ]?[A-Z0-9]|(?:piano|int\.)[ ]?\d{1,2})(?![\w]))*(?![\w])"
     r")"
 )
 # after a street: the postcode and town (and the state or country) are part of the address
@@ -839,8 +849,16 @@ _ADDRESS_TAIL = re.compile(
 _UNIT_BEFORE = re.compile(r"(?i)\b(?:flat|apt\.?|apartment|unit|suite)[ ]+\w{1,5},?[ ]+$")
 
 
+def _address_candidates(text: str) -> Iterator[re.Match]:
+    yield from _ADDRESS_NUMBER_FIRST.finditer(text)
+    yield from _ADDRESS_SUFFIX.finditer(text)
+    yield from _ADDRESS_WORD_FIRST.finditer(text)
+
+
 def _find_address(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
-    for m in _ADDRESS.finditer(text):
+    if not any(c.isdigit() for c in text):  # every form has a house number
+        return
+    for m in _address_candidates(text):
         unit = _UNIT_BEFORE.search(text, max(0, m.start() - 20), m.start())
         tail = _ADDRESS_TAIL.match(text, m.end())
         yield (unit.start() if unit else m.start()), tail.end() if tail else m.end()
@@ -863,18 +881,19 @@ _BREAK = r"(?:[ \t]*(?:\r?\n|<br[ ]?/?>|</?(?:p|div|span|b|strong|td|tr)(?:[ ][^
 # cue words match in any case (the name itself must be capitalised: ALL CAPS and all-lower-case text is
 # title-cased for the name and address recognizers, see find_pii)
 _NAME_CONTEXTS = [
-    re.compile(rf"\b(?i:my name is|my name's|this is|i am|i'm|ich heiße|ich heisse|mein name ist|je m'appelle|"
+    re.compile(rf"(?=[MmTtIiJjSsYyHhLlVv])\b(?i:my name is|my name's|this is|i am|i'm|ich heiße|ich heisse|"
+               rf"mein name ist|je m'appelle|"
                rf"mon nom est|me llamo|mi nombre es|je suis|soy|yo soy|sono|mi chiamo|ik ben|mijn naam is|"
                rf"hier spricht|le habla|vous parlez avec|you're speaking with|you are speaking with)[ ]+"
                rf"(?P<name>{_FULL_NAME})"),
     # a name field in JSON or key=value logs: "name": "Anna Berg", customer_name=Anna Berg
-    re.compile(rf"(?i:\b(?:full_?name|customer_?name|first_?name|last_?name|display_?name|contact_?name|name|nombre|"
+    re.compile(rf"(?=[FfCcLlDdNnVvHh])(?i:\b(?:full_?name|customer_?name|first_?name|last_?name|display_?name|contact_?name|name|nombre|"
                rf"nom|vorname|nachname|holder|cardholder))[\"']?[ ]?[:=][ ]?[\"']?(?P<name>{_FULL_NAME})[\"'&,\n]"),
     # a form field written in lower case: the label alone on its line is cue enough
     re.compile(r"(?m)^[ \t]*(?i:name|full name|nombre|nom|vor- und nachname|nombre y apellidos|nom complet)[ \t]*:"
                r"[ \t]*(?P<name>[a-zß-öø-ÿ]{2,}(?:[ '-][a-zß-öø-ÿ]+){1,3})[ \t]*\r?$"),
     # a chat transcript: "Agent Loïc:", "[14:02:11] Customer (Anna Berg):", "@Anna please check"
-    re.compile(rf"\b(?i:agent|advisor|adviser|rep|operator|berater(?:in)?|mitarbeiter(?:in)?|conseill(?:er|ère)|"
+    re.compile(rf"(?=[AaRrOoBbMmCc])\b(?i:agent|advisor|adviser|rep|operator|berater(?:in)?|mitarbeiter(?:in)?|conseill(?:er|ère)|"
                rf"agente|asesor(?:a)?|operador(?:a)?|opérat(?:eur|rice))[ ]+(?P<name>{_NAME_WORD})(?=[ ]?[:(])"),
     re.compile(rf"\((?P<name>{_FULL_NAME})\):"),
     re.compile(rf"(?<![\w.@])@(?P<name>{_NAME_WORD})(?![\w@.-]*@)"),
@@ -896,7 +915,8 @@ _NAME_CONTEXTS = [
                rf"{_BREAK}(?P<name>{_SIGNED_NAME})[ \t]*(?:\r?\n|$|<)"),
     # a sign-off "--" line, or a name in lower case alone on the line after a sign-off word
     re.compile(rf"(?m)(?:^|(?<=>))--[ ]?{_BREAK}(?P<name>{_SIGNED_NAME})[ \t]*(?:\r?\n|$|<)"),
-    re.compile(r"(?i:regards|best wishes|thanks|thank you|cheers|sincerely|best|grüßen|grüße|gruß|danke|lg|vg|mfg|"
+    re.compile(r"(?=[RrBbTtCcSsGgDdLlVvMmAaUu])(?i:regards|best wishes|thanks|thank you|cheers|sincerely|best|grüßen|"
+               r"grüße|gruß|danke|lg|vg|mfg|"
                r"cordialement|cdlt|bien à vous|merci|saludos|atentamente|atte\.?|gracias|un saludo|un abrazo),?"
                r"[ \t]*\r?\n[ \t]*(?P<name>[a-zß-öø-ÿ]{2,}(?:[ '-][a-zß-öø-ÿ]{2,}){0,2})[ \t]*(?:\r?\n|$)"),
     re.compile(rf"\b(?i:account holder|card ?holder|name on the card is|addressed to)[ :]+(?P<name>{_FULL_NAME})"),
@@ -907,12 +927,28 @@ _NAME_CONTEXTS = [
                rf"Mevr)\.?[ ]+"
                rf"(?P<name>(?:{_PARTICLE}[ ]){{0,2}}{_FULL_NAME})"),
     # chat introductions
-    re.compile(rf"\b(?i:it's|it is|its|c'est|ici|soy|aquí|hier ist|hier spricht)[ ]+(?P<name>{_FULL_NAME})"
+    re.compile(rf"(?=[IiCcSsAaHh])\b(?i:it's|it is|its|c'est|ici|soy|aquí|hier ist|hier spricht)[ ]+"
+               rf"(?P<name>{_FULL_NAME})"
                rf"(?=[ ]*(?:[,.!;:)\n]|$|(?i:from|here|speaking|de|von|aus|ici)\b))"),
 ]
 _SIGNATURE = next(p for p in _NAME_CONTEXTS if "regards" in p.pattern)
 _DISPLAY_NAME = next(p for p in _NAME_CONTEXTS if "<[^<>" in p.pattern)
+_DASHES = next(p for p in _NAME_CONTEXTS if "--[ ]?" in p.pattern)
 _MENTION = next(p for p in _NAME_CONTEXTS if "(?<![\\w.@])@" in p.pattern)
+# substrings (of the lower-cased text) without which a cue pattern cannot match: `in` is far cheaper than a scan
+_CUE_KEYWORDS = {
+    _NAME_CONTEXTS[0]: ("name", "this is", "i am", "i'm", "ich hei", "je m'appelle", "mon nom", "me llamo",
+                        "mi nombre", "je suis", "soy", "sono", "mi chiamo", "ik ben", "mijn naam", "hier spricht",
+                        "le habla", "vous parlez", "speaking with"),
+    _NAME_CONTEXTS[1]: ("name", "nom", "holder"),
+    _NAME_CONTEXTS[2]: ("name", "nom"),
+    _NAME_CONTEXTS[3]: ("agent", "advis", "rep ", "operat", "berater", "mitarbeiter", "conseill", "asesor", "opérat"),
+    next(p for p in _NAME_CONTEXTS if p.pattern.startswith(r"\b(?i:full name|name)")): ("name",),
+    next(p for p in _NAME_CONTEXTS if "account holder|card ?holder" in p.pattern): ("holder", "name on",
+                                                                                  "addressed to"),
+    next(p for p in _NAME_CONTEXTS if "c'est" in p.pattern): ("it's", "it is", "its ", "c'est", "ici", "soy", "aquí",
+                                                             "hier ist", "hier spricht"),
+}
 # patterns whose name is in lower case: every word must pass, not only the first ones
 _LOWER_CASE_CUES = frozenset(p for p in _NAME_CONTEXTS if "(?P<name>[a-z" in p.pattern)
 # Capitalised words that follow those cues but are not names, and product/company names that are also first
@@ -953,10 +989,15 @@ def _trim_name(name: str) -> str:
 def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
     """(start, name) for every name that follows one of the cues."""
     found = []
+    lower = text.lower()
     for pattern in _NAME_CONTEXTS:
+        keywords = _CUE_KEYWORDS.get(pattern)
+        if keywords and not any(k in lower for k in keywords):
+            continue
         if ((pattern is _SIGNATURE and "\n" not in text and "<" not in text)
                 or (pattern in _LOWER_CASE_CUES and "\n" not in text)
-                or ((pattern is _DISPLAY_NAME or pattern is _MENTION) and "@" not in text)):
+                or ((pattern is _DISPLAY_NAME or pattern is _MENTION) and "@" not in text)
+                or (pattern is _DISPLAY_NAME and "<" not in text) or (pattern is _DASHES and "--" not in text)):
             continue  # a sign-off needs a line break before the name, a display name an address after it
         for m in pattern.finditer(text):
             name = _trim_name(m.group("name"))
