@@ -157,6 +157,103 @@ def test_hard_negatives_survive(text):
     assert anonymize_text(text, P) == (text, Counter())
 
 
+# By category, in several languages (each positive holds exactly one value; each negative none)
+CATEGORY_POSITIVES = [
+    # dates of birth after a cue, in every written form
+    ("DOB", "DOB: 03/14/85", "03/14/85"),
+    ("DOB", "d.o.b. 3rd Mar 1985, thanks", "3rd Mar 1985"),
+    ("DOB", "birthday is March 3rd, 1985", "March 3rd, 1985"),
+    ("DOB", "Geburtsdatum 3. März 1985", "3. März 1985"),
+    ("DOB", "Geb.-Dat.: 1.2.1966", "1.2.1966"),
+    ("DOB", "née le 1er mars 1985 à Lyon", "1er mars 1985"),
+    ("DOB", "DDN 12/04/1977", "12/04/1977"),
+    ("DOB", "nacido el 3 de marzo de 1985", "3 de marzo de 1985"),
+    ("DOB", "F. nac. - 7/12/1992", "7/12/1992"),
+    ("DOB", '{"birthdate": "1984-03-02"}', "1984-03-02"),
+    # names: signatures in every shape, transcripts, mentions, JSON fields, cues in de/fr/es
+    ("NAME", "Kind regards,\nPEMBERTON, Bethany", "PEMBERTON, Bethany"),
+    ("NAME", "Thanks,\nB. Pemberton", "B. Pemberton"),
+    ("NAME", "Merci, à bientôt.\n\ncordialement,\nsolange perrin\n", "solange perrin"),
+    ("NAME", "<p>Viele Grüße</p>\n<div><b>Jannik Brinkmann</b><br/>", "Jannik Brinkmann"),
+    ("NAME", "see below</p><p>--<br>Wiebke Tiedemann<br>", "Wiebke Tiedemann"),
+    ("NAME", "[14:02:11] Agent Loïc: how can I help?", "Loïc"),
+    ("NAME", "Customer (Nkechi Okonkwo): it never arrived", "Nkechi Okonkwo"),
+    ("NAME", "[internal] @Wiebke pls escalate", "Wiebke"),
+    ("NAME", '{"name": "Gesine Tiedemann", "plan": "pro"}', "Gesine Tiedemann"),
+    ("NAME", "Nombre: inmaculada carrasco\n", "inmaculada carrasco"),
+    ("NAME", "Vielen Dank, Mareike, wir haben es geändert.", "Mareike"),
+    ("NAME", "Estimada Sra. Etxeberria, le enviamos", "Etxeberria"),
+    ("NAME", "hola soy José Luis Pérez de Tudela, el pedido", "José Luis Pérez de Tudela"),
+    ("NAME", "Mit freundlichen Grüßen\nHedwig Ó Briain\n", "Hedwig Ó Briain"),
+    # phones: tel: links, slashes, (0), extensions, more cue words
+    ("PHONE", "<a href=\"tel:+4930123456789\">", "+4930123456789"),
+    ("PHONE", "Festnetz 0301 / 234 5678", "0301 / 234 5678"),
+    ("PHONE", "call 020 7946 0958 ext. 204 today", "020 7946 0958 ext. 204"),
+    ("PHONE", "joignable au 0033/6 12 30 00 33", "0033/6 12 30 00 33"),
+    ("PHONE", "T: 212 555 0100", "212 555 0100"),
+    # cards with odd separators; Luhn alone after a card word
+    ("CARD", "card 4111/1111/1111/1111", "4111/1111/1111/1111"),
+    ("CARD", "Kreditkarte: 4111_1111_1111_1111", "4111_1111_1111_1111"),
+    ("CARD", "ma carte 5500 - 0000 - 0000 - 0004", "5500 - 0000 - 0000 - 0004"),
+    ("CARD", "Visa 2211.9636.6834.9053", "2211.9636.6834.9053"),
+    # national IDs of more countries, checksum-validated
+    ("NATIONAL_ID", "codice fiscale RSSMRA85T10A562S", "RSSMRA85T10A562S"),
+    ("NATIONAL_ID", "NI number AB 12 34 56 C", "AB 12 34 56 C"),
+    ("NATIONAL_ID", "burgerservicenummer: 123456782", "123456782"),
+    ("NATIONAL_ID", "NIF 123456789 (contribuinte)", "123456789"),
+    ("NATIONAL_ID", "my SIN 046 454 286", "046 454 286"),
+    ("NATIONAL_ID", "Steuer-ID 65 929 970 489", "65 929 970 489"),
+    ("NATIONAL_ID", "SV-Nummer 1237 010180", "1237 010180"),
+    ("NATIONAL_ID", "rijksregisternummer 85.07.30-033.28", "85.07.30-033.28"),
+    ("SSN", "SSN 389-14 5600", "389-14 5600"),
+    # whole postal addresses
+    ("ADDRESS", "ship to Flat 2, 14 Albion Terrace, Bristol BS1 4DJ", "Flat 2, 14 Albion Terrace, Bristol BS1 4DJ"),
+    ("ADDRESS", "send it to 1234 N Sycamore Ave, Austin, TX 78701", "1234 N Sycamore Ave, Austin, TX 78701"),
+    ("ADDRESS", "Anschrift: Friedrich-Ebert-Straße 12\n34117 Kassel", "Friedrich-Ebert-Straße 12\n34117 Kassel"),
+    ("ADDRESS", "wohne Lerchenfelder Gürtel 12, 1070 Wien", "Lerchenfelder Gürtel 12, 1070 Wien"),
+    ("ADDRESS", "j'habite au 12, rue du Faubourg Saint-Antoine, 75011 Paris",
+     "12, rue du Faubourg Saint-Antoine, 75011 Paris"),
+    ("ADDRESS", "mi domicilio: Calle de Toledo 12, 4º dcha., 28005 Madrid",
+     "Calle de Toledo 12, 4º dcha., 28005 Madrid"),
+    ("ADDRESS", "Carrer de Provença 120, 2n 1a", "Carrer de Provença 120, 2n 1a"),
+    ("ADDRESS", "spedire a Via Garibaldi 15, 20121 Milano", "Via Garibaldi 15, 20121 Milano"),
+    ("ADDRESS", "adres: Keizersgracht 123, 1015 CJ Amsterdam", "Keizersgracht 123, 1015 CJ Amsterdam"),
+]
+
+CATEGORY_NEGATIVES = [
+    "Kundennummer 123456782 and order 111222333",  # checksum-valid digits without an identity-number word
+    "Vertragsnr. 123 456 789, Réf. 12.34.56-789, ticket AB-123456",
+    "S/N C02X1234Y567 and Mitgliedsnr. 1234567890",
+    "delivered on 12/03/2026 08:15, Lieferung am 3. März 2026",  # dates without a birth cue
+    "Bestellung vom 08/01/2026 09:50 ist da",  # a date and a time are not a phone number
+    "the Jules Pro and the Emma Mini are in stock",  # product lines named like people
+    "thanks,\nsee you\n",
+    "je suis Client depuis 2019",
+    "Im Warenkorb liegt noch etwas",
+    "| Product | Qty | Price |\n| Widget | 2 | 19.99 |\n",
+]
+
+
+@pytest.mark.parametrize(("entity", "text", "value"), CATEGORY_POSITIVES)
+def test_each_category_is_found(entity, text, value):
+    assert [(m.entity, m.value) for m in find_pii(text)] == [(entity, value)]
+
+
+@pytest.mark.parametrize("text", CATEGORY_NEGATIVES)
+def test_category_hard_negatives_survive(text):
+    assert find_pii(text) == []
+
+
+def test_a_pasted_table_takes_its_header_as_the_cue():
+    table = ("Name\tTelefon\tGeburtsdatum\tAusweis-/Steuer-Nr.\tBestellung\n"
+             "Jannik Brinkmann\t0151 2345678\t3. März 1985\tAB1234567\t123456789\n"
+             "mareike landgraf\t+43 660 1234567\t03/04/91\tX99887766\t987654321\n")
+    found = [(m.entity, m.value) for m in find_pii(table)]
+    assert found == [("NAME", "Jannik Brinkmann"), ("PHONE", "0151 2345678"), ("DOB", "3. März 1985"),
+                     ("NATIONAL_ID", "AB1234567"), ("NAME", "mareike landgraf"), ("PHONE", "+43 660 1234567"),
+                     ("DOB", "03/04/91"), ("NATIONAL_ID", "X99887766")]  # the order numbers survive
+
+
 def test_a_display_name_before_an_address_is_a_name():
     text = "> On Tue, Zebulon Quixfeather <zq@example.org> wrote:"
     found = [(m.entity, m.value) for m in find_pii(text)]
