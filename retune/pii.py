@@ -694,7 +694,10 @@ _NANP = re.compile(r"\+?1?[ .-]?\(\d{3}\) ?\d{3}[-. ]\d{4}|(?:\+?1[ .-])?\d{3}([
 _NOT_PHONE_CUE = re.compile(
     r"(?i)\b(?:no|nr|order|invoice|ticket|case|ref|reference|grant|account|acct|id|sku|tracking|serial|"
     r"version|build|parcel|shipment|item|part|model|transaction|confirmation|booking|receipt|bestellung|"
-    r"commande|pedido|rechnung|factura|facture)\b\.?[ ]*"
+    r"commande|pedido|rechnung|factura|facture|auftrag|auftragsnr|bestellnr|kundennr|kundennummer|vertragsnr|"
+    r"vertrag|rechnungsnr|ean|gtin|upc|isbn|sendungsnummer|sendung|paket|colis|envío|env[íi]o|seguimiento|"
+    r"suivi|réf|referencia|expediente|dossier|vorgang|aktenzeichen|mitgliedsnr|membership|contract|policy|"
+    r"police|póliza|imei|s/n)\b\.?[ ]*"
     r"(?:number|nummer|numéro|número|no\.?|nr\.?|#)?[ ]*:?[ ]*#?$"
 )
 # words right before a number that say it is a phone number (then no prefix is needed)
@@ -702,6 +705,7 @@ _PHONE_CUE = re.compile(
     r"(?i)\b(?:phone|tel|tél|telephone|mobile|cell|whatsapp|call me|reach me|text me|my number|handy|telefon|"
     r"téléphone|portable|teléfono|móvil|movil|fax|(?:meine|unter der) nummer|rufen sie mich|erreichen sie mich|"
     r"mobil|appelez|joindre|joignable|mon numéro|ll[áa]m\w*|mi número|contacto|ring|reach me|rappelez|festnetz|"
+    r"call back(?: on)?|callback|call me back|rückruf\w*|rappel|devolver la llamada|"
     r"handy\w*|tlf|telf|m[óo]vil|n[úu]mero de contacto|portable|durchwahl|ruf\w*|t|m)\b[^\d\n]{0,15}$"
 )
 
@@ -736,6 +740,8 @@ def _phone_shape_ok(text: str, start: int, end: int) -> bool:
 def _valid_somewhere(value: str, options: PiiOptions) -> bool:
     if value.startswith("00"):
         value = "+" + value[2:]
+    elif value.startswith("+00"):  # "+0049 ...": both international prefixes at once
+        value = "+" + value[3:]
     regions = (None,) if value.startswith("+") else (options.default_region, *options.phone_regions)
     for region in regions:
         try:
@@ -877,7 +883,7 @@ _SIGNED_NAME = (rf"(?:{_FULL_NAME}(?:,[ ]{_NAME_WORD}(?:[ -]{_NAME_WORD})?)?"
                 rf"|[{_UP}]{{2,}}(?:[ -][{_UP}]{{2,}})?,[ ]{_NAME_WORD}(?:[ -]{_NAME_WORD})?"
                 rf"|[{_UP}]\.[ ]?{_NAME_WORD}(?:[ ]{_NAME_WORD})?)")
 # a line break in plain text or in HTML
-_BREAK = r"(?:[ \t]*(?:\r?\n|<br[ ]?/?>|</?(?:p|div|span|b|strong|td|tr)(?:[ ][^<>]{0,60})?>))+[ \t]*"
+_BREAK = r"(?:[ \t]*(?:\r?\n|(?i:<br[ ]?/?>|</?(?:p|div|span|b|strong|td|tr)(?:[ ][^<>]{0,60})?>)))+[ \t]*"
 # cue words match in any case (the name itself must be capitalised: ALL CAPS and all-lower-case text is
 # title-cased for the name and address recognizers, see find_pii)
 _NAME_CONTEXTS = [
@@ -922,6 +928,10 @@ _NAME_CONTEXTS = [
     re.compile(rf"\b(?i:account holder|card ?holder|name on the card is|addressed to)[ :]+(?P<name>{_FULL_NAME})"),
     # a display name before an address in angle brackets: "From: Anna Berg <anna@x.de>", "Anna Berg <...> wrote:"
     re.compile(rf"(?P<name>{_FULL_NAME})[ ]*<[^<>\s@]+@[^<>\s]+>"),
+    re.compile(rf"\"(?P<name>{_SIGNED_NAME})\"[ ]*<[^<>\s@]+@[^<>\s]+>"),  # "Berg, Anna" <anna@example.com>
+    # a name written in lower case after the strongest cues: "my name is jana novak and ..."
+    re.compile(r"(?=[MmJjIiLl])\b(?i:my name is|my name's|me llamo|je m'appelle|ich heiße|ich heisse|mein name ist|"
+               r"mi nombre es|mon nom est)[ ]+(?P<name>[a-zß-öø-ÿ]{2,}(?:[ '-][a-zß-öø-ÿ]+){0,3})"),
     # a title before a name: "Mrs Thompson called", "Frau Müller", "Mme Dupont", "Sr. García"
     re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herrn?|Frau|Mme|Mlle|M(?=\.)|Sra?|Srta|Doña|Don|Sig\.?ra?|Dhr|"
                rf"Mevr)\.?[ ]+"
@@ -930,10 +940,23 @@ _NAME_CONTEXTS = [
     re.compile(rf"(?=[IiCcSsAaHh])\b(?i:it's|it is|its|c'est|ici|soy|aquí|hier ist|hier spricht)[ ]+"
                rf"(?P<name>{_FULL_NAME})"
                rf"(?=[ ]*(?:[,.!;:)\n]|$|(?i:from|here|speaking|de|von|aus|ici)\b))"),
+    # a greeting and an introduction need no punctuation after the name: "hey its Tomasz Laurent 9261 ..."; a
+    # greeting, a comma and a name end at a punctuation mark or a number: "HI, ÍÑIGO 1459 ...", "Hi, Declan. about"
+    re.compile(rf"(?=[HhSsBb])\b(?i:hey|hi|hello|hallo|salut|hola|bonjour|buenas)[ ,!]+"
+               rf"(?i:it's|its|it is|this is|c'est|soy|hier ist|ici|aquí)[ ]+(?P<name>{_FULL_NAME})"),
+    re.compile(rf"(?=[HhSsBb])\b(?i:hey|hi|hello|hallo|salut|hola|bonjour|buenas)[ ]*,[ ]*"
+               rf"(?P<name>{_FULL_NAME})(?=[ ]*(?:[,.!:;)\n]|$|\d))"),
 ]
 _SIGNATURE = next(p for p in _NAME_CONTEXTS if "regards" in p.pattern)
 _DISPLAY_NAME = next(p for p in _NAME_CONTEXTS if "<[^<>" in p.pattern)
 _DASHES = next(p for p in _NAME_CONTEXTS if "--[ ]?" in p.pattern)
+_LOWER_AFTER_CUE = next(p for p in _NAME_CONTEXTS if "(?=[MmJjIiLl])" in p.pattern)
+# words that end a lower-case name: "my name is jana novak and i ordered" keeps "jana novak"
+_LOWER_STOP = frozenset("""
+    on in at to of for from with is was not still correct wrong spelled missing and but also as by or if so
+    el la de en que y con por para es no ist nicht falsch und aber le est pas et avec sur dans du des
+    on the account written misspelled mispelled changed different
+""".split())
 _MENTION = next(p for p in _NAME_CONTEXTS if "(?<![\\w.@])@" in p.pattern)
 # substrings (of the lower-cased text) without which a cue pattern cannot match: `in` is far cheaper than a scan
 _CUE_KEYWORDS = {
@@ -950,7 +973,7 @@ _CUE_KEYWORDS = {
                                                              "hier ist", "hier spricht"),
 }
 # patterns whose name is in lower case: every word must pass, not only the first ones
-_LOWER_CASE_CUES = frozenset(p for p in _NAME_CONTEXTS if "(?P<name>[a-z" in p.pattern)
+_LOWER_CASE_CUES = frozenset(p for p in _NAME_CONTEXTS if "(?P<name>[a-z" in p.pattern and p is not _LOWER_AFTER_CUE)
 # Capitalised words that follow those cues but are not names, and product/company names that are also first
 # names ("Hey Alexa,", "This is Ring support").
 _NOT_NAMES = frozenset("""
@@ -966,12 +989,18 @@ _NOT_NAMES = frozenset("""
     ihr ihre euer dein das die der votre vos notre el los las su sus nuestro equipo équipe
     pour por para wegen für mit avec con sans sin ohne und et y or oder ou o zurückrufen rappeler llamar
     see talk soon later speak bye client cliente clienta kunde kundin cliente désolé désolée
+    ich wir sie mein meine leider bitte vielen ist habe hatte je nous mon ma mes yo nosotros mi mis tengo
+    quiero necesiste necesito estoy gracias merci danke can could would quick question problem issue
+    just unfortunately order update urgent question regarding re fw fwd betreff objet asunto
+    about case ticket subject ref invoice id spelled misspelled written wrong correct
 """.split())
 # a cued "name" followed by one of these is an organisation or a product: "This is Max Support"
 _ORG_AFTER = re.compile(r"[ ]+(?:[Ss]upport|[Tt]eam|[Cc]ustomer|[Ss]ervice|[Ii]nc\b|[Ll]td\b|GmbH|[Aa]pp\b|"
                         r"[Ss]peaker|[Dd]evice|[Bb]ot\b|[Aa]ssistant|"
-                        # product lines named like people: "Jules Pro", "Emma Mini", "Leo 2"
-                        r"(?:Pro|Mini|Max|Plus|Lite|Ultra|Air|Go|Neo|Prime|One|Edition|Series|XL|XS|S|X)\b|\d)")
+                        # product lines named like people: "Jules Pro", "Emma Mini"
+                        r"(?:Pro|Mini|Max|Plus|Lite|Ultra|Air|Go|Neo|Prime|One|Edition|Series|XL|XS)\b)")
+# a model number after a lexicon name: "Leo 2", "Mila 3S" (a cued name may be followed by any number)
+_MODEL_AFTER = re.compile(r"[ ]\d{1,2}[A-Za-z]?(?![\d:.,/])")
 
 
 def _trim_name(name: str) -> str:
@@ -1001,7 +1030,14 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
             continue  # a sign-off needs a line break before the name, a display name an address after it
         for m in pattern.finditer(text):
             name = _trim_name(m.group("name"))
-            if pattern in _LOWER_CASE_CUES and name != m.group("name"):
+            if pattern is _LOWER_AFTER_CUE:
+                words = []
+                for word in m.group("name").split(" "):
+                    if word in _LOWER_STOP or word in _NOT_NAMES:
+                        break
+                    words.append(word)
+                name = " ".join(words)
+            elif pattern in _LOWER_CASE_CUES and name != m.group("name"):
                 continue  # "thanks,\nsee you": a lower-case line is a name only when no word of it is a known word
             if name and not _ORG_AFTER.match(text, m.start("name") + len(name)):
                 found.append((m.start("name"), name))
@@ -1043,6 +1079,9 @@ _GIVEN_NAMES = frozenset("""
     alessandro luca matteo chiara giovanni lorenzo federica ingrid astrid erik lars nils karin sigrid nikolai
     dmitri ivan olga natasha anastasia sergei tatiana sofia wojciech katarzyna agnieszka piotr joão
 """.split()) - {"austin", "jordan", "jean"}  # places; "Jean" is also denim
+# and as people type them without accents: "Jose", "Ines", "Celine"
+_GIVEN_NAMES = _GIVEN_NAMES | {unicodedata.normalize("NFKD", n).encode("ascii", "ignore").decode()
+                               for n in _GIVEN_NAMES}
 _DETERMINER_BEFORE = re.compile(
     r"(?i)\b(?:my|the|a|an|your|our|their|his|her|this|that|new|old|mein|meine|meinen|dein|der|die|das|den|"
     r"dem|ein|eine|einen|mon|ma|mes|le|la|les|un|une|ton|son|mi|mis|el|los|las|una|su|tu|with|mit|avec|con)"
@@ -1058,7 +1097,7 @@ def _lexicon_names(text: str) -> Iterator[tuple[int, int]]:
             continue
         if _DETERMINER_BEFORE.search(text, max(0, m.start() - 12), m.start()):
             continue
-        if _ORG_AFTER.match(text, m.end()):  # "Max Support", "Otto GmbH"
+        if _ORG_AFTER.match(text, m.end()) or _MODEL_AFTER.match(text, m.end()):  # "Max Support", "Otto GmbH"
             continue
         family = _FAMILY_NAME.match(text, m.end())
         end = m.end()

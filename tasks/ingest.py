@@ -46,7 +46,7 @@ def plan_ingest(cfg: Config, source_list: list[SourceConfig]) -> IngestPlan:
     files = sources.resolve_sources(source_list, sources.configured_storage_options(cfg))
     skipped: list[sources.SourceCounts] = []
     if cfg.ingest.skip_ingested_files:
-        files, skipped = ledger(cfg).split(files, _commit_exists(open_store(cfg)))
+        files, skipped = ledger(cfg).split(files, commit_exists(open_store(cfg)))
     for s in skipped:
         logger.info("skipped (already ingested): %s", s.source)
     task_runner(cfg)  # a runner that cannot start is a configuration error before any file is read
@@ -57,7 +57,7 @@ def plan_ingest(cfg: Config, source_list: list[SourceConfig]) -> IngestPlan:
     return IngestPlan(files, skipped, parts)
 
 
-def _commit_exists(store: Store) -> Callable[[str], bool]:
+def commit_exists(store: Store) -> Callable[[str], bool]:
     def exists(commit: str) -> bool:
         if not commit:
             return False
@@ -111,7 +111,8 @@ def ingest(cfg: Config, plan: IngestPlan, run_dir: Path,
            partitions: list[sources.IngestReport] | None = None) -> sources.IngestReport:
     """Dedup against main and across files (merging parallel partitions in source order), near-duplicates."""
     logger = get_run_logger()
-    known = datasets.known_hashes(open_store(cfg), "main")
+    # main's hashes are read only when there is something to dedup against them (a warm run reads no file)
+    known = datasets.known_hashes(open_store(cfg), "main") if plan.files else frozenset()
     if partitions is None:
         report = sources.ingest_files(
             plan.files, run_dir / "raw", cfg.path("quarantine"), known_hashes=known,

@@ -185,12 +185,18 @@ CATEGORY_POSITIVES = [
     ("NAME", "Estimada Sra. Etxeberria, le enviamos", "Etxeberria"),
     ("NAME", "hola soy José Luis Pérez de Tudela, el pedido", "José Luis Pérez de Tudela"),
     ("NAME", "Mit freundlichen Grüßen\nHedwig Ó Briain\n", "Hedwig Ó Briain"),
+    ("NAME", "Hi, my name is jana novak and I ordered twice", "jana novak"),
+    ("NAME", "hey its Tomasz Laurent 9261 2901 never came", "Tomasz Laurent"),
+    ("NAME", "HI, ÍÑIGO 1459 3737 0761 IS MY ORDER", "ÍÑIGO"),
+    ("NAME", "Also, Jose will be at home.", "Jose"),
     # phones: tel: links, slashes, (0), extensions, more cue words
     ("PHONE", "<a href=\"tel:+4930123456789\">", "+4930123456789"),
     ("PHONE", "Festnetz 0301 / 234 5678", "0301 / 234 5678"),
     ("PHONE", "call 020 7946 0958 ext. 204 today", "020 7946 0958 ext. 204"),
     ("PHONE", "joignable au 0033/6 12 30 00 33", "0033/6 12 30 00 33"),
     ("PHONE", "T: 212 555 0100", "212 555 0100"),
+    ("PHONE", "call +0049 30 1234567", "+0049 30 1234567"),
+    ("PHONE", "Rückruf unter 21 230 5366 bitte", "21 230 5366"),
     # cards with odd separators; Luhn alone after a card word
     ("CARD", "card 4111/1111/1111/1111", "4111/1111/1111/1111"),
     ("CARD", "Kreditkarte: 4111_1111_1111_1111", "4111_1111_1111_1111"),
@@ -230,6 +236,8 @@ CATEGORY_NEGATIVES = [
     "thanks,\nsee you\n",
     "je suis Client depuis 2019",
     "Im Warenkorb liegt noch etwas",
+    "my name is spelled wrong on the invoice",
+    "Hi Xavier Case ID: 48222081 is about Auftragsnr. 0825244543",  # "Case" ends the name; an order number
     "| Product | Qty | Price |\n| Widget | 2 | 19.99 |\n",
 ]
 
@@ -242,6 +250,11 @@ def test_each_category_is_found(entity, text, value):
 @pytest.mark.parametrize("text", CATEGORY_NEGATIVES)
 def test_category_hard_negatives_survive(text):
     assert find_pii(text) == []
+
+
+def test_a_quoted_display_name_is_a_name():
+    found = [(m.entity, m.value) for m in find_pii('From: "Berg, Anna" <support@shop.example>')]
+    assert found == [("NAME", "Berg, Anna"), ("EMAIL", "support@shop.example")]
 
 
 def test_a_pasted_table_takes_its_header_as_the_cue():
