@@ -34,6 +34,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import hmac
+import html.entities
 import ipaddress
 import json
 import math
@@ -206,15 +207,60 @@ def _fold(cluster: str) -> str:
     return "".join(out)
 
 
+# HTML character references ("+49&nbsp;30 ...", "anna&#64;example.com", "Ren&eacute;") and the percent-escapes of
+# "@", "+" and space in URL-encoded logs ("email=anna%40example.com") are read as the characters they stand for
+_ESCAPE = re.compile(r"&(?:#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6})|([A-Za-z][A-Za-z0-9]{1,31}));|%(40|2[bB]|20)")
+_PERCENT = {"40": "@", "2b": "+", "2B": "+", "20": " "}
+
+
+def _unescape(m: re.Match) -> str | None:
+    if m.group(1) or m.group(2):
+        code = int(m.group(1)) if m.group(1) else int(m.group(2), 16)
+        return chr(code) if 0 < code < 0x110000 and not 0xD800 <= code < 0xE000 else None
+    if m.group(3):
+        return html.entities.html5.get(m.group(3) + ";")
+    return _PERCENT[m.group(4)]
+
+
 def shadow(text: str) -> _Shadow:
-    """NFKC + zero-width removal + look-alike folding, with offsets back into `text`."""
-    if text.isascii() or (unicodedata.is_normalized("NFKC", text) and not _NEEDS_FOLD.search(text)):
+    """NFKC + zero-width removal + look-alike folding + HTML/percent escapes, with offsets back into `text`."""
+    escaped = ("&" in text or "%" in text) and _ESCAPE.search(text) is not None
+    plain = text.isascii() or (unicodedata.is_normalized("NFKC", text) and not _NEEDS_FOLD.search(text))
+    if plain and not escaped:
         return _Shadow(text)
+    if plain:  # only escapes to read: copy the stretches between them whole
+        parts, starts_, ends_, pos = [], [], [], 0
+        for m in _ESCAPE.finditer(text):
+            decoded = _unescape(m)
+            if decoded is None:
+                continue
+            decoded = _fold(decoded)  # a zero-width character folds to nothing
+            parts.append(text[pos:m.start()])
+            starts_.extend(range(pos, m.start()))
+            ends_.extend(range(pos + 1, m.start() + 1))
+            parts.append(decoded)
+            starts_.extend([m.start()] * len(decoded))
+            ends_.extend([m.end()] * len(decoded))
+            pos = m.end()
+        parts.append(text[pos:])
+        starts_.extend(range(pos, len(text)))
+        ends_.extend(range(pos + 1, len(text) + 1))
+        return _Shadow("".join(parts), starts_, ends_)
     chars: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
     i, n = 0, len(text)
     while i < n:
+        if escaped and text[i] in "&%":
+            m = _ESCAPE.match(text, i)
+            decoded = _unescape(m) if m else None
+            if decoded is not None:
+                for ch in _fold(decoded):
+                    chars.append(ch)
+                    starts.append(i)
+                    ends.append(m.end())
+                i = m.end()
+                continue
         j = i + 1
         while j < n and unicodedata.combining(text[j]):  # a base letter and its accents normalize together
             j += 1

@@ -212,6 +212,11 @@ CATEGORY_POSITIVES = [
     ("NATIONAL_ID", "SV-Nummer 1237 010180", "1237 010180"),
     ("NATIONAL_ID", "rijksregisternummer 85.07.30-033.28", "85.07.30-033.28"),
     ("SSN", "SSN 389-14 5600", "389-14 5600"),
+    # HTML character references and URL-encoded logs are read as the characters they stand for
+    ("PHONE", "Tel:&nbsp;+49&nbsp;30&nbsp;1234567<br>", "+49&nbsp;30&nbsp;1234567"),
+    ("EMAIL", "mail anna&#64;example.com", "anna&#64;example.com"),
+    ("EMAIL", "GET /signup?email=anna.berg%40example.com&plan=pro", "anna.berg%40example.com"),
+    ("NAME", "Cordialement,<br>Ren&eacute; Dupont<br>", "Ren&eacute; Dupont"),
     # whole postal addresses
     ("ADDRESS", "ship to Flat 2, 14 Albion Terrace, Bristol BS1 4DJ", "Flat 2, 14 Albion Terrace, Bristol BS1 4DJ"),
     ("ADDRESS", "send it to 1234 N Sycamore Ave, Austin, TX 78701", "1234 N Sycamore Ave, Austin, TX 78701"),
@@ -236,6 +241,7 @@ CATEGORY_NEGATIVES = [
     "thanks,\nsee you\n",
     "je suis Client depuis 2019",
     "Im Warenkorb liegt noch etwas",
+    "price 10&nbsp;&euro; &amp; 20% off, 100%20 done",
     "my name is spelled wrong on the invoice",
     "Hi Xavier Case ID: 48222081 is about Auftragsnr. 0825244543",  # "Case" ends the name; an order number
     "| Product | Qty | Price |\n| Widget | 2 | 19.99 |\n",
