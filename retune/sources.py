@@ -51,6 +51,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -693,20 +694,27 @@ def _parse_csv_row(row: dict, cid: str, exchange: int, default_channel: str | No
     return _finish(cid or None, 2 * exchange, turns, _parse_time(row.get("created_at")), channel)
 
 
-# Extra columns of the parts of a partition that holds a piece starting mid-file: the merge resolves its turn
-# numbers (turn = max(s + turn_a, turn_b) when turn_a is set), rehashes the provisional rows, drops the columns.
-PIECE_COLUMNS = [pa.field("turn_a", pa.int64()), pa.field("turn_b", pa.int64()), pa.field("provisional", pa.bool_())]
-PIECE_SCHEMA = pa.schema(list(TURN_SCHEMA) + PIECE_COLUMNS)
+# The turn numbers a piece that starts mid-file could not know, beside each part that has some (a sidecar, so
+# that the part itself has the turn schema and moves into the output untouched when nothing changes): the merge
+# resolves turn = max(s + turn_a, turn_b) and rehashes the provisional rows. `row` is the row in the part.
+RELATIVE_SCHEMA = pa.schema([("row", pa.int64()), ("conversation_id", pa.string()), ("source", pa.string()),
+                             ("turn_a", pa.int64()), ("turn_b", pa.int64()), ("provisional", pa.bool_())])
+
+
+def relative_path(part: Path) -> Path:
+    """The sidecar of a partition's part holding its relative turn numbers (part-00003 -> relative-00003)."""
+    return part.with_name(part.name.replace("part-", "relative-", 1))
 
 
 class _PartWriter:
     """Buffers turn rows and writes out_dir/part-NNNNN.parquet every `batch_size` records."""
 
-    def __init__(self, out_dir: Path, batch_size: int, pieces: bool = False):
+    def __init__(self, out_dir: Path, batch_size: int):
         self.out_dir = out_dir
         self.batch_size = batch_size
-        self.schema = PIECE_SCHEMA if pieces else TURN_SCHEMA
-        self.columns: dict[str, list] = {f.name: [] for f in self.schema}
+        self.columns: dict[str, list] = {f.name: [] for f in TURN_SCHEMA}
+        self.relative: dict[str, list] = {f.name: [] for f in RELATIVE_SCHEMA}
+        self.rows = 0  # in the part being buffered
         self.records = 0
         self.turns = 0
         self.parts: list[Path] = []
@@ -717,10 +725,13 @@ class _PartWriter:
         for i, t in enumerate(rec.turns):
             row = (rec.conversation_id, first + i, t.role, t.text, rec.created_at, rec.channel,
                    source, offset, rec.content_hash)
-            if self.schema is PIECE_SCHEMA:
-                row += (relative.a + i, relative.b + i, rec.provisional) if relative else (None, None, False)
             for name, value in zip(self.columns, row, strict=True):
                 self.columns[name].append(value)
+            if relative:
+                row = (self.rows, rec.conversation_id, source, relative.a + i, relative.b + i, rec.provisional)
+                for name, value in zip(self.relative, row, strict=True):
+                    self.relative[name].append(value)
+            self.rows += 1
         self.records += 1
         self.turns += len(rec.turns)
         if self.records >= self.batch_size:  # only between records: a record's turns never span two parts
@@ -731,13 +742,18 @@ class _PartWriter:
             return
         path = self.out_dir / f"part-{len(self.parts):05d}.parquet"
         try:
-            pq.write_table(pa.Table.from_pydict(self.columns, schema=self.schema), path)
+            pq.write_table(pa.Table.from_pydict(self.columns, schema=TURN_SCHEMA), path)
+            if self.relative["row"]:
+                pq.write_table(pa.Table.from_pydict(self.relative, schema=RELATIVE_SCHEMA), relative_path(path))
         except OSError as exc:
             path.unlink(missing_ok=True)  # never leave a truncated part behind
+            relative_path(path).unlink(missing_ok=True)
             raise_if_disk_full(exc, path)
             raise
         self.parts.append(path)
         self.columns = {name: [] for name in self.columns}
+        self.relative = {name: [] for name in self.relative}
+        self.rows = 0
         self.records = 0
 
 
@@ -929,7 +945,7 @@ def ingest_files(
     out_dir.mkdir(parents=True, exist_ok=True)
     if any(out_dir.glob("part-*.parquet")):
         raise RetuneError(f"ingest output directory already holds parts: {out_dir}")
-    parts = _PartWriter(out_dir, batch_size, pieces=any(f.piece[0] > 0 for f in files))  # numbers to resolve
+    parts = _PartWriter(out_dir, batch_size)
     quarantine = _QuarantineWriter(Path(quarantine_dir), batch_size, quarantine_tag)
     seen: set[int] = set()
     all_counts = []
@@ -1108,23 +1124,25 @@ def merge_partitions(
         for result in results:
             by_source = {c.source: c for c in result.sources}
             for part in result.parts:
-                table = pq.read_table(part)
-                changed = False
-                if "turn_a" in table.column_names:
-                    table = _resolve_pieces(table, numbering)
-                    changed = True
-                keep = _first_occurrences(table, known_hashes, seen, by_source)
-                if not all(keep):
-                    table = table.filter(pa.array(keep, pa.bool_()))
-                    changed = True
-                if table.num_rows:
+                table = None  # the whole part, read only when it changes
+                keys = pq.read_table(part, columns=["content_hash", "source", "source_offset"])
+                hashes = keys["content_hash"]
+                if relative_path(part).exists():
+                    table = _resolve_relative(part, numbering)
+                    relative_path(part).unlink()
+                    hashes = table["content_hash"] if table is not None else hashes
+                keep = _first_occurrences(hashes, keys["source"], keys["source_offset"], known_hashes, seen,
+                                          by_source)
+                if not keep.all():
+                    table = (table if table is not None else pq.read_table(part)).filter(pa.array(keep))
+                if table is None or table.num_rows:
                     target = out_dir / f"part-{len(parts):05d}.parquet"
-                    if changed:
-                        pq.write_table(table, target)
-                    else:
+                    if table is None:
                         shutil.move(part, target)
+                    else:
+                        pq.write_table(table, target)
                     parts.append(target)
-                    turns += table.num_rows
+                    turns += keys.num_rows if table is None else table.num_rows
             if len({c.source for c in result.sources if c.piece[1] > 1}) < sum(c.piece[1] > 1 for c in result.sources):
                 raise RuntimeError("two pieces of one file in one partition")  # `partitions` never does that
             for counts in result.sources:  # after this piece's rows: its numbering goes on in the next piece
@@ -1144,53 +1162,63 @@ def _carry(before: dict[str, int], piece: Mapping[str, tuple[int, int]]) -> None
         before[cid] = max(before.get(cid, 0) + a, b)
 
 
-def _resolve_pieces(table: pa.Table, numbering: Mapping[str, Mapping[str, int]]) -> pa.Table:
-    """Turn numbers of rows read in a piece that starts mid-file, now that the pieces before it are known;
-    rows whose hash holds the number (one turn per row) are rehashed. The piece columns are dropped."""
-    rows = pc.indices_nonzero(pc.is_valid(table["turn_a"])).to_pylist()  # only these have relative numbers
-    if rows:
-        sub = table.take(rows)
-        cids, srcs, turn_a, turn_b, before, provisional = (sub[name].to_pylist() for name in (
-            "conversation_id", "source", "turn_a", "turn_b", "turn", "provisional"))
-        turns = table["turn"].to_numpy().copy()
-        rehash: dict[int, int] = {}  # row -> its row in sub
-        for j, row in enumerate(rows):
-            resolved = max(numbering.get(srcs[j], {}).get(cids[j], 0) + turn_a[j], turn_b[j])
-            if resolved != before[j]:
-                turns[row] = resolved
-                if provisional[j]:
-                    rehash[row] = j
-        table = table.set_column(table.schema.get_field_index("turn"), "turn", pa.array(turns, pa.int32()))
-        if rehash:
-            hashes = table["content_hash"].to_pylist()
-            changed = sub.take(list(rehash.values()))
-            for row, role, text in zip(rehash, changed["role"].to_pylist(), changed["text"].to_pylist(), strict=True):
-                hashes[row] = turn_hash(cids[rehash[row]], int(turns[row]), role, text)
-            table = table.set_column(table.schema.get_field_index("content_hash"), "content_hash",
-                                     pa.array(hashes, pa.string()))
-    return table.select(TURN_SCHEMA.names).cast(TURN_SCHEMA)
+def _resolve_relative(part: Path, numbering: Mapping[str, Mapping[str, int]]) -> pa.Table | None:
+    """The part with the turn numbers of its relative rows resolved, now that the pieces before it are known, and
+    the rows whose hash holds the number (one turn per row) rehashed; None when no number changes."""
+    rel = pq.read_table(relative_path(part)).to_pydict()
+    changes: dict[int, int] = {}  # row -> its turn number
+    rehash: list[int] = []
+    for row, cid, source, a, b, provisional in zip(*rel.values(), strict=True):
+        resolved = max(numbering.get(source, {}).get(cid, 0) + a, b)
+        if resolved != max(a, b):  # what the part holds: the number for s = 0
+            changes[row] = resolved
+            if provisional:
+                rehash.append(row)
+    if not changes:
+        return None
+    table = pq.read_table(part)
+    turns = table["turn"].to_numpy().copy()
+    turns[list(changes)] = list(changes.values())
+    table = _replaced(table, "turn", pa.array(turns, pa.int32()))
+    if rehash:
+        hashes = table["content_hash"].to_pylist()
+        changed = table.take(rehash)
+        for row, cid, role, text in zip(rehash, changed["conversation_id"].to_pylist(), changed["role"].to_pylist(),
+                                        changed["text"].to_pylist(), strict=True):
+            hashes[row] = turn_hash(cid, changes[row], role, text)
+        table = _replaced(table, "content_hash", pa.array(hashes, pa.string()))
+    return table
 
 
-def _first_occurrences(table: pa.Table, known_hashes: Set[str], seen: set[int],
-                       by_source: Mapping[str, SourceCounts]) -> list[bool]:
+def _replaced(table: pa.Table, name: str, values: pa.Array) -> pa.Table:
+    index = table.schema.get_field_index(name)
+    return table.set_column(index, table.schema.field(index), values)  # the field keeps its not-null flag
+
+
+def _first_occurrences(hashes: pa.ChunkedArray, sources: pa.ChunkedArray, offsets: pa.ChunkedArray,
+                       known_hashes: Set[str], seen: set[int], by_source: Mapping[str, SourceCounts]) -> np.ndarray:
     """Per row: whether its record is kept (its hash neither in the store nor kept before). A record's rows are
     consecutive and share (source, source_offset); a dropped record moves from kept to duplicates."""
-    keep: list[bool] = []
-    last: tuple[str, int] | None = None
-    kept = True
-    for h, source, offset in zip(table["content_hash"].to_pylist(), table["source"].to_pylist(),
-                                 table["source_offset"].to_pylist(), strict=True):
-        if (source, offset) != last:
-            last = (source, offset)
-            key = _hash_key(h)
-            kept = key not in seen and not (known_hashes and h in known_hashes)
-            if kept:
-                seen.add(key)
-            else:
-                by_source[source].kept -= 1
-                by_source[source].duplicates += 1
-        keep.append(kept)
-    return keep
+    n = len(hashes)
+    if n == 0:
+        return np.ones(0, dtype=bool)
+    offsets_np = offsets.to_numpy()
+    starts = np.ones(n, dtype=bool)  # the first row of each record
+    starts[1:] = offsets_np[1:] != offsets_np[:-1]
+    starts[1:] |= pc.not_equal(sources.slice(1), sources.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    first_rows = np.flatnonzero(starts)
+    index = pa.array(first_rows)
+    kept = np.ones(len(first_rows), dtype=bool)
+    for i, (h, source) in enumerate(zip(hashes.take(index).to_pylist(), sources.take(index).to_pylist(),
+                                        strict=True)):
+        key = _hash_key(h)
+        if key in seen or (known_hashes and h in known_hashes):
+            kept[i] = False
+            by_source[source].kept -= 1
+            by_source[source].duplicates += 1
+        else:
+            seen.add(key)
+    return np.repeat(kept, np.diff(np.append(first_rows, n)))
 
 
 def _whole_files(counts: list[SourceCounts]) -> list[SourceCounts]:
