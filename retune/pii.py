@@ -783,6 +783,7 @@ def _phone_shape_ok(text: str, start: int, end: int) -> bool:
     return bool(international or trunk or cued or _NANP.fullmatch(value))
 
 
+@lru_cache(maxsize=4096)  # a second detection round (after a neighbour was replaced) asks again
 def _valid_somewhere(value: str, options: PiiOptions) -> bool:
     if value.startswith("00"):
         value = "+" + value[2:]
@@ -794,9 +795,10 @@ def _valid_somewhere(value: str, options: PiiOptions) -> bool:
             number = phonenumbers.parse(value, region)
         except phonenumbers.NumberParseException:
             continue
-        if phonenumbers.is_valid_number(number) or (
-            options.phone_leniency == "possible" and phonenumbers.is_possible_number(number)
-        ):
+        if options.phone_leniency == "possible":  # the cheap length check first: a valid number is possible
+            if phonenumbers.is_possible_number(number) or phonenumbers.is_valid_number(number):
+                return True
+        elif phonenumbers.is_valid_number(number):
             return True
     return False
 
@@ -831,8 +833,8 @@ def _phone_ok(text: str, start: int, end: int, options: PiiOptions) -> bool:
     if not 7 <= len(digits) <= 15 or not _phone_shape_ok(text, start, end):
         return False
     # after a cue word ("tél.", "meine Nummer:") a number of a region outside phone_regions counts too
-    return _valid_somewhere(value, options) or (
-        len(digits) >= 8 and _PHONE_CUE.search(text, max(0, start - 40), start) is not None)
+    return (len(digits) >= 8 and _PHONE_CUE.search(text, max(0, start - 40), start) is not None) or _valid_somewhere(
+        value, options)
 
 
 # --- ADDRESS -------------------------------------------------------------------------------------
@@ -855,16 +857,20 @@ _ADDRESS_NUMBER_FIRST = re.compile(
     rf"{_PARTICLES_FR_ES_IT}(?:[ ]+{_CAP}(?:-{_CAP})*){{1,3}}"
 )
 _ADDRESS_SUFFIX = re.compile(
-    # Hauptstraße 12, Friedrich-Ebert-Straße 3, Keizersgracht 123, Van Baerlestraat 12-II
-    rf"(?<![\w-])(?:(?:Van|De|Den|Van der|Van de|Sankt|St\.)[ ])?[A-ZÀ-ÖØ-Þ](?:[a-zß-öø-ÿ]+-[A-ZÀ-ÖØ-Þ])*"
+    # Hauptstraße 12, Friedrich-Ebert-Straße 3, Keizersgracht 123, Baerlestraat 12-II; the look-ahead (a word, then
+    # a house number) rejects most capitalised words at once
+    r"[A-ZÀ-ÖØ-Þ](?<![\w-][A-ZÀ-ÖØ-Þ])(?=[\w-]*\.?[ ]+\d)(?:[a-zß-öø-ÿ]+-[A-ZÀ-ÖØ-Þ])*"
     r"[a-zß-öø-ÿ]*(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer|chaussee|steig|pfad|markt|"
     r"-Straße|-Str\.|-Weg|-Platz|-Allee|-Ring|"
     r"straat|gracht|laan|plein|kade|singel|dijk|steeg|hof|gasse|gässli)"
     rf"[ ]+{_HOUSE_NO}(?:-I{{1,3}}|[ ]?hs)?(?![\w])"
     # Lerchenfelder Gürtel 12, Alte Landstraße 3: an adjective and a street word
-    rf"|(?<![\w-]){_CAP}[ ](?:Straße|Str\.|Weg|Gasse|Allee|Platz|Ring|Damm|Ufer|Gürtel|Chaussee|Landstraße|Steig)"
+    r"|[A-ZÀ-ÖØ-Þ](?<![\w-][A-ZÀ-ÖØ-Þ])[a-zß-öø-ÿ]+[ ]"
+    r"(?:Straße|Str\.|Weg|Gasse|Allee|Platz|Ring|Damm|Ufer|Gürtel|Chaussee|Landstraße|Steig)"
     rf"[ ]+{_HOUSE_NO}(?![\w])"
 )
+# "Van Baerlestraat 12", "Sankt-..." : a Dutch or German prefix word before a suffixed street name
+_STREET_PREFIX_BEFORE = re.compile(r"(?<![\w-])(?:Van|De|Den|Van der|Van de|Sankt|St\.)[ ]$")
 _ADDRESS_WORD_FIRST = re.compile(
     r"(?=[AIZUHVBCcPpRrTtGgSsLlFf])(?:"
     # Am Markt 5, Unter den Eichen 3, Zum Sportplatz 7
@@ -911,7 +917,8 @@ def _find_address(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     if not any(c.isdigit() for c in text):  # every form has a house number
         return
     for m in _address_candidates(text):
-        unit = _UNIT_BEFORE.search(text, max(0, m.start() - 20), m.start())
+        unit = (_UNIT_BEFORE.search(text, max(0, m.start() - 20), m.start())
+                or _STREET_PREFIX_BEFORE.search(text, max(0, m.start() - 12), m.start()))
         tail = _ADDRESS_TAIL.match(text, m.end())
         yield (unit.start() if unit else m.start()), tail.end() if tail else m.end()
 
@@ -1015,9 +1022,40 @@ _CUE_KEYWORDS = {
     next(p for p in _NAME_CONTEXTS if p.pattern.startswith(r"\b(?i:full name|name)")): ("name",),
     next(p for p in _NAME_CONTEXTS if "account holder|card ?holder" in p.pattern): ("holder", "name on",
                                                                                   "addressed to"),
+    # the sign-offs, in both their capitalised and their lower-case form
+    **dict.fromkeys([p for p in _NAME_CONTEXTS if p.pattern.startswith("(?=[RrBbTtCcSsGgDd")],
+                    ("regard", "wish", "thank", "cheers", "sincerely", "best", "grü", "gruß", "gruss", "danke", "lg",
+                     "vg", "mfg", "cordial", "à vous", "merci", "saludo", "atentamente", "atte", "gracias", "abrazo",
+                     "cdlt")),
     next(p for p in _NAME_CONTEXTS if "c'est" in p.pattern): ("it's", "it is", "its ", "c'est", "ici", "soy", "aquí",
                                                              "hier ist", "hier spricht"),
 }
+# The two sign-off patterns are run from the places where a sign-off word occurs (str.find on the lower-cased
+# text is far cheaper than trying two dozen words at every position): what must follow each word, per pattern
+_SIGNOFF_LOWER_NAME = next(p for p in _NAME_CONTEXTS if p.pattern.startswith("(?=[RrBbTtCcSsGgDdLl"))
+_SIGNOFF_WORDS = ("regards", "best wishes", "thanks", "thank you", "cheers", "sincerely", "best", "grüßen", "grüße",
+                  "gruß", "danke", "cordialement", "bien à vous", "merci", "saludos", "atentamente", "gracias",
+                  "un saludo")
+_AFTER_SIGNOFF = {
+    _SIGNATURE: (_SIGNOFF_WORDS, re.compile(rf",?{_BREAK}(?P<name>{_SIGNED_NAME})[ \t]*(?:\r?\n|$|<)")),
+    _SIGNOFF_LOWER_NAME: (_SIGNOFF_WORDS + ("lg", "vg", "mfg", "cdlt", "atte", "un abrazo"), re.compile(
+        r"\.?,?[ \t]*\r?\n[ \t]*(?P<name>[a-zß-öø-ÿ]{2,}(?:[ '-][a-zß-öø-ÿ]{2,}){0,2})[ \t]*(?:\r?\n|$)")),
+}
+
+
+def _after_signoffs(pattern: re.Pattern, text: str, lower: str) -> Iterator[re.Match]:
+    words, after = _AFTER_SIGNOFF[pattern]
+    seen = set()
+    for word in words:
+        i = lower.find(word)
+        while i != -1:
+            m = after.match(text, i + len(word))
+            if m and m.start("name") not in seen:
+                seen.add(m.start("name"))
+                yield m
+            i = lower.find(word, i + 1)
+
+
 # patterns whose name is in lower case: every word must pass, not only the first ones
 _LOWER_CASE_CUES = frozenset(p for p in _NAME_CONTEXTS if "(?P<name>[a-z" in p.pattern and p is not _LOWER_AFTER_CUE)
 # Capitalised words that follow those cues but are not names, and product/company names that are also first
@@ -1074,7 +1112,8 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
                 or ((pattern is _DISPLAY_NAME or pattern is _MENTION) and "@" not in text)
                 or (pattern is _DISPLAY_NAME and "<" not in text) or (pattern is _DASHES and "--" not in text)):
             continue  # a sign-off needs a line break before the name, a display name an address after it
-        for m in pattern.finditer(text):
+        fast = pattern in _AFTER_SIGNOFF and len(lower) == len(text)  # (lower() may change the length)
+        for m in _after_signoffs(pattern, text, lower) if fast else pattern.finditer(text):
             name = _trim_name(m.group("name"))
             if pattern is _LOWER_AFTER_CUE:
                 words = []
