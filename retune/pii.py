@@ -38,6 +38,7 @@ import html.entities
 import ipaddress
 import json
 import math
+import operator
 import os
 import re
 import time
@@ -575,15 +576,18 @@ def nino_valid(letters: str) -> bool:
     return letters.upper() not in ("BG", "GB", "NK", "KN", "TN", "NT", "ZZ")
 
 
+_WEIGHTS_9_TO_2 = (9, 8, 7, 6, 5, 4, 3, 2)
+
+
 def bsn_valid(d: str) -> bool:  # Dutch "elfproef"
     d = d.zfill(9)
-    return len(d) == 9 and (sum(int(c) * (9 - i) for i, c in enumerate(d[:8])) - int(d[8])) % 11 == 0
+    return len(d) == 9 and (sum(map(operator.mul, map(int, d[:8]), _WEIGHTS_9_TO_2)) - int(d[8])) % 11 == 0
 
 
 def nif_pt_valid(d: str) -> bool:
     if len(d) != 9 or d[0] not in "1235689":
         return False
-    r = 11 - sum(int(c) * (9 - i) for i, c in enumerate(d[:8])) % 11
+    r = 11 - sum(map(operator.mul, map(int, d[:8]), _WEIGHTS_9_TO_2)) % 11
     return int(d[8]) == (0 if r >= 10 else r)
 
 
@@ -982,6 +986,12 @@ _NAME_CONTEXTS = [
     # a display name before an address in angle brackets: "From: Anna Berg <anna@x.de>", "Anna Berg <...> wrote:"
     re.compile(rf"(?P<name>{_FULL_NAME})[ ]*<[^<>\s@]+@[^<>\s]+>"),
     re.compile(rf"\"(?P<name>{_SIGNED_NAME})\"[ ]*<[^<>\s@]+@[^<>\s]+>"),  # "Berg, Anna" <anna@example.com>
+    # e-mail headers and quote lines without an address: "From: Anna Berg", "Anna Berg wrote:", "a écrit :"
+    re.compile(rf"(?m)^[ \t>]*(?:From|To|Cc|Von|An|De|À|Para|Van|Aan|Absender|Empfänger|Expéditeur|Remitente|"
+               rf"Destinataire|Destinatario)[ ]?:[ \t]*\"?(?P<name>{_SIGNED_NAME})\"?[ \t]*(?=[<\[(;,]|\r?\n|$)"),
+    re.compile(rf"(?P<name>{_FULL_NAME})(?:[ ]\([^()\n]{{1,60}}\))?[ ]+(?:wrote|schrieb|a écrit|escribió|ha escrito|"
+               rf"heeft geschreven|scrive|ha scritto)[ ]?:"),
+    re.compile(rf"\b(?:schrieb|schreef)[ ]+(?P<name>{_FULL_NAME})[ ]?(?:<[^<>\n]{{1,80}}>)?[ ]?:"),
     # a name written in lower case after the strongest cues: "my name is jana novak and ..."
     re.compile(r"(?=[MmJjIiLl])\b(?i:my name is|my name's|me llamo|je m'appelle|ich heiße|ich heisse|mein name ist|"
                r"mi nombre es|mon nom est)[ ]+(?P<name>[a-zß-öø-ÿ]{2,}(?:[ '-][a-zß-öø-ÿ]+){0,3})"),
@@ -1027,6 +1037,10 @@ _CUE_KEYWORDS = {
                     ("regard", "wish", "thank", "cheers", "sincerely", "best", "grü", "gruß", "gruss", "danke", "lg",
                      "vg", "mfg", "cordial", "à vous", "merci", "saludo", "atentamente", "atte", "gracias", "abrazo",
                      "cdlt")),
+    next(p for p in _NAME_CONTEXTS if "wrote|schrieb" in p.pattern): ("wrote", "schrieb", "écrit", "escribi",
+                                                                     "escrito", "geschreven", "scri"),
+    next(p for p in _NAME_CONTEXTS if p.pattern.startswith(r"\b(?:schrieb|schreef)")): ("schrieb", "schreef"),
+    next(p for p in _NAME_CONTEXTS if "Destinataire|Destinatario" in p.pattern): (":",),
     next(p for p in _NAME_CONTEXTS if "c'est" in p.pattern): ("it's", "it is", "its ", "c'est", "ici", "soy", "aquí",
                                                              "hier ist", "hier spricht"),
 }

@@ -186,6 +186,11 @@ CATEGORY_POSITIVES = [
     ("NAME", "hola soy José Luis Pérez de Tudela, el pedido", "José Luis Pérez de Tudela"),
     ("NAME", "Mit freundlichen Grüßen\nHedwig Ó Briain\n", "Hedwig Ó Briain"),
     ("NAME", "Hi, my name is jana novak and I ordered twice", "jana novak"),
+    ("NAME", "From: Anna Berg\nSent: Monday", "Anna Berg"),
+    ("NAME", "Von: Brinkmann, Jannik\nGesendet: Montag", "Brinkmann, Jannik"),
+    ("NAME", "> On Mon, 3 Mar 2026, Anna Berg wrote:", "Anna Berg"),
+    ("NAME", "Le lun. 3 mars 2026 à 14:02, Solange Perrin a écrit :", "Solange Perrin"),
+    ("NAME", "Am 03.03.2026 um 14:02 schrieb Jannik Brinkmann:", "Jannik Brinkmann"),
     ("NAME", "hey its Tomasz Laurent 9261 2901 never came", "Tomasz Laurent"),
     ("NAME", "HI, ÍÑIGO 1459 3737 0761 IS MY ORDER", "ÍÑIGO"),
     ("NAME", "Also, Jose will be at home.", "Jose"),
@@ -243,6 +248,8 @@ CATEGORY_NEGATIVES = [
     "Im Warenkorb liegt noch etwas",
     "price 10&nbsp;&euro; &amp; 20% off, 100%20 done",
     "my name is spelled wrong on the invoice",
+    "To: Support Team\nSubject: Re: order 12",
+    "Q: does it work offline?\nA: Restart the router first",
     "Hi Xavier Case ID: 48222081 is about Auftragsnr. 0825244543",  # "Case" ends the name; an order number
     "| Product | Qty | Price |\n| Widget | 2 | 19.99 |\n",
 ]
