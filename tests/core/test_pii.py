@@ -201,6 +201,7 @@ CATEGORY_POSITIVES = [
     ("PHONE", "joignable au 0033/6 12 30 00 33", "0033/6 12 30 00 33"),
     ("PHONE", "T: 212 555 0100", "212 555 0100"),
     ("PHONE", "call +0049 30 1234567", "+0049 30 1234567"),
+    ("PHONE", "Handy: +49 151 - 234 567 89", "+49 151 - 234 567 89"),
     ("PHONE", "Rückruf unter 21 230 5366 bitte", "21 230 5366"),
     # cards with odd separators; Luhn alone after a card word
     ("CARD", "card 4111/1111/1111/1111", "4111/1111/1111/1111"),
