@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prefect import flow
 
-from retune.cache import drift_key
-from retune.config import load_config
+from retune.cache import StageCache, drift_key
+from retune.config import Config, load_config
 from retune.registry import Registry
 from retune.runs import new_run_id
 from retune.store import open_store
@@ -24,3 +24,15 @@ def monitor_flow(config: str = "retune.yaml") -> Monitoring:
     with stages(cfg, "monitor") as stage:
         return stage.run("drift", drift, cfg, cfg.path("runs") / new_run_id(),
                          key=drift_key(cfg, reference, store.resolve("main")))
+
+
+def drift_pending(cfg: Config) -> bool:
+    """Whether the monitor flow has a report to compute: a production model, data merged since it was trained,
+    and these two commits not compared before (the flow would reuse that report)."""
+    store = open_store(cfg)
+    production = Registry(store).production()
+    if production is None:
+        return False
+    reference, main = production.lineage["dataset_commit"], store.resolve("main")
+    recorded = StageCache(cfg.path("cache/stages")).get("drift", drift_key(cfg, reference, main))
+    return main != reference and recorded is None

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from prefect import flow
 
 from retune.cache import retrain_keys, training_set_key
-from retune.config import load_config
+from retune.config import Config, load_config
 from retune.evaluation import EvalMetrics
 from retune.export import ExportResult
-from retune.policy import RetrainDecision
+from retune.policy import RetrainDecision, should_retrain
 from retune.runs import new_run_id
 from retune.store import open_store
 from retune.training.launch import TrainResult
@@ -69,3 +69,10 @@ def retrain_flow(
         promotion = stage.run("promote", promote, cfg, candidate, approval, key=promote_key(keys.promote, approval),
                               on_hit=refresh_production(cfg))
         return Retrained(commit, trained, exported, scores, promotion)
+
+
+def retrain_needed(cfg: Config, dataset_commit: str | None, force: bool) -> bool:
+    """What the flow's check-new-data stage will decide: whether a fine-tune is due on this commit."""
+    store = open_store(cfg)
+    return should_retrain(store, dataset_commit or store.resolve("main"), cfg.retrain.min_new_conversations,
+                          force=force).run

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from prefect import flow
 
 from flows.ingest import ingest_flow
-from flows.monitor import monitor_flow
-from flows.retrain import retrain_flow
-from retune.config import load_config
+from flows.monitor import drift_pending, monitor_flow
+from flows.retrain import retrain_flow, retrain_needed
+from retune import sources as core_sources
+from retune.config import Config, SourceConfig, load_config
+from retune.store import open_store
+from tasks.ingest import commit_exists, ledger
 from tasks.stages import stages
 from tasks.summary import summarize
+
+T = TypeVar("T")
 
 
 @flow(name="retune-run")
@@ -19,11 +27,33 @@ def run_flow(
     """ingest → anonymize → validate → version → drift report → fine-tune → export → evaluate → promote.
 
     The fine-tune runs when enough new data arrived, when drift was detected, or when forced; every stage whose
-    inputs did not change is reused. The run's cost, stage by stage, is in its `run-cost` table.
+    inputs did not change is reused. Ingest, monitor and retrain show as subflow runs when they have work to do;
+    with nothing new their checks run inside this run. The run's cost, stage by stage, is in its `run-cost` table.
     """
-    with stages(load_config(config), "retune-run") as stage:
-        ingested = ingest_flow(config, sources)  # subflows' stages join this run's cost account
-        monitored = monitor_flow(config)
+    cfg = load_config(config)
+    with stages(cfg, "retune-run") as stage:  # subflows' stages join this run's cost account
+        ingested = subflow_if(has_files_to_read(cfg, sources), ingest_flow, config, sources)
+        monitored = subflow_if(drift_pending(cfg), monitor_flow, config)
         drifted = monitored.result is not None and monitored.result.drift_detected
-        retrained = retrain_flow(config, ingested.dataset.commit if ingested.dataset else None, force or drifted)
+        commit = ingested.dataset.commit if ingested.dataset else None
+        retrained = subflow_if(retrain_needed(cfg, commit, force or drifted), retrain_flow, config, commit,
+                               force or drifted)
     return summarize(ingested, monitored, retrained, stage.account)
+
+
+def subflow_if(has_work: bool, subflow: Callable[..., T], *args: Any) -> T:
+    """A flow with work to do runs as a subflow: its own run, logs and artifacts in the UI. One without runs its
+    body inline, the same stages and checks in this run: starting a flow run costs about a second (creation,
+    state changes, the heartbeat thread's join), most of a run that finds nothing new. The check only picks
+    where the body runs, never what it does, so a wrong guess costs time, not results."""
+    return subflow(*args) if has_work else subflow.fn(*args)  # type: ignore[attr-defined]
+
+
+def has_files_to_read(cfg: Config, sources: list[str] | None) -> bool:
+    """Whether ingest would read any source file (one not in the ledger of files already ingested)."""
+    source_list = [SourceConfig(path=s) for s in sources] if sources else cfg.sources
+    files = core_sources.resolve_sources(source_list, core_sources.configured_storage_options(cfg))
+    if not cfg.ingest.skip_ingested_files:
+        return bool(files)
+    unread, _ = ledger(cfg).split(files, commit_exists(open_store(cfg)))
+    return bool(unread)

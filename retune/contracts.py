@@ -9,14 +9,16 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from retune.errors import ContractError
 from retune.pii import find_pii
+
+if TYPE_CHECKING:  # pandas loads with the first check, not with every flow import (a warm run needs none)
+    import pandas as pd
 
 # Never ask GX for unexpected values: they are rows of conversation text, i.e. possibly personal data.
 _RESULT_FORMAT = {

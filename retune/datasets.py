@@ -22,7 +22,7 @@ def turns_path(run_id: str, part_name: str) -> str:
 def read_turns(store: Store, ref: str) -> pa.Table:
     """Every turn in the dataset at a ref (branch, tag or commit id); an empty table when there is none yet."""
     if not store.list_objects(ref, TURNS_PREFIX):
-        return TURN_SCHEMA.empty_table()
+        return _no_turns()
     return store.read_parquet(ref, TURNS_PREFIX).select(TURN_SCHEMA.names).cast(TURN_SCHEMA)
 
 
@@ -30,7 +30,7 @@ def turns_added(store: Store, since: str, ref: str) -> pa.Table:
     """Turns present at `ref` but not at `since`: the data that arrived after a model was trained."""
     added = [p for p in store.diff(since, ref)["added"] if p.startswith(TURNS_PREFIX) and p.endswith(".parquet")]
     if not added:
-        return TURN_SCHEMA.empty_table()
+        return _no_turns()
     tables = [_read_part(store, ref, path) for path in added]
     return pa.concat_tables(tables)
 
@@ -49,6 +49,11 @@ def known_hashes(store: Store, ref: str = "main") -> set[str]:
 
 def _read_part(store: Store, ref: str, path: str) -> pa.Table:
     return pq.read_table(io.BytesIO(store.get_bytes(ref, path))).select(TURN_SCHEMA.names).cast(TURN_SCHEMA)
+
+
+def _no_turns() -> pa.Table:
+    # Not TURN_SCHEMA.empty_table(): that loads pandas (about a second), most of a run that finds nothing new.
+    return pa.Table.from_batches([], schema=TURN_SCHEMA)
 
 
 def conversations(turns: pa.Table) -> int:

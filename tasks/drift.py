@@ -37,12 +37,12 @@ def drift(cfg: Config, run_dir: Path) -> Monitoring:
         return Monitoring(None, reason)
     trained_on = production.lineage["dataset_commit"]
     main = store.resolve("main")
-    reference = datasets.read_turns(store, trained_on)
     current = datasets.turns_added(store, trained_on, main)
     if current.num_rows == 0:
         reason = f"no data merged since {production.version} was trained (`{trained_on[:12]}`)"
         logger.info(reason)
         return Monitoring(None, reason)
+    reference = datasets.read_turns(store, trained_on)
     result = drift_report(
         reference, current, run_dir / "drift",
         threshold=cfg.drift.threshold, sample_size=cfg.drift.sample_size, seed=cfg.drift.seed,

@@ -85,8 +85,9 @@ class Stages:
 
 @contextlib.contextmanager
 def stages(cfg: Config, flow: str) -> Iterator[Stages]:
-    """Open the cost account of a flow run (or join the calling run's); at the end of a top-level run, add the
-    orchestration overhead as a stage, price it, and leave the cost table artifact and the ledger line."""
+    """Open the cost account of a flow run (or join the calling run's, also when its body runs inline); at the
+    end of a top-level run, add the orchestration overhead as a stage, price it, and leave the cost table
+    artifact and the ledger line."""
     run = cost.RunCost(
         run_id=new_run_id(), flow=flow, flow_run_id=str(flow_run.id or ""), flow_run_name=str(flow_run.name or ""),
         currency_unit=cfg.cost.currency,
@@ -98,7 +99,7 @@ def stages(cfg: Config, flow: str) -> Iterator[Stages]:
             try:
                 yield Stages(cfg, account, top_level)
             finally:
-                if not top_level:
+                if not top_level and run.flow_run_id != account.flow_run_id:  # a subflow run: its own table too
                     _table_artifact(account, account.stages[first:], cfg, part_of=account.flow)
     finally:
         if top_level:  # also when the run failed (a budget stop): what it spent is still recorded

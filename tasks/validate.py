@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from prefect import get_run_logger, task
@@ -17,6 +17,9 @@ from retune.errors import ContractError
 from retune.report import markdown_table
 from retune.store import open_store
 from tasks.version import StagedRun, contract_report_path, put_tree
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @task(name="validate", cache_policy=NO_CACHE)
@@ -77,4 +80,6 @@ def validate(cfg: Config, data: list[Path] | StagedRun, suite: str) -> contracts
 
 def _frame(parts: list[Path]) -> pd.DataFrame:
     tables = [pq.read_table(p) for p in parts]
+    import pandas as pd  # loads only when a contract runs
+
     return pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 from dag_config import tiny_config, write_config
@@ -31,13 +32,27 @@ def assert_adds_up(run) -> None:
     assert total.currency > 0
 
 
+def flow_runs() -> Counter[str]:
+    """Flow runs on the server so far, by flow name."""
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(limit=200)
+        names = {flow_id: client.read_flow(flow_id).name for flow_id in {r.flow_id for r in runs}}
+    return Counter(names[r.flow_id] for r in runs)
+
+
 def test_incremental_reruns_budget_and_cost(tmp_path, prefect_harness):
     from flows.run import run_flow
 
     config = write_config(tmp_path / "retune.yaml", tiny_config(tmp_path / "work"))
     ledger = CostLedger(ledger_path(load_config(config).path(".")))
 
+    before = flow_runs()
     cold = statuses(run_flow(str(config)))
+    # with work to do, ingest and retrain are subflow runs of their own; monitor has no production model to
+    # compare against yet, so its check runs inside the run
+    assert flow_runs() - before == Counter({"retune-run": 1, "ingest": 1, "retrain": 1})
     assert all(cold[s].startswith("ran") for s in HEAVY), cold
     (run,) = ledger.read()
     assert_adds_up(run)
@@ -49,9 +64,14 @@ def test_incremental_reruns_budget_and_cost(tmp_path, prefect_harness):
     assert by_stage["register"].store_bytes > 0 and by_stage["ingest"].store_bytes > 0
     assert by_stage["finetune"].gpu_s == 0  # the field exists; no GPU here
 
-    # nothing new: the gate stops the retrain and the reason is given for every stage
+    # nothing new: the gate stops the retrain and the reason is given for every stage; the checks run inside the
+    # one flow run (no subflow run is started for nothing), and their cost joins it
+    before = flow_runs()
     warm = statuses(run_flow(str(config)))
     assert all(warm[s].startswith("skipped: only 0 new conversations") for s in HEAVY), warm
+    assert warm["ingest"].startswith("ran") and warm["check-new-data"].startswith("ran"), warm
+    assert flow_runs() - before == Counter({"retune-run": 1})
+    assert [s.stage for s in ledger.read()[-1].stages][:3] == ["ingest", "drift", "check-new-data"]
 
     # forced, with nothing changed: every heavy stage is reused
     forced = statuses(run_flow(str(config), force=True))
