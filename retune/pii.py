@@ -336,9 +336,38 @@ def _random_token_ok(value: str) -> bool:
             and sum(c.isdigit() for c in value) >= 2 and _entropy(value) >= 4.0)
 
 
+# credentials in env files and logs, any case: GITHUB_TOKEN=..., stripe_secret_key: ..., DB_PASSWORD="..."
+_ENV_SECRET = re.compile(
+    r"(?i)\b[a-z][a-z0-9]*(?:_[a-z0-9]+)*_(?:(?P<pw>password|passwd|pass|pwd)|token|key|secret|apikey|credentials?)"
+    r"[\"']?[ \t]*[=:][ \t]*[\"'`]?(?P<value>[^\s\"'`<>,;&]{8,200})"
+)
+_ENV_SECRET_HINT = ("_token", "_key", "_secret", "_pass", "_pwd", "_apikey", "_credential")
+# distinctive key prefixes in a text written in capitals: GITHUB_PAT_..., XOXP-..., GLPAT-...
+_SECRET_TOKEN_ANY_CASE = re.compile(
+    r"(?i)(?<![\w-])(?:github_pat_[a-z0-9_]{40,}|gh[pousr]_[a-z0-9]{30,}|glpat-[a-z0-9_-]{20,}|"
+    r"xox[abposr]-[a-z0-9-]{10,}|(?:sk|rk)_(?:live|test)_[a-z0-9]{16,})(?![\w-])"
+)
+
+
 def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     for m in _SECRET_TOKEN.finditer(text):
         yield m.start(), m.end()
+    if not text.islower() and sum(map(str.isupper, text)) > sum(map(str.islower, text)):
+        for m in _SECRET_TOKEN_ANY_CASE.finditer(text):
+            yield m.start(), m.end()
+    lower = text.lower()
+    if any(h in lower for h in _ENV_SECRET_HINT):
+        for m in _ENV_SECRET.finditer(text):
+            value = m.group("value").rstrip(".!?)]}")
+            if _PLACEHOLDER.match(value):
+                continue
+            if m.group("pw") is not None:
+                ok = _secret_value_ok(value, is_password=True)
+            else:  # a key or token value is random-looking: letters and digits, long, varied
+                ok = _random_token_ok(value) or (len(value) >= 16 and any(c.isdigit() for c in value)
+                                                 and any(c.isalpha() for c in value) and _entropy(value) >= 3.5)
+            if ok:
+                yield m.start("value"), m.start("value") + len(value)
     for m in _RANDOM_TOKEN.finditer(text):
         if _random_token_ok(m.group()):
             yield m.start(), m.end()
@@ -409,7 +438,11 @@ def iban_valid(compact: str) -> bool:
 
 
 def _find_iban(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
-    for m in _IBAN.finditer(text):
+    pos = 0
+    while (m := _IBAN.search(text, pos)) is not None:
+        # a failed candidate may have swallowed the start of a real one ("FR92750797 iban LU56-9267-..."): the
+        # search goes on right after the candidate's start, a found IBAN's end after its end
+        pos = m.start() + 1
         length = _IBAN_LENGTHS.get(m.group()[:2].upper())
         if length is None:
             continue
@@ -423,6 +456,7 @@ def _find_iban(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
         end += 1
         if seen == length and not (end < len(text) and text[end].isalnum()):
             if iban_valid(re.sub(r"[ -]", "", text[m.start():end])):
+                pos = end
                 yield m.start(), end
 
 

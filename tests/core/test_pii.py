@@ -218,6 +218,13 @@ CATEGORY_POSITIVES = [
     ("NATIONAL_ID", "SV-Nummer 1237 010180", "1237 010180"),
     ("NATIONAL_ID", "rijksregisternummer 85.07.30-033.28", "85.07.30-033.28"),
     ("SSN", "SSN 389-14 5600", "389-14 5600"),
+    # an IBAN right after a reference that starts like one; credentials in env files and shouted logs
+    ("IBAN", "commande FR92750797 iban LU56-9267-4230-0161-0583 pls", "LU56-9267-4230-0161-0583"),
+    ("SECRET", 'DB_PASSWORD="Hunter2024!"', "Hunter2024"),
+    ("SECRET", "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+     "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    ("SECRET", "SLACK: XOXP-62818697103-92980326271-80QLGMQMV26FLIP9WH5EUD5F<BR>",
+     "XOXP-62818697103-92980326271-80QLGMQMV26FLIP9WH5EUD5F"),
     # HTML character references and URL-encoded logs are read as the characters they stand for
     ("PHONE", "Tel:&nbsp;+49&nbsp;30&nbsp;1234567<br>", "+49&nbsp;30&nbsp;1234567"),
     ("EMAIL", "mail anna&#64;example.com", "anna&#64;example.com"),
@@ -249,6 +256,7 @@ CATEGORY_NEGATIVES = [
     "Im Warenkorb liegt noch etwas",
     "price 10&nbsp;&euro; &amp; 20% off, 100%20 done",
     "my name is spelled wrong on the invoice",
+    "MAX_TOKEN=4096 and cache_key=user_profile and session_key=abc123",
     "To: Support Team\nSubject: Re: order 12",
     "Q: does it work offline?\nA: Restart the router first",
     "Hi Xavier Case ID: 48222081 is about Auftragsnr. 0825244543",  # "Case" ends the name; an order number
