@@ -352,11 +352,11 @@ _SECRET_TOKEN_ANY_CASE = re.compile(
 def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     for m in _SECRET_TOKEN.finditer(text):
         yield m.start(), m.end()
-    if not text.islower() and sum(map(str.isupper, text)) > sum(map(str.islower, text)):
+    if text.isupper():  # shouted text: the prefixes above are case-sensitive
         for m in _SECRET_TOKEN_ANY_CASE.finditer(text):
             yield m.start(), m.end()
     lower = text.lower()
-    if any(h in lower for h in _ENV_SECRET_HINT):
+    if any(map(lower.__contains__, _ENV_SECRET_HINT)):
         for m in _ENV_SECRET.finditer(text):
             value = m.group("value").rstrip(".!?)]}")
             if _PLACEHOLDER.match(value):
@@ -1104,6 +1104,18 @@ def _after_signoffs(pattern: re.Pattern, text: str, lower: str) -> Iterator[re.M
             i = lower.find(word, i + 1)
 
 
+_CUE_KEYWORDS.update({
+    next(p for p in _NAME_CONTEXTS if p.pattern.startswith(r"\((?P<name>")): ("):",),
+    next(p for p in _NAME_CONTEXTS if p.pattern.startswith(r"\"(?P<name>")): ("\"",),
+    next(p for p in _NAME_CONTEXTS if p.pattern.startswith("(?m)^[ \\t]*(?i:customer name")): (":",),
+    _LOWER_AFTER_CUE: ("name", "me llamo", "je m'appelle", "ich hei", "mi nombre", "mon nom"),
+    **dict.fromkeys([p for p in _NAME_CONTEXTS if p.pattern.startswith("(?=[HhSsBb])")],
+                    ("hey", "hi", "hello", "hallo", "salut", "hola", "bonjour", "buenas")),
+})
+# the titles are case-sensitive: their gate looks at the text itself
+_TITLES = next(p for p in _NAME_CONTEXTS if p.pattern.startswith(r"\b(?:Mr|Mrs"))
+_TITLE_KEYWORDS = ("Mr", "Ms", "Miss", "Mx", "Dr", "Prof", "Herr", "Frau", "Mme", "Mlle", "M.", "Sr", "Do", "Sig",
+                   "Dhr", "Mevr")
 # patterns whose name is in lower case: every word must pass, not only the first ones
 _LOWER_CASE_CUES = frozenset(p for p in _NAME_CONTEXTS if "(?P<name>[a-z" in p.pattern and p is not _LOWER_AFTER_CUE)
 # Capitalised words that follow those cues but are not names, and product/company names that are also first
@@ -1153,7 +1165,9 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
     lower = text.lower()
     for pattern in _NAME_CONTEXTS:
         keywords = _CUE_KEYWORDS.get(pattern)
-        if keywords and not any(k in lower for k in keywords):
+        if keywords and not any(map(lower.__contains__, keywords)):
+            continue
+        if pattern is _TITLES and not any(map(text.__contains__, _TITLE_KEYWORDS)):
             continue
         if ((pattern is _SIGNATURE and "\n" not in text and "<" not in text)
                 or (pattern in _LOWER_CASE_CUES and "\n" not in text)
