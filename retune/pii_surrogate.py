@@ -20,12 +20,14 @@ LAST_NAMES = ["Smith", "Miller", "Weber", "Schmidt", "Martin", "Bernard", "Garci
               "Keller", "Laurent", "Navarro", "Clarke", "Hoffmann", "Roux", "Torres", "Walsh", "Koch", "Leroy"]
 STREET_NAMES = ["Oak", "Maple", "Linden", "Cedar", "Birch", "Willow", "Rose", "Mill", "Park", "Lake", "River",
                 "Garden", "Meadow", "Orchard", "Forest", "Hill", "Spring", "Bridge"]
-_STREET_SUFFIX = re.compile(r"(?i)(straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer)$")
+_STREET_SUFFIX = re.compile(r"(?i)(straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer|straat|gracht|laan|"
+                            r"plein|kade|singel|dijk)$")
 _KEEP_WORDS = re.compile(
     r"(?i)^(?:street|st\.?|road|rd\.?|avenue|ave\.?|av\.?|lane|ln\.?|drive|dr\.?|boulevard|blvd\.?|bd|way|court|"
     r"ct\.?|place|pl\.?|terrace|close|crescent|square|parkway|row|gardens|hill|rue|calle|c/|avenida|avda\.?|paseo|"
     r"plaza|camino|via|quai|chemin|allée|impasse|cours|de|du|des|la|le|del|los|las|am|an|der|im|in|auf|zum|zur|"
-    r"flat|apt\.?|apartment|unit|suite|bis|ter)$"
+    r"flat|apt\.?|apartment|unit|suite|bis|ter|dcha\.?|izq\.?|izda\.?|izquierda|derecha|bajo|ático|piso|puerta|"
+    r"pta\.?|esc\.?|carrer|corso|viale|piazza|via|avda\.?|av|bd|rte|route|chaussée|apt)$"
 )
 _SECRET_PREFIX = re.compile(r"^(?:sk-(?:proj-|ant-)?|[spr]k_(?:live|test)_|gh[pousr]_|github_pat_|glpat-|AKIA|ASIA|"
                             r"xox[abposr]-|AIza|eyJ)")
@@ -57,6 +59,14 @@ class _Stream:
         if first_nonzero and out:
             out[0] = str(1 + self.below(9))
         return "".join(out)
+
+
+_PARTICLES = frozenset("van von der den de del della la le di da dos das do du ten ter zu vom ó ní al bin ibn abu "
+                       "dal y".split())
+
+
+def _english_ordinal(n: int) -> str:
+    return "th" if 11 <= n % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
 
 
 def _same_case(template: str, value: str) -> str:
@@ -131,6 +141,19 @@ def surrogate(key: bytes, entity: str, value: str, normalized: str) -> str:
         digits = "9" + s.digits(8)  # area 9xx: never issued
         return _apply_digits(ascii_digits, digits)
     if entity == "NATIONAL_ID":
+        if re.fullmatch(r"[A-Za-z]{6}\d{2}[A-Za-z]\d{2}[A-Za-z]\d{3}[A-Za-z]", ascii_digits):  # codice fiscale
+            from retune.pii import _CF_ODD
+
+            body = "".join(chr(65 + s.below(26)) for _ in range(6)) + s.digits(2) + s.choice("ABCDEHLMPRST") + \
+                f"{1 + s.below(28):02d}" + chr(65 + s.below(26)) + s.digits(3)
+            total = sum(_CF_ODD[ch] if i % 2 == 0 else (int(ch) if ch.isdigit() else ord(ch) - 65)
+                        for i, ch in enumerate(body))
+            return _same_case(ascii_digits, body + chr(65 + total % 26))
+        nino = re.fullmatch(r"([A-Za-z]{2})([ ]?)(\d{2})\2(\d{2})\2(\d{2})\2([A-Da-d])", ascii_digits)
+        if nino:  # UK National Insurance number: prefix letters of an allocated series, suffix A-D
+            sep = nino.group(2)
+            return _same_case(ascii_digits, sep.join([s.choice(["AB", "CE", "JG", "KL", "PR", "TW"]), s.digits(2),
+                                                      s.digits(2), s.digits(2), s.choice("ABCD")]))
         letters = "TRWAGMYFPDXBNJZSQVHLCKE"
         if ascii_digits[:1].upper() in "XYZ":  # NIE
             prefix, n = ascii_digits[0], s.digits(7)
@@ -158,23 +181,47 @@ def surrogate(key: bytes, entity: str, value: str, normalized: str) -> str:
                 n = 1 + s.below(12)
                 fake.append(f"{n:0{len(g)}d}" if len(g) == 2 else str(n))
         it = iter(fake)
-        return re.sub(r"\d+", lambda _: next(it), ascii_digits)
+        out = re.sub(r"\d+", lambda _: next(it), ascii_digits)
+        # the ordinal written after a day follows the new day: "3rd" → "9th", "1er mars" → "9 mars"
+        out = re.sub(r"(?i)(?<!\d)(\d{1,2})(st|nd|rd|th)\b", lambda m: m.group(1) + _same_case(
+            m.group(2), _english_ordinal(int(m.group(1)))), out)
+        return re.sub(r"(?<!\d)(\d{1,2})er\b", lambda m: m.group() if m.group(1) == "1" else m.group(1), out)
     if entity == "ADDRESS":
         def word(m: re.Match) -> str:
             w = m.group()
-            if _KEEP_WORDS.match(w):
+            if _KEEP_WORDS.match(w) or (len(w) <= 2 and w.islower()) or w in "ºª°":
                 return w
+            if w.isupper() and len(w) <= 4 and not w.isdigit():  # postcode parts and state codes: BS1, 4DJ, TX
+                return "".join(chr(65 + s.below(26)) if c.isalpha() else c for c in w)
             suffix = _STREET_SUFFIX.search(w)
-            return s.choice(STREET_NAMES) + (suffix.group(1) if suffix else "")
+            if suffix:
+                return s.choice(STREET_NAMES) + ("-" if w[:suffix.start()].endswith("-") else "") + suffix.group(1)
+            return s.choice(STREET_NAMES)
 
-        out = re.sub(r"[^\W\d_][\w'’.-]*", word, ascii_digits)
+        out = re.sub(r"[^\W\d_ºª][\w'’.-]*", word, ascii_digits)
         return re.sub(r"\d+", lambda m: s.digits(len(m.group()), first_nonzero=True), out)
     if entity == "NAME":
-        # word by word, so "Anna" in a greeting and "Anna Berg" in the signature stay the same person
-        out = []
-        for i, w in enumerate(value.split()):
-            ws = _Stream(key, f"surrogate\x00NAME\x00{w.casefold()}")
-            out.append(_same_case(w, ws.choice(FIRST_NAMES if i == 0 else LAST_NAMES)))
+        # word by word, so "Anna" in a greeting and "Anna Berg" in the signature stay the same person; in
+        # "BERG, Anna" the words before the comma are the family name; particles and initials keep their shape
+        family_first = "," in value
+        out, given_done = [], False
+        for w in value.split():
+            bare = w.rstrip(",")
+            if bare.casefold() in _PARTICLES:
+                out.append(w)
+                continue
+            if re.fullmatch(r"[^\W\d_]\.", bare):  # an initial
+                ws = _Stream(key, f"surrogate\x00NAME\x00{bare.casefold()}")
+                out.append(chr(65 + ws.below(26)) + "." + w[len(bare):])
+                given_done = True
+                continue
+            is_family = w.endswith(",") or (given_done and not family_first) or (family_first and not out)
+            parts = []
+            for part in bare.split("-"):  # Jean-Baptiste, Schulze-Hahn
+                ws = _Stream(key, f"surrogate\x00NAME\x00{part.casefold()}")
+                parts.append(_same_case(part, ws.choice(LAST_NAMES if is_family else FIRST_NAMES)))
+            out.append("-".join(parts) + w[len(bare):])
+            given_done = given_done or not is_family
         return " ".join(out)
     if entity == "SECRET":
         prefix = _SECRET_PREFIX.match(value)

@@ -526,6 +526,27 @@ def test_surrogate_mode_gives_consistent_realistic_fakes_of_the_same_shape():
 
 
 
+def test_surrogates_keep_the_shape_of_names_dates_ids_and_addresses():
+    from retune.pii import normalize
+    from retune.pii_surrogate import surrogate
+
+    def fake(entity, value):
+        return surrogate(b"test-key", entity, value, normalize(entity, value))
+
+    assert re.fullmatch(r"[A-Z]+, [A-Z][a-z]+", fake("NAME", "PEMBERTON, Bethany"))
+    assert fake("NAME", "PEMBERTON, Bethany").split(", ")[0].title() == fake("NAME", "Bethany Pemberton").split()[1]
+    assert re.fullmatch(r"[A-Z]\. [A-Z][a-z]+", fake("NAME", "B. Pemberton"))
+    assert " de " in fake("NAME", "María de la Cruz") and "Cruz" not in fake("NAME", "María de la Cruz")
+    assert re.fullmatch(r"\d{1,2}(st|nd|rd|th) Mar \d{4}", fake("DOB", "3rd Mar 1985"))
+    cf = fake("NATIONAL_ID", "RSSMRA85T10A562S")
+    assert cf != "RSSMRA85T10A562S" and [(m.entity, m.value) for m in find_pii(f"codice fiscale {cf}")] == [
+        ("NATIONAL_ID", cf)]  # a valid check letter, other letters than the real one (they encode the name)
+    assert re.fullmatch(r"[A-Z]{2} \d\d \d\d \d\d [A-D]", fake("NATIONAL_ID", "AB 12 34 56 C"))
+    address = fake("ADDRESS", "Flat 2, 14 Albion Terrace, Bristol BS1 4DJ")
+    assert re.fullmatch(r"Flat \d, \d\d [A-Z][a-z]+ Terrace, [A-Z][a-z]+ [A-Z]{2}\d [A-Z\d]{3}", address)
+    assert "Bristol" not in address and "BS1" not in address
+
+
 def test_ner_model_not_installed_is_one_clear_line():
     from retune.errors import ConfigError
 
