@@ -13,8 +13,10 @@ plain ProcessPoolExecutor, without a Prefect server, so the figure is ingest's o
 "1M one file": the same 1M turns as ONE uncompressed .jsonl (chat records, and the pairs rows as customer/agent
 JSON objects, which continue their conversations' turn numbers across pieces), read by 1 process and by 2, the
 file cut into byte-range pieces; the rows of both runs are compared (same rows in the same order).
-"machine parallelism": a pure-Python loop in 2 processes vs twice in one, measured just before and after the
-2-process ingest: what 2 processes can gain on the machine at that moment.
+"machine parallelism": a pure-Python loop in 2 processes vs twice in one, measured just before each 2-process
+ingest and at the end: what 2 processes can gain on the machine at that moment. "cores" (CPU seconds of the run and
+its workers / wall seconds) says what the machine actually gave each run: the kernel shares CPU between sessions
+(autogroup), so on a busy machine 2 processes of one session may together get no more than 1 did.
 "known_hashes": reading the content hashes of a store's main holding the big run's parts, decoding the whole
 parts (as before) vs only the content_hash column (now).
 """
@@ -97,6 +99,12 @@ def generate_one_file(out_dir: Path, turns: int) -> int:
     return (out_dir / "all.jsonl").stat().st_size
 
 
+def _cpu_s() -> float:
+    """CPU seconds (user + system) of this process and of its children that have ended."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _rss_mb(who: int) -> float:
     return round(resource.getrusage(who).ru_maxrss / 1024, 1)
 
@@ -108,6 +116,7 @@ def child_ingest(data: Path, work: Path, processes: int) -> dict:
     from retune.sources import ingest_files, ingest_partition, merge_partitions, partitions, resolve_sources
 
     start = time.perf_counter()
+    cpu_start = _cpu_s()
     files = resolve_sources([SourceConfig(path=str(data / "*"))])
     if processes == 1:
         report = ingest_files(files, work / "out", work / "q")
@@ -118,11 +127,13 @@ def child_ingest(data: Path, work: Path, processes: int) -> dict:
             results = [f.result() for f in futures]
         report = merge_partitions(results, work / "out", work / "q")
     seconds = time.perf_counter() - start
+    cpu = _cpu_s() - cpu_start  # this process and its (joined) workers
     pieces = 0 if processes == 1 else sum(1 for g in partitions(files, processes) for u in g if u.span is not None)
     return {"pieces": pieces,
         "records_in": report.records_in, "kept": report.kept, "turns": report.turns,
         "quarantined": report.quarantined, "duplicates": report.duplicates, "reconciles": report.reconciles(),
-        "seconds": round(seconds, 2), "records_per_s": round(report.records_in / seconds),
+        "seconds": round(seconds, 2), "cpu_s": round(cpu, 2), "cores_used": round(cpu / seconds, 2),
+        "records_per_s": round(report.records_in / seconds),
         "turns_per_s": round(report.turns / seconds), "peak_rss_mb": _rss_mb(resource.RUSAGE_SELF),
         "peak_rss_worker_mb": _rss_mb(resource.RUSAGE_CHILDREN) if processes > 1 else None,
         "parts": [str(p) for p in report.parts],
@@ -232,12 +243,12 @@ def main() -> None:
         ceiling.append(machine_parallelism())
         hashes = run_child("hashes", str(parts_file), str(tmp / "hash-store"))
 
-    print(f"{'run':<17}{'MB':>7}{'pieces':>7}{'records':>10}{'turns':>10}{'s':>8}{'records/s':>11}{'turns/s':>9}"
-          f"{'peak RSS MB':>13}{'worker RSS MB':>15}")
+    print(f"{'run':<17}{'MB':>7}{'pieces':>7}{'records':>10}{'turns':>10}{'s':>8}{'CPU s':>8}{'cores':>7}"
+          f"{'records/s':>11}{'turns/s':>9}{'peak RSS MB':>13}{'worker RSS MB':>15}")
     for name, r in results.items():
         print(f"{name:<17}{r['input_mb']:>7}{r['pieces']:>7}{r['records_in']:>10}{r['turns']:>10}{r['seconds']:>8}"
-              f"{r['records_per_s']:>11}{r['turns_per_s']:>9}{r['peak_rss_mb']:>13}"
-              f"{r['peak_rss_worker_mb'] or '-':>15}")
+              f"{r['cpu_s']:>8}{r['cores_used']:>7}{r['records_per_s']:>11}{r['turns_per_s']:>9}"
+              f"{r['peak_rss_mb']:>13}{r['peak_rss_worker_mb'] or '-':>15}")
     rss_ratio = results["1M x1"]["peak_rss_mb"] / results["100k x1"]["peak_rss_mb"]
     speedup = results["1M x1"]["seconds"] / results["1M x2"]["seconds"]
     same = all(results["1M x1"][k] == results["1M x2"][k] for k in ("kept", "turns", "quarantined", "duplicates"))
@@ -245,12 +256,15 @@ def main() -> None:
     one_same = one_file_rows[1] == one_file_rows[2] and all(
         results["1M one file x1"][k] == results["1M one file x2"][k]
         for k in ("records_in", "kept", "turns", "quarantined", "duplicates"))
+    one_cpu = results["1M one file x2"]["cpu_s"] / results["1M one file x1"]["cpu_s"]
+    print("cores: CPU seconds / wall seconds, what the shared machine gave the run (2 processes can use up to 2)")
     print(f"peak RSS 1M / 100k: {rss_ratio:.2f} (goal <= 1.3)")
     print(f"speed-up 2 processes / 1 at 1M in {args.files * 2} files: {speedup:.2f}x (same counts: {same}); a "
           f"pure-Python loop got {ceiling[0]:.2f}x on this machine just before (the ceiling under its load)")
     print(f"speed-up 2 processes / 1 at 1M in ONE file ({results['1M one file x2']['pieces']} pieces): "
           f"{one_speedup:.2f}x (same rows in the same order: {one_same}); a pure-Python loop got {ceiling[1]:.2f}x "
-          f"just before, {ceiling[2]:.2f}x at the end")
+          f"just before, {ceiling[2]:.2f}x at the end; CPU work 2 processes / 1: {one_cpu:.2f}x (the cost of cutting, "
+          f"worker start-up and the merge)")
     print(f"known_hashes over {hashes['hashes']} records on main: whole parts {hashes['full_read_s']} s, "
           f"content_hash column only {hashes['column_only_s']} s")
     load = os.getloadavg()
@@ -263,6 +277,7 @@ def main() -> None:
         "results": results, "peak_rss_ratio_1m_over_100k": round(rss_ratio, 3),
         "speedup_2_over_1_processes": round(speedup, 2), "same_counts_1_vs_2_processes": same,
         "speedup_2_over_1_processes_one_file": round(one_speedup, 2),
+        "cpu_work_2_over_1_processes_one_file": round(one_cpu, 3),
         "same_rows_1_vs_2_processes_one_file": one_same,
         "machine_parallelism_2_over_1": {"before 1M x2": round(ceiling[0], 2), "before 1M one file x2":
                                          round(ceiling[1], 2), "at the end": round(ceiling[2], 2)},

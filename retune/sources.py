@@ -879,13 +879,13 @@ class _Limited(io.RawIOBase):
         return len(data)
 
 
-def _count_newlines(stream: BinaryIO, size: int) -> int:
+def _count_newlines(stream: BinaryIO, size: int, location: str) -> int:
     """Newlines in the next `size` bytes of the stream (read, and so hashed when it is a _HashingReader)."""
     lines = 0
     while size > 0:
         block = stream.read(min(READ_BLOCK, size))
         if not block:
-            raise SourceError("source file is shorter than when it was planned (it changed while being read)")
+            raise SourceError(f"{location}: shorter than when the ingest was planned (it changed while read)")
         lines += block.count(b"\n")
         size -= len(block)
     return lines
@@ -917,7 +917,7 @@ def _read_file(file: SourceFile, counts: SourceCounts, max_text_chars: int, know
         with _open_raw(file.location, file.options) as raw:
             hashing = _HashingReader(raw) if last else None  # the last piece reads every byte: it hashes them
             prefix = hashing or raw
-            first_line = _count_newlines(prefix, start)
+            first_line = _count_newlines(prefix, start, file.location)
             stream = io.BufferedReader(_Limited(prefix, None if last else end - start), READ_BLOCK)
             _read_records(_records(stream, file, max_text_chars, numbering, first_line), file, counts,
                           known_hashes, seen, parts, quarantine)
