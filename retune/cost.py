@@ -11,7 +11,7 @@ import os
 import resource
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -195,11 +195,12 @@ def store_size(store_root: Path | None) -> int:
 
 
 @contextlib.contextmanager
-def measure(stage: StageCost, store_root: Path | None = None) -> Iterator[StageCost]:
-    """Fill `stage` with what the block used, also when the block raises."""
+def measure(stage: StageCost, store_bytes: Callable[[], int] = lambda: 0) -> Iterator[StageCost]:
+    """Fill `stage` with what the block used, also when the block raises. `store_bytes` reads a counter of bytes
+    in (or written to) the store: its growth over the block is what the stage stored."""
     sampler = _PeakSampler()
     sampler.start()
-    bytes_before, started = store_size(store_root), time.perf_counter()
+    bytes_before, started = store_bytes(), time.perf_counter()
     own_before, children_before = _own_cpu_seconds(), _children_cpu_seconds()
     try:
         yield stage
@@ -208,7 +209,7 @@ def measure(stage: StageCost, store_root: Path | None = None) -> Iterator[StageC
         stage.child_cpu_s = round(_children_cpu_seconds() - children_before, 3)
         stage.cpu_s = round(_own_cpu_seconds() - own_before + stage.child_cpu_s, 3)
         stage.peak_rss_bytes = sampler.stop()
-        stage.store_bytes = max(0, store_size(store_root) - bytes_before)
+        stage.store_bytes = max(0, store_bytes() - bytes_before)
 
 
 def visible_gpus() -> tuple[int, str]:

@@ -30,7 +30,7 @@ class Stages:
         self.account = account
         self.top_level = top_level
         self.cache = StageCache(cfg.path("cache/stages"))
-        self._store_root = cfg.path(cfg.store.path) if cfg.store.backend == "local" else None
+        self._store_bytes = store_bytes_counter(cfg)
 
     def run(
         self, name: str, fn: Callable[..., T], *args: Any, key: str | None = None,
@@ -49,7 +49,7 @@ class Stages:
                 return result
         stage = cost.StageCost(name, "ran", key=key or "")
         try:
-            with cost.measure(stage, self._store_root):
+            with cost.measure(stage, self._store_bytes):
                 result = fn(*args, **kwargs)
         except BaseException as exc:
             first_line = str(exc).splitlines()[0] if str(exc) else ""
@@ -81,6 +81,17 @@ class Stages:
         for name in names:
             self.account.stages.append(cost.StageCost(name, "skipped", reason))
         get_run_logger().info("skipped %s: %s", ", ".join(names), reason)
+
+
+def store_bytes_counter(cfg: Config) -> Callable[[], int]:
+    """What a stage stored: the local store's growth on disk (content-addressed: only new bytes count), or the
+    bytes this process uploaded to lakeFS."""
+    if cfg.store.backend == "lakefs":
+        from retune.store.lakefs import uploaded_bytes
+
+        return uploaded_bytes
+    root = cfg.path(cfg.store.path)
+    return lambda: cost.store_size(root)
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ import os
 import random
 import re
 import shutil
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _CHUNK = 8 << 20  # bytes per ranged read when downloading to a file
+_uploaded = 0  # bytes this process wrote to lakeFS: what a stage cost in storage (retune.cost)
+_uploaded_lock = threading.Lock()
 _PAGE = 1000  # the largest page lakeFS serves
 _NAME = re.compile(r"^\w[-\w]*$")
 # lakeFS resolves an all-hex ref as a commit-id prefix before it tries branches and tags (ref.revResolve):
@@ -159,10 +162,12 @@ class LakeFSStore:
                 shutil.copyfileobj(src, out, _CHUNK)
 
         self._write(branch, path, upload)
+        _count_upload(local_path.stat().st_size)
 
     def put_bytes(self, branch: str, path: str, data: bytes) -> None:
         check_path(path)
         self._write(branch, path, lambda: self._object(branch, path).upload(data, mode="wb", pre_sign=False))
+        _count_upload(len(data))
 
     def delete_object(self, branch: str, path: str) -> None:
         self._check_branch_name(branch)
@@ -486,3 +491,15 @@ def _check_metadata(metadata: dict[str, str] | None) -> dict[str, str]:
     if any(k.startswith(_SYSTEM_METADATA) for k in metadata):
         raise StoreError(f"commit metadata keys starting with '{_SYSTEM_METADATA}' are reserved by lakeFS")
     return metadata
+
+
+def _count_upload(size: int) -> None:
+    global _uploaded
+    with _uploaded_lock:
+        _uploaded += size
+
+
+def uploaded_bytes() -> int:
+    """Bytes this process has written to lakeFS so far (objects staged; a retried upload counts once)."""
+    with _uploaded_lock:
+        return _uploaded

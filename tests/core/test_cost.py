@@ -17,7 +17,7 @@ def test_measure_counts_child_process_cpu_and_store_bytes(tmp_path):
     store = tmp_path / "store"
     store.mkdir()
     stage = cost.StageCost("busy", "ran")
-    with cost.measure(stage, store):
+    with cost.measure(stage, lambda: cost.store_size(store)):
         # a child that burns ~0.3 s of CPU: getrusage(RUSAGE_CHILDREN) must count it once it is waited for
         burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
         subprocess.run([sys.executable, "-c", burn], check=True)

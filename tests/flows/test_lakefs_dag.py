@@ -14,6 +14,7 @@ from lakefs_policy import admin_actions, not_granted  # noqa: E402
 from visible import leaks, prefect_records, store_records, workdir_records  # noqa: E402
 
 from retune.config import load_config  # noqa: E402
+from retune.cost import CostLedger, ledger_path  # noqa: E402
 from retune.datasets import read_turns  # noqa: E402
 from retune.errors import ContractError  # noqa: E402
 from retune.registry import Registry  # noqa: E402
@@ -54,6 +55,10 @@ def test_whole_run_publishes_and_registers_on_lakefs(lakefs_config, prefect_harn
     production = Registry(store).production()
     assert production is not None and production.lineage["dataset_commit"] == main.id
     assert [b for b in store.branches() if b.startswith("ingest-")] == []  # merged run branches are deleted
+    # what each stage stored is the bytes it uploaded to lakeFS: the dataset at ingest, the model at register
+    (run,) = CostLedger(ledger_path(load_config(config).path("."))).read()
+    stored = {s.stage: s.store_bytes for s in run.stages}
+    assert stored["ingest"] > 0 and stored["register"] > stored["ingest"] and stored["finetune"] == 0, stored
     assert SECRET not in caplog.text and KEY not in caplog.text
     # the lakeFS keys never show: no log line, artifact, flow-run parameter, stored object, commit or local file
     seen = prefect_records() + store_records(store) + workdir_records(config.parent / "work")
