@@ -35,6 +35,13 @@ def turns_added(store: Store, since: str, ref: str) -> pa.Table:
     return pa.concat_tables(tables)
 
 
+def count_turns(store: Store, ref: str) -> int:
+    """How many turns the dataset at a ref holds, from the Parquet footers (no column is decoded)."""
+    commit = store.resolve(ref)
+    return sum(pq.read_metadata(pa.BufferReader(store.get_bytes(commit, path))).num_rows
+               for path in store.list_objects(commit, TURNS_PREFIX) if path.endswith(".parquet"))
+
+
 def known_hashes(store: Store, ref: str = "main") -> set[str]:
     """Content hashes of the records already in the dataset, so re-ingesting them adds nothing. Only the
     content_hash column of each part is decoded (the text columns are most of the bytes)."""

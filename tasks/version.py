@@ -95,7 +95,7 @@ def publish(cfg: Config, staged: StagedRun, report: IngestReport, checks: list[C
         metadata={"run_branch": staged.branch, "run_commit": staged.commit, "contracts": contracts},
     )
     store.delete_branch(staged.branch)
-    total = datasets.read_turns(store, merged.id).num_rows
+    total = datasets.count_turns(store, merged.id)
     result = DatasetCommit(merged.id, staged.branch, report.kept, report.turns, total)
     create_markdown_artifact(
         "## Dataset version\n\n"

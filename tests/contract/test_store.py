@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from fake_lakefs import FakeLakeFS
 
+from retune import datasets
 from retune.config import Config
 from retune.errors import ConfigError, StoreError
 from retune.store import MAIN, LocalStore, MergeConflict, Store, open_store
@@ -180,6 +181,17 @@ def test_read_at_commit_tag_and_branch(store: Store, tmp_path: Path) -> None:
 
     out = store.get_file("dataset-v1", "turns/part-0.parquet", tmp_path / "down" / "p.parquet")
     assert pq.read_table(out).equals(table)
+
+
+def test_turns_are_counted_from_parquet_footers(store: Store, tmp_path: Path) -> None:
+    assert datasets.count_turns(store, MAIN) == 0
+    table = pa.table({"conversation_id": ["c1", "c2", "c3"], "turn": pa.array([0, 1, 0], pa.int32())})
+    for n in (3, 1):
+        pq.write_table(table.slice(0, n), tmp_path / f"p{n}.parquet")
+        store.put_file(MAIN, datasets.turns_path(f"run{n}", f"p{n}.parquet"), tmp_path / f"p{n}.parquet")
+    store.put_bytes(MAIN, datasets.TURNS_PREFIX + "README", b"not parquet")
+    commit = store.commit(MAIN, "two parts")
+    assert datasets.count_turns(store, commit.id) == datasets.count_turns(store, MAIN) == 4
 
 
 def test_delete_object_and_diff(store: Store) -> None:
