@@ -923,8 +923,8 @@ def _read_file(file: SourceFile, counts: SourceCounts, max_text_chars: int, know
                           known_hashes, seen, parts, quarantine)
             if hashing is not None:
                 counts.sha256 = hashing.hexdigest()
-    if not _is_last_piece(file):
-        counts.numbering = numbering.state  # the merge carries it into the file's next piece
+    if file.span is not None:  # the merge carries it into the file's next piece, and finds straddling conversations
+        counts.numbering = numbering.state
 
 
 def ingest_files(
@@ -1123,12 +1123,18 @@ def merge_partitions(
     try:
         for result in results:
             by_source = {c.source: c for c in result.sources}
+            # conversations of this partition's pieces that went on from earlier pieces: only their numbers change
+            straddling = {c.source: {cid: numbering[c.source][cid]
+                                     for cid in c.numbering.keys() & numbering.get(c.source, {}).keys()}
+                          for c in result.sources if c.piece[0] > 0}
             for part in result.parts:
                 table = None  # the whole part, read only when it changes
-                keys = pq.read_table(part, columns=["content_hash", "source", "source_offset"])
+                # source as a dictionary: decoding one path string per row would cost more than the rest
+                keys = pq.read_table(part, columns=["content_hash", "source", "source_offset"],
+                                     read_dictionary=["source"])
                 hashes = keys["content_hash"]
                 if relative_path(part).exists():
-                    table = _resolve_relative(part, numbering)
+                    table = _resolve_relative(part, straddling)
                     relative_path(part).unlink()
                     hashes = table["content_hash"] if table is not None else hashes
                 keep = _first_occurrences(hashes, keys["source"], keys["source_offset"], known_hashes, seen,
@@ -1146,7 +1152,7 @@ def merge_partitions(
             if len({c.source for c in result.sources if c.piece[1] > 1}) < sum(c.piece[1] > 1 for c in result.sources):
                 raise RuntimeError("two pieces of one file in one partition")  # `partitions` never does that
             for counts in result.sources:  # after this piece's rows: its numbering goes on in the next piece
-                if counts.numbering:
+                if counts.numbering and counts.piece[0] < counts.piece[1] - 1:
                     _carry(numbering.setdefault(counts.source, {}), counts.numbering)
                     counts.numbering = {}
             if result.quarantine_path is not None:
@@ -1162,14 +1168,20 @@ def _carry(before: dict[str, int], piece: Mapping[str, tuple[int, int]]) -> None
         before[cid] = max(before.get(cid, 0) + a, b)
 
 
-def _resolve_relative(part: Path, numbering: Mapping[str, Mapping[str, int]]) -> pa.Table | None:
+def _resolve_relative(part: Path, straddling: Mapping[str, Mapping[str, int]]) -> pa.Table | None:
     """The part with the turn numbers of its relative rows resolved, now that the pieces before it are known, and
-    the rows whose hash holds the number (one turn per row) rehashed; None when no number changes."""
-    rel = pq.read_table(relative_path(part)).to_pydict()
+    the rows whose hash holds the number (one turn per row) rehashed; None when no number changes. `straddling`:
+    per source, the conversations numbered in earlier pieces, with the number they reached (s > 0); the others
+    have s = 0, so the part already holds their numbers."""
+    rel = pq.read_table(relative_path(part))
+    cids = {cid for names in straddling.values() for cid in names}
+    if not cids:
+        return None
+    rel = rel.filter(pc.is_in(rel["conversation_id"], value_set=pa.array(list(cids), pa.string()))).to_pydict()
     changes: dict[int, int] = {}  # row -> its turn number
     rehash: list[int] = []
     for row, cid, source, a, b, provisional in zip(*rel.values(), strict=True):
-        resolved = max(numbering.get(source, {}).get(cid, 0) + a, b)
+        resolved = max(straddling.get(source, {}).get(cid, 0) + a, b)
         if resolved != max(a, b):  # what the part holds: the number for s = 0
             changes[row] = resolved
             if provisional:
@@ -1198,19 +1210,21 @@ def _replaced(table: pa.Table, name: str, values: pa.Array) -> pa.Table:
 def _first_occurrences(hashes: pa.ChunkedArray, sources: pa.ChunkedArray, offsets: pa.ChunkedArray,
                        known_hashes: Set[str], seen: set[int], by_source: Mapping[str, SourceCounts]) -> np.ndarray:
     """Per row: whether its record is kept (its hash neither in the store nor kept before). A record's rows are
-    consecutive and share (source, source_offset); a dropped record moves from kept to duplicates."""
+    consecutive and share (source, source_offset); a dropped record moves from kept to duplicates. `sources` is
+    dictionary-encoded (read with read_dictionary)."""
     n = len(hashes)
     if n == 0:
         return np.ones(0, dtype=bool)
+    sources = sources.unify_dictionaries().combine_chunks()  # one dictionary: its codes compare like the paths
+    codes, names = sources.indices.to_numpy(zero_copy_only=False), sources.dictionary.to_pylist()
     offsets_np = offsets.to_numpy()
     starts = np.ones(n, dtype=bool)  # the first row of each record
-    starts[1:] = offsets_np[1:] != offsets_np[:-1]
-    starts[1:] |= pc.not_equal(sources.slice(1), sources.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    starts[1:] = (offsets_np[1:] != offsets_np[:-1]) | (codes[1:] != codes[:-1])
     first_rows = np.flatnonzero(starts)
-    index = pa.array(first_rows)
     kept = np.ones(len(first_rows), dtype=bool)
-    for i, (h, source) in enumerate(zip(hashes.take(index).to_pylist(), sources.take(index).to_pylist(),
-                                        strict=True)):
+    for i, (h, code) in enumerate(zip(hashes.take(pa.array(first_rows)).to_pylist(), codes[first_rows].tolist(),
+                                      strict=True)):
+        source = names[code]
         key = _hash_key(h)
         if key in seen or (known_hashes and h in known_hashes):
             kept[i] = False

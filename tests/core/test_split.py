@@ -221,3 +221,14 @@ def test_remote_files_are_cut_with_ranged_reads(tmp_path):
         _assert_same(files, groups, tmp_path)
     finally:
         fs.rm("/split-test", recursive=True)
+
+
+def test_records_of_two_files_at_the_same_line_stay_apart_in_the_merge(tmp_path):
+    _jsonl(tmp_path / "a.jsonl", ["chat"])
+    b = tmp_path / "b.jsonl"
+    b.write_text(json.dumps(_chat(1)) + "\n")  # line 0 too, right after a's line 0 in the same part
+    files = resolve_sources([SourceConfig(path=str(tmp_path / "*.jsonl"))])
+    store = ingest_files(files[1:], tmp_path / "store", tmp_path / "q0")
+    known = set(pq.read_table(store.parts[0])["content_hash"].to_pylist())  # b's record is already in the store
+    _, many = _assert_same(files, [files], tmp_path, known)
+    assert [(s.kept, s.duplicates) for s in many.sources] == [(1, 0), (0, 1)]
