@@ -1091,17 +1091,22 @@ _AFTER_SIGNOFF = {
 }
 
 
-def _after_signoffs(pattern: re.Pattern, text: str, lower: str) -> Iterator[re.Match]:
-    words, after = _AFTER_SIGNOFF[pattern]
+def _after_signoffs(signoff: tuple, text: str, lower: str) -> Iterator[re.Match]:
+    """From each line break (and, for the signature, each tag): the sign-off word that ends right before it."""
+    words, after, breaks = signoff
     seen = set()
-    for word in words:
-        i = lower.find(word)
-        while i != -1:
-            m = after.match(text, i + len(word))
-            if m and m.start("name") not in seen:
-                seen.add(m.start("name"))
-                yield m
-            i = lower.find(word, i + 1)
+    for ch in breaks:
+        b = text.find(ch)
+        while b != -1:
+            lo = max(0, b - 40)
+            stripped = lower[lo:b].rstrip(" \t\r,.")
+            for word in words:
+                if stripped.endswith(word):
+                    m = after.match(text, lo + len(stripped))
+                    if m and m.start("name") not in seen:
+                        seen.add(m.start("name"))
+                        yield m
+            b = text.find(ch, b + 1)
 
 
 _CUE_KEYWORDS.update({
@@ -1158,37 +1163,61 @@ def _trim_name(name: str) -> str:
     return " ".join(words)
 
 
+def _cue_plan() -> list[tuple]:
+    """Per cue pattern, what the loop in _cued_names needs, looked up once (hashing a compiled pattern hashes its
+    whole code, so no set or dict is consulted per record)."""
+    plan = []
+    for pattern in _NAME_CONTEXTS:
+        needs: tuple[str, ...] = ()  # substrings of the text, all required
+        if pattern is _SIGNATURE:
+            needs = ("\n", "<")  # either one (handled below)
+        elif pattern in _LOWER_CASE_CUES:
+            needs = ("\n",)
+        elif pattern is _DISPLAY_NAME:
+            needs = ("@", "<")
+        elif pattern is _MENTION:
+            needs = ("@",)
+        elif pattern is _DASHES:
+            needs = ("--",)
+        plan.append((pattern, _CUE_KEYWORDS.get(pattern), _TITLE_KEYWORDS if pattern is _TITLES else None,
+                     needs, pattern is _SIGNATURE,
+                     (*_AFTER_SIGNOFF[pattern], "\n<" if pattern is _SIGNATURE else "\n")
+                     if pattern in _AFTER_SIGNOFF else None, pattern is _LOWER_AFTER_CUE,
+                     pattern in _LOWER_CASE_CUES))
+    return plan
+
+
 @lru_cache(maxsize=4096)  # names_in and find_pii ask for the same text one after the other
 def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
     """(start, name) for every name that follows one of the cues."""
     found = []
     lower = text.lower()
-    for pattern in _NAME_CONTEXTS:
-        keywords = _CUE_KEYWORDS.get(pattern)
+    same_length = len(lower) == len(text)  # (lower() may change the length)
+    for pattern, keywords, cased_keywords, needs, either_need, signoff, lower_after_cue, lower_line in _CUE_PLAN:
         if keywords and not any(map(lower.__contains__, keywords)):
             continue
-        if pattern is _TITLES and not any(map(text.__contains__, _TITLE_KEYWORDS)):
+        if cased_keywords and not any(map(text.__contains__, cased_keywords)):
             continue
-        if ((pattern is _SIGNATURE and "\n" not in text and "<" not in text)
-                or (pattern in _LOWER_CASE_CUES and "\n" not in text)
-                or ((pattern is _DISPLAY_NAME or pattern is _MENTION) and "@" not in text)
-                or (pattern is _DISPLAY_NAME and "<" not in text) or (pattern is _DASHES and "--" not in text)):
+        if needs and not (any(map(text.__contains__, needs)) if either_need else all(map(text.__contains__, needs))):
             continue  # a sign-off needs a line break before the name, a display name an address after it
-        fast = pattern in _AFTER_SIGNOFF and len(lower) == len(text)  # (lower() may change the length)
-        for m in _after_signoffs(pattern, text, lower) if fast else pattern.finditer(text):
+        matches = _after_signoffs(signoff, text, lower) if signoff and same_length else pattern.finditer(text)
+        for m in matches:
             name = _trim_name(m.group("name"))
-            if pattern is _LOWER_AFTER_CUE:
+            if lower_after_cue:
                 words = []
                 for word in m.group("name").split(" "):
                     if word in _LOWER_STOP or word in _NOT_NAMES:
                         break
                     words.append(word)
                 name = " ".join(words)
-            elif pattern in _LOWER_CASE_CUES and name != m.group("name"):
+            elif lower_line and name != m.group("name"):
                 continue  # "thanks,\nsee you": a lower-case line is a name only when no word of it is a known word
             if name and not _ORG_AFTER.match(text, m.start("name") + len(name)):
                 found.append((m.start("name"), name))
     return tuple(found)
+
+
+_CUE_PLAN = _cue_plan()
 
 
 # Common given names (en/de/fr/es and frequent in those countries), found without a cue word. Left out: names
