@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from retune import sources
 from retune.config import SourceConfig
+from retune.dedup import SourceLedger
 from retune.sources import ingest_files, ingest_partition, merge_partitions, partitions, resolve_sources
 
 MULTIBYTE = "é€😀"  # 2, 3 and 4 bytes in UTF-8: a cut inside one must not split the character
@@ -170,11 +171,13 @@ def test_a_missing_piece_leaves_the_file_unrecorded(tmp_path):
     path = _jsonl(tmp_path / "x.jsonl", ["chat"] * 30)
     (file,) = resolve_sources([SourceConfig(path=str(path))])
     pieces = _cut(file, [file.size // 2])
-    last_only = merge_partitions([ingest_partition([pieces[0]], tmp_path / "w", tmp_path / "q", 0)],
+    first_only = merge_partitions([ingest_partition([pieces[0]], tmp_path / "w", tmp_path / "q", 0)],
                                  tmp_path / "m", tmp_path / "q")
-    assert last_only.sources[0].sha256 == ""  # the ledger records only files with a sha256
+    ledger = SourceLedger(tmp_path / "ledger.json", "local:test")
+    assert first_only.sources[0].sha256 == "" and ledger.record(first_only, "c1") == 0
     whole = _in_pieces([file], [[p] for p in pieces], tmp_path / "all")
     assert whole.sources[0].sha256 == sources.file_sha256(str(path)) and whole.sources[0].records_in == 30
+    assert ledger.record(whole, "c2") == 1
 
 
 def test_small_files_and_one_process_are_not_cut(tmp_path):
