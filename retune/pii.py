@@ -437,7 +437,14 @@ def iban_valid(compact: str) -> bool:
     return int(numeric) % 97 == 1
 
 
+@lru_cache(maxsize=64)  # asked by most recognizers for the same text
+def _digit_count(text: str) -> int:
+    return sum(map(str.isdigit, text))
+
+
 def _find_iban(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
+    if _digit_count(text) < 8:  # every country's IBAN has at least 8 digits
+        return
     pos = 0
     while (m := _IBAN.search(text, pos)) is not None:
         # a failed candidate may have swallowed the start of a real one ("FR92750797 iban LU56-9267-..."): the
@@ -511,6 +518,8 @@ def card_issuer(digits: str) -> str | None:
 
 
 def _find_card(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
+    if _digit_count(text) < 12:
+        return
     for m in _CARD.finditer(text):
         digits = re.sub(r"\D", "", m.group())
         if not (12 <= len(digits) <= 19 and luhn_valid(digits)):
@@ -539,6 +548,8 @@ def ssn_valid(digits: str) -> bool:
 
 
 def _find_ssn(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
+    if _digit_count(text) < 9:
+        return
     for m in _SSN.finditer(text):
         if ssn_valid(m.group(1) + m.group(3) + m.group(4)) and not _NOT_PHONE_CUE.search(
             text, max(0, m.start() - 30), m.start()
@@ -652,6 +663,8 @@ _CUED_ID_CHECKS: dict[int, tuple[Callable[[str], bool], ...]] = {
 
 
 def _find_national_id(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
+    if _digit_count(text) < 6:  # the fewest: a UK National Insurance number
+        return
     for m in _DNI.finditer(text):
         if dni_valid(m.group(1), m.group(2), m.group(3)[-1]):
             yield m.start(), m.end()
@@ -722,6 +735,8 @@ def _plausible_birth_year(value: str) -> bool:
 
 
 def _find_dob(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
+    if _digit_count(text) < 3:  # the fewest: "3 Mar '85"
+        return
     for m in _DOB.finditer(text):
         if _plausible_birth_year(m.group("date")):
             yield m.start("date"), m.end("date")
@@ -736,7 +751,7 @@ _VERSION_CUE = re.compile(r"(?i)\b(?:version|release|build|firmware|fw|v)[ .:]*$
 
 
 def _find_ip(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
-    if "." in text:
+    if "." in text and _digit_count(text) >= 4:
         for m in _IPV4.finditer(text):
             if m.group().startswith(("127.", "0.")):  # loopback and "this host" identify nobody
                 continue
@@ -842,7 +857,7 @@ def _valid_somewhere(value: str, options: PiiOptions) -> bool:
 
 
 def _find_phone(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
-    if sum(map(str.isdigit, text)) < 7:
+    if _digit_count(text) < 7:
         return
     # a number inside a URL is a path segment or an id (a credential in a URL is a SECRET)
     urls = [m.span() for m in _URL.finditer(text)] if "://" in text else []
@@ -952,7 +967,7 @@ def _address_candidates(text: str) -> Iterator[re.Match]:
 
 
 def _find_address(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
-    if not any(c.isdigit() for c in text):  # every form has a house number
+    if not _digit_count(text):  # every form has a house number
         return
     for m in _address_candidates(text):
         unit = (_UNIT_BEFORE.search(text, max(0, m.start() - 20), m.start())
