@@ -565,8 +565,8 @@ def _find_ssn(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
 # (NIR: 13 digits + 2-digit key, mod 97; Corsica 2A/2B), all checksum-validated.
 _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
 _DNI = re.compile(r"(?<![\w#-])([XYZxyz]?)-?(\d{7,8})(-?[A-Za-z]|[ ][A-Z])(?![\w-])")
-_NIR = re.compile(r"(?<![\w-])([12])[ ]?(\d{2})[ ]?(\d{2})[ ]?(\d{2}|2[AB])[ ]?(\d{3})[ ]?(\d{3})[ ]?(\d{2})"
-                  r"(?![\w-]|[.,]\d)")
+_NIR = re.compile(r"([12])(?<![\w-][12])[ ]?(\d{2})[ ]?(\d{2})[ ]?(\d{2}|2[AB])[ ]?(\d{3})[ ]?(\d{3})[ ]?(\d{2})"
+                  r"(?![\w-]|[.,]\d)")  # the first digit before the look-behind: the engine skips to digits
 
 
 def dni_valid(prefix: str, digits: str, letter: str) -> bool:
@@ -593,7 +593,7 @@ def nir_valid(groups: tuple[str, ...]) -> bool:
 _CODICE_FISCALE_TAIL = re.compile(r"\d{2}[ABCDEHLMPRSTabcdehlmprst]\d{2}[A-Za-z]\d{3}[A-Za-z](?![\w])")
 _NINO_TAIL = re.compile(r"\d{2}([ ]?)\d{2}\1\d{2}\1[A-Da-d](?![\w-])")
 _NINO_LETTERS = re.compile(r"(?i)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]")
-_BE_NATIONAL = re.compile(r"(?<![\w.-])\d{2}\.\d{2}\.\d{2}[-. ]\d{3}\.\d{2}(?![\w-]|[.,]\d)")
+_BE_NATIONAL = re.compile(r"\d(?<![\w.-]\d)\d\.\d{2}\.\d{2}[-. ]\d{3}\.\d{2}(?![\w-]|[.,]\d)")
 # IDs that are bare digits (Dutch BSN, Portuguese NIF, Canadian SIN, German tax ID, Austrian social insurance
 # number, a Belgian national number without dots) only after a word that names an identity number
 _ID_CUE = re.compile(
@@ -1115,6 +1115,9 @@ def _after_signoffs(signoff: tuple, text: str, lower: str) -> Iterator[re.Match]
         while b != -1:
             lo = max(0, b - 40)
             stripped = lower[lo:b].rstrip(" \t\r,.")
+            if not stripped.endswith(words):  # one call for the whole tuple
+                b = text.find(ch, b + 1)
+                continue
             for word in words:
                 if stripped.endswith(word):
                     m = after.match(text, lo + len(stripped))
