@@ -341,6 +341,9 @@ _ENV_SECRET = re.compile(
     r"(?i)\b[a-z][a-z0-9]*(?:_[a-z0-9]+)*_(?:(?P<pw>password|passwd|pass|pwd)|token|key|secret|apikey|credentials?)"
     r"[\"']?[ \t]*[=:][ \t]*[\"'`]?(?P<value>[^\s\"'`<>,;&]{8,200})"
 )
+# substrings _KEYWORD_SECRET cannot match without (lower-cased): a substring test is far cheaper than its scan
+_KEYWORD_SECRET_HINT = ("pass", "pwd", "kennwort", "contrase", "key", "secret", "token", "jeton", "clé", "cle",
+                        "clave", "schlüssel", "bearer")
 _ENV_SECRET_HINT = ("_token", "_key", "_secret", "_pass", "_pwd", "_apikey", "_credential")
 # distinctive key prefixes in a text written in capitals: GITHUB_PAT_..., XOXP-..., GLPAT-...
 _SECRET_TOKEN_ANY_CASE = re.compile(
@@ -378,6 +381,8 @@ def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
                 yield url.start() + u.start(1), url.start() + u.end(1)
             for p in _URL_SECRET_PARAM.finditer(url.group()):
                 yield url.start() + p.start(1), url.start() + p.end(1)
+    if not any(map(lower.__contains__, _KEYWORD_SECRET_HINT)):
+        return
     for m in _KEYWORD_SECRET.finditer(text):
         group = "bearer" if m.group("bearer") else "value"
         value = m.group(group).rstrip(".!?)]}")
@@ -410,7 +415,8 @@ def _find_email(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     if "@" in text:
         for m in _EMAIL.finditer(text):
             yield m.start(), m.end()
-    if "at" in text or "AT" in text or "(@" in text or "[@" in text:
+    lower = text.lower()
+    if "[at]" in lower or "(at)" in lower or "{at}" in lower or "[@]" in text or "(@)" in text:
         for m in _EMAIL_OBFUSCATED.finditer(text):
             yield m.start(), m.end()
 
