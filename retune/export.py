@@ -28,6 +28,11 @@ EXTERNAL_DATA_BYTES = 2**31 - 1
 # keeps 95% greedy agreement over 32 tokens there, since every eager continuation passes a near-tie (top-2 logits
 # 0.001-0.09 apart) that any int8 error can flip; the gate then keeps fp32 ONNX.
 RECIPES = (
+    # 8-bit MatMulNBits (accuracy_level 4) on every MatMul including the untied lm_head, the embedding table as
+    # int8 rows with a scale per block; then the MatMuls whose rounding alone moves the next-token distribution
+    # most on training text (matmul_sensitivity: KL vs fp32, one Linear at a time) are kept fp32, most sensitive
+    # first, while the model stays within SENSITIVE_SIZE_BUDGET of the fp32 size.
+    "int8_weight_only_sensitive",
     # 8-bit MatMulNBits on every MatMul including the untied lm_head, except those whose input activations carry
     # outliers on calibration text (max |x| > OUTLIER_RATIO x rms: a few down_proj on SmolLM2), which stay fp32.
     # int8 activations inside the kernel (accuracy_level 4) are what makes it fast, and what outliers break.
@@ -44,7 +49,12 @@ RECIPES = (
     "int8_dynamic",
 )
 _WEIGHT_ONLY_BLOCK = 32
-_WEIGHT_ONLY_ACCURACY_LEVEL = 4  # int8 activations inside MatMulNBits: the fast kernel on avx512_vnni
+# int8 activations inside MatMulNBits: the fast kernel on avx512_vnni. Levels 1 and 2 (fp32/fp16 compute on
+# int8 weights) were measured ~10x slower per token than fp32 ONNX on this onnxruntime (1.32): no 8-bit kernel.
+_WEIGHT_ONLY_ACCURACY_LEVEL = 4
+# The sensitivity-search recipe keeps the most sensitive MatMuls fp32 while the model stays within this share of
+# the fp32 ONNX size (the export goal's size bound).
+SENSITIVE_SIZE_BUDGET = 0.45
 _SELECTIVE_LAST_BLOCKS = 2
 OUTLIER_RATIO = 100.0  # on SmolLM2 8 of 210 projections exceed it (up to ~300); the median one is ~20
 
@@ -175,8 +185,8 @@ def export_model(
     """Export fp32 ONNX and one quantized variant per recipe, measure each against PyTorch, keep the fastest
     that passes the parity gate (fp32 when none does). ExportError when not even fp32 passes.
 
-    `calibration`: texts the outlier-aware recipe looks at (training data, not the parity prompts; default: the
-    prompts)."""
+    `calibration`: texts the outlier-aware and sensitive recipes look at (training data, not the parity prompts;
+    default: the prompts)."""
     gate.check()
     if not prompts:
         raise ExportError("the parity gate needs at least one prompt")
@@ -190,9 +200,12 @@ def export_model(
     paths = {"fp32": export_onnx(merged_dir, out_dir / "fp32")}
     calibration_ids = _token_ids(merged_dir, calibration or prompts)
     failed: dict[str, str] = {}
+    sensitivity: dict[str, float] | None = None
     for recipe in recipes:
         try:
-            paths[recipe] = quantize(paths["fp32"], out_dir / recipe, recipe, calibration_ids)
+            if recipe == "int8_weight_only_sensitive" and sensitivity is None:
+                sensitivity = matmul_sensitivity(merged_dir, calibration_ids, threads=threads)
+            paths[recipe] = quantize(paths["fp32"], out_dir / recipe, recipe, calibration_ids, sensitivity)
         except Exception as exc:  # one broken recipe must not cost the run: fp32 and the others remain
             failed[recipe] = f"{type(exc).__name__}: {exc}"
 
@@ -288,15 +301,27 @@ def _move_weights_to_external_data(model_path: Path) -> None:
                     location="model.onnx_data", size_threshold=1024)  # fmt: skip
 
 
-def quantize(fp32_dir: Path, out_dir: Path, recipe: str, calibration: list[list[int]] | None = None) -> Path:
+def quantize(
+    fp32_dir: Path, out_dir: Path, recipe: str, calibration: list[list[int]] | None = None,
+    sensitivity: dict[str, float] | None = None,
+) -> Path:
     """One quantized variant of an exported model, loadable like the fp32 one. `calibration` (token ids of a few
-    texts) is what the outlier-aware recipe looks at; ExportError without it."""
+    texts) is what the outlier-aware recipe looks at, `sensitivity` (`matmul_sensitivity`) what the sensitive
+    recipe ranks MatMuls by; ExportError without them."""
     fp32_dir, out_dir = Path(fp32_dir), Path(out_dir)
     if recipe == "int8_weight_only_outlier_aware" and not calibration:
         raise ExportError(f"the {recipe} recipe needs calibration texts")
+    if recipe == "int8_weight_only_sensitive" and not sensitivity:
+        raise ExportError(f"the {recipe} recipe needs the MatMuls' sensitivity scores")
     out_dir.mkdir(parents=True, exist_ok=True)
     with _quiet():
-        if recipe == "int8_weight_only_outlier_aware":
+        if recipe == "int8_weight_only_sensitive":
+            kept = _quantize_weight_only(fp32_dir, out_dir, untie_lm_head=True, embedding="int8",
+                                         sensitivity=sensitivity)  # fmt: skip
+            ranked = sorted(sensitivity or {}, key=lambda n: -(sensitivity or {})[n])
+            (out_dir / "fp32_matmuls.json").write_text(json.dumps({n: (sensitivity or {})[n] for n in kept}, indent=1))
+            (out_dir / "sensitivity.json").write_text(json.dumps({n: (sensitivity or {})[n] for n in ranked}, indent=1))
+        elif recipe == "int8_weight_only_outlier_aware":
             outliers = outlier_matmuls(fp32_dir, calibration or [])
             _quantize_weight_only(fp32_dir, out_dir, untie_lm_head=True, exclude=sorted(outliers))
             (out_dir / "fp32_matmuls.json").write_text(json.dumps(outliers, indent=1))
@@ -387,6 +412,58 @@ def outlier_matmuls(fp32_dir: Path, calibration: list[list[int]], ratio: float |
     return found
 
 
+def fake_int8_blocks(t: Any, block: int) -> Any:
+    """`t` rounded to symmetric int8 in blocks of `block` along its last axis and back to float: what
+    MatMulNBits (8 bits, accuracy_level 4) does to a weight row and to an activation row before the int8 dot."""
+    import torch
+
+    k = t.shape[-1]
+    pad = (-k) % block
+    blocks = torch.nn.functional.pad(t, (0, pad)).reshape(*t.shape[:-1], -1, block)
+    scale = blocks.abs().amax(-1, keepdim=True).clamp_min(1e-12) / 127
+    return ((blocks / scale).round().clamp(-127, 127) * scale).reshape(*t.shape[:-1], k + pad)[..., :k]
+
+
+def matmul_sensitivity(
+    merged_dir: Path, calibration: list[list[int]], *, block_size: int = _WEIGHT_ONLY_BLOCK,
+    max_texts: int = 4, max_tokens: int = 96, threads: int = 1,
+) -> dict[str, float]:
+    """How much quantizing each Linear alone (int8 blocks of weights and activations, as MatMulNBits with
+    accuracy_level 4 computes) moves the model's next-token distribution on the calibration token ids: mean
+    KL(fp32 || quantized) over every position, keyed by the ONNX MatMul node name optimum gives that Linear.
+
+    Measured on the PyTorch model one Linear at a time (a forward hook recomputes its output from the rounded
+    input and weight; tied weights are left untouched); the calibration texts are truncated to one common length
+    and run as one batch."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    texts = [ids for ids in calibration if len(ids) >= 2][:max_texts]
+    if not texts:
+        raise ExportError("the sensitivity search needs calibration texts of at least 2 tokens")
+    length = min(max_tokens, *(len(ids) for ids in texts))
+    batch = torch.tensor([ids[:length] for ids in texts])
+    model = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.float32).eval()
+    linears = {name: m for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+
+    def rounded(module: torch.nn.Linear, inputs: tuple[Any, ...], _output: Any) -> Any:
+        weight = fake_int8_blocks(module.weight, block_size)
+        return torch.nn.functional.linear(fake_int8_blocks(inputs[0], block_size), weight, module.bias)
+
+    scores = {}
+    with torch_threads(threads), torch.no_grad():
+        reference = torch.log_softmax(model(input_ids=batch).logits.float(), -1)
+        for name, module in linears.items():
+            handle = module.register_forward_hook(rounded)
+            try:
+                quantized = torch.log_softmax(model(input_ids=batch).logits.float(), -1)
+            finally:
+                handle.remove()
+            kl = (reference.exp() * (reference - quantized)).sum(-1).mean()
+            scores["/" + name.replace(".", "/").replace("/layers/", "/layers.") + "/MatMul"] = float(kl)
+    return scores
+
+
 def _sensitive_matmuls(model_path: Path) -> list[str]:
     """Names of the MatMuls whose inputs carry outlier activations (per-tensor int8 scales fail there)."""
     import onnx
@@ -415,8 +492,14 @@ def _quantize_weight_only(
     accuracy_level: int = _WEIGHT_ONLY_ACCURACY_LEVEL,
     symmetric: bool = True,
     exclude: list[str] | None = None,
-) -> None:
-    """8-bit block-wise weight-only quantization (MatMulNBits); activations stay float outside the kernel."""
+    embedding: str = "fp16",
+    sensitivity: dict[str, float] | None = None,
+    size_budget: float = SENSITIVE_SIZE_BUDGET,
+) -> list[str]:
+    """8-bit block-wise weight-only quantization (MatMulNBits); activations stay float outside the kernel.
+    With `untie_lm_head` the embedding table is stored as `embedding` ("fp16" or "int8"). With `sensitivity`
+    (MatMul name -> score) the highest-scoring MatMuls stay fp32 as long as the model fits `size_budget` x the
+    fp32 size. Returns the MatMuls left fp32."""
     import onnx
     from onnxruntime.quantization.matmul_nbits_quantizer import (
         DefaultWeightOnlyQuantConfig,
@@ -426,7 +509,11 @@ def _quantize_weight_only(
     model = onnx.load(str(fp32_dir / "model.onnx"))
     if untie_lm_head:
         _fold_transposed_weights(model)
-        _embeddings_to_fp16(model)
+        (_embeddings_to_int8 if embedding == "int8" else _embeddings_to_fp16)(model)
+    exclude = list(exclude or [])
+    if sensitivity:
+        budget = size_budget * onnx_size(fp32_dir)
+        exclude += [n for n in fp32_within_budget(model, sensitivity, budget, block_size) if n not in exclude]
     config = DefaultWeightOnlyQuantConfig(
         block_size=block_size,
         is_symmetric=symmetric,
@@ -434,7 +521,7 @@ def _quantize_weight_only(
         bits=8,
         op_types_to_quantize=("MatMul",),
     )
-    quantizer = MatMulNBitsQuantizer(model, nodes_to_exclude=exclude or [], algo_config=config)
+    quantizer = MatMulNBitsQuantizer(model, nodes_to_exclude=exclude, algo_config=config)
     # The quantizer logs a line per graph node at INFO on its own handler: thousands of lines per model.
     chatty = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
     level = chatty.level
@@ -444,6 +531,37 @@ def _quantize_weight_only(
     finally:
         chatty.setLevel(level)
     quantizer.model.save_model_to_file(str(out_dir / "model.onnx"), use_external_data_format=_external_data(fp32_dir))
+    return exclude
+
+
+def fp32_within_budget(model: Any, sensitivity: dict[str, float], budget_bytes: float, block_size: int) -> list[str]:
+    """MatMuls (with a weight initializer) to leave fp32, most sensitive first, while the whole model, with every
+    other MatMul as 8-bit MatMulNBits (1 byte per weight + an fp32 scale per block), stays within `budget_bytes`.
+    One that does not fit is skipped and the next tried: a small sensitive projection may still fit after a large
+    one did not."""
+    import numpy as np
+    from onnx import helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    params = {n.name: int(np.prod(inits[n.input[1]].dims)) for n in model.graph.node
+              if n.op_type == "MatMul" and n.input[1] in inits}  # fmt: skip
+    weights = {n.input[1] for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits}
+    quantized_bytes_per_weight = 1 + 4 / block_size
+
+    def nbytes(init: Any) -> float:
+        count = int(np.prod(init.dims))
+        if init.name in weights:
+            return count * quantized_bytes_per_weight
+        return count * helper.tensor_dtype_to_np_dtype(init.data_type).itemsize
+
+    size = sum(nbytes(i) for i in inits.values())
+    kept = []
+    for name in sorted((n for n in sensitivity if n in params), key=lambda n: -sensitivity[n]):
+        extra = params[name] * (4 - quantized_bytes_per_weight)
+        if size + extra <= budget_bytes:
+            size += extra
+            kept.append(name)
+    return kept
 
 
 def _fold_transposed_weights(model: Any) -> None:
@@ -485,6 +603,49 @@ def _embeddings_to_fp16(model: Any) -> None:
         node.output[0] = original + "_fp16"
         cast = helper.make_node("Cast", [node.output[0]], [original], to=TensorProto.FLOAT, name=node.name + "_cast")
         graph.node.insert(list(graph.node).index(node) + 1, cast)
+
+
+def _embeddings_to_int8(model: Any, block: int = _WEIGHT_ONLY_BLOCK) -> None:
+    """Store Gather tables (the token embedding) as symmetric int8 in blocks of `block` along each row, with the
+    fp32 scales looked up beside the rows: a quarter of the bytes, the same rounding MatMulNBits gives weights.
+    Plain ONNX ops (Gather, Cast, Reshape, Mul): this onnxruntime's quantizer makes GatherBlockQuantized 4-bit only."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    for node in list(graph.node):
+        if node.op_type != "Gather" or node.input[0] not in inits:
+            continue
+        table = inits[node.input[0]]
+        if table.data_type != TensorProto.FLOAT or len(table.dims) != 2 or table.dims[1] % block:
+            continue  # only float tables (embeddings) whose rows split into whole blocks
+        if sum(node.input[0] in n.input for n in graph.node) > 1:
+            continue  # still shared with another consumer: leave it float
+        rows, dim = table.dims
+        values = numpy_helper.to_array(table).reshape(rows, dim // block, block)
+        scales = np.maximum(np.abs(values).max(-1, keepdims=True), 1e-12) / 127
+        quantized = np.clip(np.round(values / scales), -127, 127).astype(np.int8).reshape(rows, dim)
+        name, original = node.name or node.output[0], node.output[0]
+        graph.initializer.remove(table)
+        graph.initializer.extend([
+            numpy_helper.from_array(quantized, table.name + "_int8"),
+            numpy_helper.from_array(scales.astype(np.float32), table.name + "_scales"),
+            numpy_helper.from_array(np.array([0, 0, -1, block], np.int64), name + "_blocks_shape"),
+            numpy_helper.from_array(np.array([0, 0, dim], np.int64), name + "_rows_shape"),
+        ])  # fmt: skip
+        position = list(graph.node).index(node)
+        graph.node.remove(node)
+        new = [
+            helper.make_node("Gather", [table.name + "_int8", node.input[1]], [name + "_q"], name=name + "_q"),
+            helper.make_node("Gather", [table.name + "_scales", node.input[1]], [name + "_s"], name=name + "_s"),
+            helper.make_node("Cast", [name + "_q"], [name + "_f"], to=TensorProto.FLOAT, name=name + "_cast"),
+            helper.make_node("Reshape", [name + "_f", name + "_blocks_shape"], [name + "_b"], name=name + "_split"),
+            helper.make_node("Mul", [name + "_b", name + "_s"], [name + "_d"], name=name + "_scale"),
+            helper.make_node("Reshape", [name + "_d", name + "_rows_shape"], [original], name=name + "_join"),
+        ]
+        for offset, new_node in enumerate(new):
+            graph.node.insert(position + offset, new_node)
 
 
 def _session_options(threads: int) -> Any:

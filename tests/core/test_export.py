@@ -138,12 +138,24 @@ def test_recipes_quantize_what_they_say(exported):
     assert ops["int8_weight_only_matmulnbits"]["/lm_head/MatMul"] == "MatMul"
     assert ops["int8_weight_only_matmulnbits"]["/model/layers.0/mlp/down_proj/MatMul_Q8"] == "MatMulNBits"
     # Outlier-aware: weight-only everywhere but the MatMuls it found outliers at (listed beside the model).
-    outliers = json.loads((exported.variants[1].path / "fp32_matmuls.json").read_text())
+    paths = {v.name: v.path for v in exported.variants}
+    outliers = json.loads((paths["int8_weight_only_outlier_aware"] / "fp32_matmuls.json").read_text())
     aware = ops["int8_weight_only_outlier_aware"]
     assert aware["/lm_head/MatMul_Q8"] == "MatMulNBits"
     for name, op in ops["fp32"].items():
         if op == "MatMul" and "_proj/" in name:  # the projections (attention score MatMuls have no weight)
             assert (aware.get(name) == "MatMul") == (name in outliers), name
+    # Sensitive: the embedding rows as int8 with their scales, weight-only everywhere but the MatMuls the
+    # sensitivity search kept fp32 within the size budget (listed beside the model, with every score).
+    sensitive, kept = ops["int8_weight_only_sensitive"], json.loads((paths["int8_weight_only_sensitive"] /
+                                                                     "fp32_matmuls.json").read_text())  # fmt: skip
+    scores = json.loads((paths["int8_weight_only_sensitive"] / "sensitivity.json").read_text())
+    assert sensitive["/model/embed_tokens/Gather_q"] == "Gather" and "/model/embed_tokens/Gather" not in sensitive
+    assert set(kept) <= set(scores) and "/lm_head/MatMul" in scores
+    for name, op in ops["fp32"].items():
+        if op == "MatMul" and "_proj/" in name:
+            assert (sensitive.get(name) == "MatMul") == (name in kept), name
+            assert (sensitive.get(name + "_Q8") == "MatMulNBits") == (name not in kept), name
     # Dynamic: the selective recipe leaves down_proj, v_proj and the last blocks' gate/up in float.
     dynamic, selective = ops["int8_dynamic"], ops["int8_dynamic_selective"]
     assert dynamic["/model/layers.0/mlp/down_proj/MatMul_quant"] == "MatMulInteger"
@@ -305,3 +317,70 @@ def test_greedy_agreement_counts_positions_and_early_stops():
     assert greedy_agreement([1, 2, 3, 4], [1, 2, 9, 4], 4) == 0.75
     assert greedy_agreement([1, 2], [1, 2], 4) == 1.0  # both stopped at the same place
     assert greedy_agreement([1, 2], [1, 2, 5, 6], 4) == 0.5
+
+
+def test_fake_int8_blocks_rounds_each_block_on_its_own_scale():
+    import torch
+
+    row = torch.tensor([[0.5, -1.0, 0.25, 0.0, 100.0, 3.0, -7.0, 1.0]])
+    rounded = core_export.fake_int8_blocks(row, 4)
+    # First block: max 1.0, so steps of 1/127 and an error under half a step; the 100 in the second block
+    # does not coarsen the first one (which a per-row scale would: 100/127 > 0.5).
+    assert (rounded[0, :4] - row[0, :4]).abs().max() <= 0.5 / 127 + 1e-7
+    assert rounded[0, 4] == pytest.approx(100.0) and rounded[0, 1] == pytest.approx(-1.0)
+    assert (rounded[0, 4:] - row[0, 4:]).abs().max() <= 0.5 * 100 / 127 + 1e-6
+    assert core_export.fake_int8_blocks(torch.ones(2, 5), 4).shape == (2, 5)  # a last partial block
+
+
+def test_matmul_sensitivity_ranks_first_the_linear_that_rounding_breaks(merged_dir, tmp_path):
+    """One Linear of a copy of the tiny model gets a huge weight in every block: int8 blocks then round its
+    other weights to zero, and the search must rank it above every other MatMul."""
+    import onnx
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(merged_dir)
+    calibration = [tokenizer(p)["input_ids"] for p in PROMPTS]
+    model = AutoModelForCausalLM.from_pretrained(merged_dir)
+    with torch.no_grad():
+        weight = model.model.layers[1].self_attn.q_proj.weight
+        weight[:, ::32] = 50 * weight.abs().max()
+    model.save_pretrained(tmp_path / "broken")
+    tokenizer.save_pretrained(tmp_path / "broken")
+    scores = core_export.matmul_sensitivity(tmp_path / "broken", calibration)
+    assert max(scores, key=scores.get) == "/model/layers.1/self_attn/q_proj/MatMul"
+    assert min(scores.values()) >= 0
+    # Keyed by the names the ONNX export gives those MatMuls (what the quantizer's exclude list matches).
+    fp32 = export_onnx(tmp_path / "broken", tmp_path / "fp32")
+    weighted = {n.name for n in onnx.load(str(fp32 / "model.onnx")).graph.node if n.op_type == "MatMul"} - {
+        "/model/rotary_emb/MatMul"
+    }
+    assert set(scores) == {n for n in weighted if n.endswith("_proj/MatMul")} | {"/lm_head/MatMul"}
+    with pytest.raises(ExportError, match="needs calibration texts"):
+        core_export.matmul_sensitivity(merged_dir, [])
+
+
+def test_fp32_within_budget_keeps_the_most_sensitive_that_fit():
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    def matmul(name: str, rows: int) -> tuple:
+        weight = numpy_helper.from_array(np.zeros((rows, 32), np.float32), name + "_w")
+        return helper.make_node("MatMul", ["x", name + "_w"], [name + "_y"], name=name), weight
+
+    sizes = [("big", 64), ("small", 8), ("mid", 16), ("tiny", 4)]
+    nodes, weights = zip(*(matmul(n, rows) for n, rows in sizes), strict=True)
+    graph = helper.make_graph(list(nodes), "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])], [],
+                              initializer=list(weights))  # fmt: skip
+    model = helper.make_model(graph)
+    per_weight = 1 + 4 / 32  # 8-bit MatMulNBits: a byte per weight and an fp32 scale per block of 32
+    quantized = (64 + 8 + 16 + 4) * 32 * per_weight
+    extra = {n: rows * 32 * (4 - per_weight) for n, rows in sizes}
+    scores = {"big": 3.0, "small": 2.0, "mid": 1.0, "tiny": 0.5, "not_a_matmul": 9.0}
+    # "big" does not fit: skipped; "small" then "mid" do; "tiny" would overflow by a byte.
+    budget = quantized + extra["small"] + extra["mid"] + extra["tiny"] - 1
+    assert core_export.fp32_within_budget(model, scores, budget, 32) == ["small", "mid"]
+    assert core_export.fp32_within_budget(model, scores, quantized + sum(extra.values()), 32) == [
+        "big", "small", "mid", "tiny"
+    ]
+    assert core_export.fp32_within_budget(model, scores, quantized - 1, 32) == []
