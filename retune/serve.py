@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
+import ipaddress
 import json
 import logging
 import os
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.requests import Request  # FastAPI resolves a dependency's annotations among the module's globals
 
 from retune.config import Config
 from retune.errors import RetuneError, ServeError, StoreError
@@ -44,6 +47,7 @@ from retune.registry import Registry
 log = logging.getLogger("retune.serve")
 
 VERSION_HEADER = "X-Retune-Model-Version"
+ADMIN_TOKEN_ENV = "RETUNE_SERVE_ADMIN_TOKEN"  # when set, /admin/* needs `Authorization: Bearer <it>`
 CACHE_HEADER = "X-Retune-Cache"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _PLAIN_END_MARKERS = ("<|im_end|>",)  # retune's default chat template writes ChatML markers as plain text
@@ -65,6 +69,12 @@ class ChatMessage(BaseModel):
         return value
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    include_usage: bool = False  # a last chunk with the token counts, before [DONE]
+
+
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -73,7 +83,8 @@ class ChatRequest(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
     temperature: float = Field(0.0, ge=0, le=2)
     user: str | None = None  # a stable end-user id keeps a user's conversations on one version
-    stream: bool = False
+    stream: bool = False  # answer as server-sent events (chat.completion.chunk), as OpenAI's API does
+    stream_options: StreamOptions | None = None
 
 
 class FeedbackRequest(BaseModel):
@@ -83,11 +94,12 @@ class FeedbackRequest(BaseModel):
 
 
 class RequestError(RetuneError):
-    """A request the server cannot answer as asked (HTTP 400/404)."""
+    """A request the server cannot answer as asked (HTTP 400/401/403/404)."""
 
-    def __init__(self, message: str, status: int = 400):
+    def __init__(self, message: str, status: int = 400, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
+        self.headers = headers
 
 
 # ---- building blocks ---------------------------------------------------------------------------------------
@@ -165,15 +177,16 @@ class Decoder(OnnxGenerator):
     every past key/value to torch and back at each step, 2-4x slower on SmolLM2 here), made to answer chats:
     it stops at end of turn and can sample."""
 
-    def reply(self, input_ids: list[int], max_new: int, stop: set[int], temperature: float = 0.0) -> list[int]:
-        """Up to max_new tokens after the prompt, ending with the first token in `stop` (included)."""
+    def tokens(self, input_ids: list[int], max_new: int, stop: set[int], temperature: float = 0.0) -> Iterator[int]:
+        """Up to max_new tokens after the prompt, one at a time as each is chosen, ending with the first token in
+        `stop` (included). A consumer that stops iterating stops the generation."""
         import numpy as np
 
         rng = np.random.default_rng()
         binding = self.session.io_binding()
         ids = np.asarray(input_ids, dtype=np.int64)[None]
         past = self._empty_past()
-        past_len, out = 0, []
+        past_len = 0
         for _ in range(max_new):
             outputs = self._run(binding, ids, past_len, past)
             logits = outputs[0].numpy()[0, -1].astype(np.float64)
@@ -182,11 +195,29 @@ class Decoder(OnnxGenerator):
                 token = int(rng.choice(len(weights), p=weights / weights.sum()))
             else:
                 token = int(logits.argmax())
-            out.append(token)
+            yield token
             if token in stop:
-                break
+                return
             past, past_len, ids = outputs[1:], past_len + ids.shape[1], np.array([[token]], np.int64)
-        return out
+
+    def reply(self, input_ids: list[int], max_new: int, stop: set[int], temperature: float = 0.0) -> list[int]:
+        """Up to max_new tokens after the prompt, ending with the first token in `stop` (included)."""
+        return list(self.tokens(input_ids, max_new, stop, temperature))
+
+
+def settled_text(text: str) -> str:
+    """The part of a reply decoded so far that later tokens cannot change: no leading whitespace (the reply is
+    stripped), and not yet any trailing whitespace (dropped if the reply ends there), a last incomplete UTF-8
+    character (decoded as one U+FFFD until its last byte comes) or the start of an end-of-turn marker."""
+    text = text.lstrip().removesuffix("\ufffd")  # only the last one: bytes after an invalid one made it final
+    while True:
+        trimmed = text.rstrip()
+        for marker in _PLAIN_END_MARKERS:
+            size = next((n for n in range(len(marker) - 1, 0, -1) if trimmed.endswith(marker[:n])), 0)
+            trimmed = trimmed[: len(trimmed) - size]
+        if trimmed == text:
+            return text
+        text = trimmed
 
 
 class ServedModel:
@@ -219,6 +250,16 @@ class ServedModel:
         self._tokenizer_lock = threading.Lock()  # fast tokenizers raise "Already borrowed" when shared by threads
 
     def generate(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> Generation:
+        """The whole reply at once (what the streamed pieces add up to)."""
+        pieces = list(self.stream(messages, max_tokens, temperature))
+        generation = pieces[-1]
+        assert isinstance(generation, Generation)
+        return generation
+
+    def stream(self, messages: list[dict[str, str]], max_tokens: int, temperature: float,
+               cancelled: threading.Event | None = None) -> Iterator[str | Generation]:
+        """The reply as text pieces while tokens are decoded, then its Generation (whose text is the pieces joined).
+        Nothing more comes once `cancelled` is set (checked between tokens)."""
         from retune.prompts import with_system_prompt
 
         messages = with_system_prompt(messages, self.system_prompt)  # as the training set was built
@@ -230,20 +271,40 @@ class ServedModel:
                 f"the conversation is {len(ids)} tokens; with max_tokens {max_tokens} that exceeds the "
                 f"model's {self.max_positions} positions: shorten it or lower max_tokens"
             )
+        new: list[int] = []
+        text, sent, stopped = "", "", False
         decoder = self._free.get()  # blocks until a replica is free
+        tokens = decoder.tokens(ids, max_tokens, self.stop, temperature)
         try:
-            new = decoder.reply(ids, max_tokens, self.stop, temperature)
+            for token in tokens:
+                if cancelled is not None and cancelled.is_set():
+                    return
+                if token in self.stop:
+                    stopped = True
+                    break
+                new.append(token)
+                # The text difference of the decoded prefix, not each token decoded alone: a multi-byte character
+                # split over tokens, or a merge that changes spacing, only comes out right in context.
+                with self._tokenizer_lock:
+                    text = self.tokenizer.decode(new, skip_special_tokens=True)
+                for marker in _PLAIN_END_MARKERS:
+                    if marker in text:
+                        text, stopped = text.split(marker, 1)[0], True
+                if stopped:
+                    break
+                settled = settled_text(text)
+                if len(settled) > len(sent) and settled.startswith(sent):
+                    yield settled[len(sent):]
+                    sent = settled
         finally:
+            tokens.close()  # ends the decoder's loop before another request gets the replica
             self._free.put(decoder)
-        stopped = bool(new) and new[-1] in self.stop
-        if stopped:
-            new = new[:-1]
-        with self._tokenizer_lock:
-            text = self.tokenizer.decode(new, skip_special_tokens=True)
-        for marker in _PLAIN_END_MARKERS:
-            if marker in text:
-                text, stopped = text.split(marker, 1)[0], True
-        return Generation(text.strip(), len(ids), len(new), "stop" if stopped else "length")
+        text = text.strip()
+        if len(text) > len(sent) and text.startswith(sent):
+            yield text[len(sent):]
+        elif not text.startswith(sent):  # decoding rewrote text already sent (no tokenizer here does): say so
+            log.warning("model %s: the streamed reply differs from the decoded one", self.version)
+        yield Generation(text, len(ids), len(new), "stop" if stopped else "length")
 
 
 class Metrics:
@@ -269,6 +330,10 @@ class Metrics:
             registry=r,
         )
         self.feedback = Counter("retune_serve_feedback", "Ratings received", ["version", "outcome"], registry=r)
+        self.streams = Counter(
+            "retune_serve_streams", "Streamed answers by how they ended (completed, cancelled by the client, error)",
+            ["version", "outcome"], registry=r,
+        )
         self.models = Gauge("retune_serve_model_info", "Versions served, by role", ["version", "role"], registry=r)
         self._counts: dict[str, list[int]] = {}  # version -> [hits, requests], for the ratio gauge
         self._lock = threading.Lock()
@@ -297,6 +362,28 @@ class Answer:
     fallback_from: str | None
     variant: str
     created: int = field(default_factory=lambda: int(time.time()))
+
+
+@dataclass
+class Stream:
+    """A streamed answer whose version is settled (its first piece is ready, or it came from the cache): `events`
+    are the reply's text pieces, then its Generation; an exception from them ends the stream."""
+
+    id: str
+    version: str
+    variant: str
+    cached: bool
+    canary: bool
+    fallback_from: str | None
+    events: Iterator[str | Generation]
+    created: int = field(default_factory=lambda: int(time.time()))
+
+
+def _replay(generation: Generation) -> Iterator[str | Generation]:
+    """A cached reply as a stream: its text in one piece."""
+    if generation.text:
+        yield generation.text
+    yield generation
 
 
 # ---- the server's state ------------------------------------------------------------------------------------
@@ -452,14 +539,25 @@ class ModelServer:
             raise ServeError("no model in production")
         return production
 
-    def complete(self, request: ChatRequest) -> Answer:
-        if request.stream:
-            raise RequestError("stream: true is not supported; ask without streaming")
+    def _plan(self, request: ChatRequest) -> tuple[list[dict[str, str]], int, list[str]]:
+        """The request's messages, its max_tokens within the server's bound, and the versions to try in order."""
+        if request.stream_options is not None and not request.stream:
+            raise RequestError("stream_options is only allowed with stream: true")
         messages = [m.model_dump() for m in request.messages]
         max_tokens = min(request.max_tokens or self.settings.max_new_tokens, self.settings.max_new_tokens)
         chosen = self.route(messages, request.user)
         with self._state_lock:
             chain = list(dict.fromkeys(v for v in (chosen, self.production, self.previous) if v))
+        return messages, max_tokens, chain
+
+    def _failed(self, version: str, exc: Exception) -> None:
+        if not isinstance(exc, ServeError):  # load failures were counted where they happened
+            self.metrics.errors.labels(version, "generate").inc()
+            log.warning("model %s failed to answer: %s: %s", version, type(exc).__name__, exc)
+
+    def complete(self, request: ChatRequest) -> Answer:
+        """The whole answer at once."""
+        messages, max_tokens, chain = self._plan(request)
         failed: list[str] = []
         for version in chain:
             start = time.perf_counter()
@@ -468,9 +566,7 @@ class ModelServer:
             except RequestError:
                 raise  # the request is at fault, not the model: no fallback
             except Exception as exc:
-                if not isinstance(exc, ServeError):  # load failures were counted where they happened
-                    self.metrics.errors.labels(version, "generate").inc()
-                    log.warning("model %s failed to answer: %s: %s", version, type(exc).__name__, exc)
+                self._failed(version, exc)
                 failed.append(version)
                 continue
             self.metrics.latency.labels(version, "hit" if answer.cached else "miss").observe(
@@ -484,6 +580,79 @@ class ModelServer:
                                                "reply": answer.generation.text})
             return answer
         raise ServeError(f"no model version could answer (tried {', '.join(failed)})")
+
+    def open_stream(self, request: ChatRequest, cancelled: threading.Event) -> Stream:
+        """Start a streamed answer. Routing, cache and fallback as for `complete`, but a version is settled only
+        once it produced the reply's first piece: a failure after that ends the stream (no fallback: the client
+        already has part of a reply). Setting `cancelled` stops the generation at the next token."""
+        messages, max_tokens, chain = self._plan(request)
+        failed: list[str] = []
+        for version in chain:
+            start = time.perf_counter()
+            answer_id = f"chatcmpl-{uuid.uuid4().hex}"
+            key = cache_key(version, messages, max_tokens) if request.temperature == 0 else None
+            canary = version == self.canary and version != self.production
+            fallback_from = failed[0] if failed else None
+            hit = self.responses.get(key) if key else None
+            if hit is not None:
+                generation, variant = hit
+                self.metrics.cache(version, True)
+                self.metrics.latency.labels(version, "hit").observe(time.perf_counter() - start)
+                self.metrics.streams.labels(version, "completed").inc()
+                if fallback_from:
+                    self.metrics.fallbacks.labels(fallback_from, version).inc()
+                self.conversations.put(answer_id, {"version": version, "messages": messages,
+                                                   "reply": generation.text})
+                return Stream(answer_id, version, variant, True, canary, fallback_from, _replay(generation))
+            try:
+                model = self.model(version)
+                events = model.stream(messages, max_tokens, request.temperature, cancelled)
+                first = next(events, None)  # None: the client left before the first piece
+            except RequestError:
+                raise
+            except Exception as exc:
+                self._failed(version, exc)
+                failed.append(version)
+                continue
+            if fallback_from:
+                self.metrics.fallbacks.labels(fallback_from, version).inc()
+            follow = self._follow(version, model.variant, answer_id, messages, key, start, first, events)
+            return Stream(answer_id, version, model.variant, False, canary, fallback_from, follow)
+        raise ServeError(f"no model version could answer (tried {', '.join(failed)})")
+
+    def _follow(self, version: str, variant: str, answer_id: str, messages: list[dict[str, str]], key: str | None,
+                start: float, first: str | Generation | None, events: Iterator[str | Generation],
+                ) -> Iterator[str | Generation]:
+        """The settled stream's pieces, counted as `complete` counts an answer once its Generation arrives."""
+        outcome = "cancelled"
+        try:
+            if first is None:
+                return
+            yield first
+            generation = first if isinstance(first, Generation) else None
+            if generation is None:
+                for event in events:
+                    yield event
+                    if isinstance(event, Generation):
+                        generation = event
+            if generation is not None:
+                outcome = "completed"
+                self.metrics.cache(version, False)
+                self.metrics.prompt_tokens.labels(version).inc(generation.prompt_tokens)
+                self.metrics.tokens.labels(version).inc(generation.completion_tokens)
+                self.metrics.latency.labels(version, "miss").observe(time.perf_counter() - start)
+                if key:
+                    self.responses.put(key, (generation, variant))
+                self.conversations.put(answer_id, {"version": version, "messages": messages,
+                                                   "reply": generation.text})
+        except Exception as exc:
+            outcome = "error"
+            self.metrics.errors.labels(version, "stream").inc()
+            log.warning("model %s failed while streaming: %s: %s", version, type(exc).__name__, exc)
+            raise
+        finally:
+            self.metrics.streams.labels(version, outcome).inc()
+            events.close()  # frees the replica if the stream was left early
 
     def _answer(self, version: str, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> Answer:
         answer_id = f"chatcmpl-{uuid.uuid4().hex}"
@@ -580,11 +749,19 @@ class ModelServer:
 
 def create_app(server: ModelServer) -> Any:
     """The FastAPI app around a started ModelServer; hot reload runs while the app does."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse, Response
+    from fastapi import Depends, FastAPI
+    from fastapi.responses import JSONResponse, Response, StreamingResponse
+    from starlette.concurrency import run_in_threadpool
+
+    admin_token = os.environ.get(ADMIN_TOKEN_ENV) or None  # a secret: read once here, never logged
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> Any:
+        if admin_token:
+            log.info("/admin/reload requires the bearer token in %s", ADMIN_TOKEN_ENV)
+        else:
+            log.info("/admin/reload answers loopback clients only: set %s to require a bearer token instead",
+                     ADMIN_TOKEN_ENV)
         stop = threading.Event()
         watcher = None
         if server.settings.reload_seconds > 0:
@@ -599,15 +776,37 @@ def create_app(server: ModelServer) -> Any:
 
     @app.exception_handler(RequestError)
     async def _request_error(_: Request, exc: RequestError) -> JSONResponse:
-        return JSONResponse({"error": {"message": str(exc), "type": "invalid_request_error"}}, status_code=exc.status)
+        return JSONResponse({"error": {"message": str(exc), "type": "invalid_request_error"}}, status_code=exc.status,
+                            headers=exc.headers)
 
     @app.exception_handler(ServeError)
     async def _serve_error(_: Request, exc: ServeError) -> JSONResponse:
         return JSONResponse({"error": {"message": str(exc), "type": "server_error"}}, status_code=503)
 
-    @app.post("/v1/chat/completions")
-    def chat_completions(request: ChatRequest) -> JSONResponse:
-        answer = server.complete(request)
+    def admin(request: Request) -> None:
+        """Who may call /admin/*: the bearer of the admin token when one is set, else loopback clients only."""
+        if admin_token:
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), admin_token.encode()):
+                raise RequestError("admin endpoints need 'Authorization: Bearer <token>' with the server's admin "
+                                   "token", 401, {"WWW-Authenticate": "Bearer"})
+        elif not is_loopback(request.client.host if request.client else None):
+            raise RequestError(f"admin endpoints answer loopback clients only (set {ADMIN_TOKEN_ENV} on the server "
+                               "to allow token-authenticated calls)", 403)
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat_completions(request: ChatRequest) -> Any:
+        if request.stream:
+            cancelled = threading.Event()
+            # The first piece is produced before the response starts: until then a failing version falls back,
+            # and the headers can say which version answers.
+            stream = await run_in_threadpool(server.open_stream, request, cancelled)
+            include_usage = bool(request.stream_options and request.stream_options.include_usage)
+            headers = {VERSION_HEADER: stream.version, CACHE_HEADER: "hit" if stream.cached else "miss",
+                       "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+            return StreamingResponse(server_sent_events(stream, cancelled, include_usage),
+                                     media_type="text/event-stream", headers=headers)
+        answer = await run_in_threadpool(server.complete, request)
         g = answer.generation
         body = {
             "id": answer.id,
@@ -632,7 +831,7 @@ def create_app(server: ModelServer) -> Any:
     def healthz() -> dict[str, Any]:
         return {"status": "ok", **server.versions()}
 
-    @app.post("/admin/reload")
+    @app.post("/admin/reload", dependencies=[Depends(admin)])
     def admin_reload() -> dict[str, Any]:
         moved = server.reload()
         return {"moved": moved, **server.versions()}
@@ -644,6 +843,76 @@ def create_app(server: ModelServer) -> Any:
         return Response(server.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether a client address is this machine's loopback (127.0.0.0/8, ::1, ::ffff:127.x)."""
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
+def _sse(body: dict[str, Any]) -> str:
+    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+
+async def server_sent_events(stream: Stream, cancelled: threading.Event, include_usage: bool) -> Any:
+    """A settled Stream as OpenAI's chat.completion.chunk events: the role, content pieces as they are decoded,
+    the finish reason, usage if asked, [DONE]. The stream's generation runs in its own thread, so the event loop
+    serves other requests meanwhile; when the client goes away, `cancelled` stops it at the next token."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[Any] = asyncio.Queue()
+    end = object()
+
+    def put(item: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the event loop closed: nobody is listening any more
+            loop.call_soon_threadsafe(events.put_nowait, item)
+
+    def produce() -> None:
+        try:
+            with contextlib.closing(stream.events) as pieces:  # type: ignore[type-var]
+                for piece in pieces:
+                    put(piece)
+        except Exception as exc:
+            put(exc)
+        finally:
+            put(end)
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> str:
+        body = {"id": stream.id, "object": "chat.completion.chunk", "created": stream.created,
+                "model": f"retune-{stream.version}",
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}], **extra}
+        if include_usage:
+            body["usage"] = None  # as OpenAI does: only the last chunk carries usage
+        return _sse(body)
+
+    threading.Thread(target=produce, name="retune-stream", daemon=True).start()
+    try:
+        yield chunk({"role": "assistant", "content": ""}, retune={
+            "version": stream.version, "variant": stream.variant, "cached": stream.cached, "canary": stream.canary,
+            "fallback_from": stream.fallback_from})
+        while (piece := await events.get()) is not end:
+            if isinstance(piece, Exception):
+                message = f"model {stream.version} failed while streaming the answer ({type(piece).__name__})"
+                yield _sse({"error": {"message": message, "type": "server_error"}})
+                return
+            if isinstance(piece, Generation):
+                yield chunk({}, piece.finish_reason)
+                if include_usage:
+                    usage = {"prompt_tokens": piece.prompt_tokens, "completion_tokens": piece.completion_tokens,
+                             "total_tokens": piece.prompt_tokens + piece.completion_tokens}
+                    yield _sse({"id": stream.id, "object": "chat.completion.chunk", "created": stream.created,
+                                "model": f"retune-{stream.version}", "choices": [], "usage": usage})
+                yield "data: [DONE]\n\n"
+            else:
+                yield chunk({"content": piece})
+    finally:
+        cancelled.set()  # the client left (or the stream ended): the generation stops at its next token
 
 
 def bind(host: str, port: int) -> socket.socket:

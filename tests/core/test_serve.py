@@ -337,3 +337,222 @@ def test_the_decoder_generates_what_optimum_generates(package):
         first = expected[0]
         assert decoder.reply(ids, 12, stop={first}) == [first]  # ends at (and keeps) the first stop token
     assert max(lengths) >= 8  # at least one continuation long enough to exercise the KV cache
+
+
+# ---- streaming (server-sent events, as OpenAI's API streams) ------------------------------------------------
+
+STREAM_TOKENS = 24  # long enough for several content pieces
+
+
+def stream_chat(url: str, text: str, *, max_tokens: int = STREAM_TOKENS, **extra) -> tuple[httpx.Response, list]:
+    """A streamed chat over real HTTP: the response and its events in order (JSON objects, then "[DONE]")."""
+    body = {"messages": [{"role": "user", "content": text}], "max_tokens": max_tokens, "temperature": 0,
+            "stream": True, **extra}
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=60) as response:
+        raw = response.read().decode()
+    if response.status_code != 200:
+        return response, []
+    blocks = raw.split("\n\n")
+    assert blocks[-1] == "", "every event ends with a blank line"
+    events = []
+    for block in blocks[:-1]:
+        assert block.startswith("data: ") and "\n" not in block, block
+        payload = block.removeprefix("data: ")
+        events.append(payload if payload == "[DONE]" else json.loads(payload))
+    return response, events
+
+
+def check_chunks(events: list, *, usage: bool) -> tuple[str, str, dict | None]:
+    """Assert the OpenAI chunk sequence; the content joined, the finish reason and the usage chunk's usage."""
+    assert events[-1] == "[DONE]" and "[DONE]" not in events[:-1]
+    chunks = events[:-1]
+    ids = {c["id"] for c in chunks}
+    assert len(ids) == 1 and next(iter(ids)).startswith("chatcmpl-")
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    usage_chunk = chunks.pop() if usage else None
+    if usage_chunk is not None:
+        assert usage_chunk["choices"] == []
+    assert all(("usage" in c) is usage and c.get("usage") is None for c in chunks)  # only the last one has usage
+    first, *middle, last = chunks
+    assert first["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert all(set(c["choices"][0]["delta"]) == {"content"} and c["choices"][0]["finish_reason"] is None
+               for c in middle)
+    assert last["choices"][0]["delta"] == {} and last["choices"][0]["finish_reason"] in ("stop", "length")
+    text = "".join(c["choices"][0]["delta"]["content"] for c in middle)
+    return text, last["choices"][0]["finish_reason"], usage_chunk["usage"] if usage_chunk else None
+
+
+def test_streaming_sends_the_non_streaming_reply_in_openai_chunks(tmp_path, registry):
+    questions = ["Hi, where is my order 123?", "My invoice 77 is wrong, can you fix it?", "Thank you, bye"]
+    with serving(make_config(tmp_path, response_cache_size=0), "127.0.0.1", 0, registry=registry) as s:
+        pieces = 0
+        for question in questions:
+            whole = httpx.post(f"{s.url}/v1/chat/completions", timeout=60, json={
+                "messages": [{"role": "user", "content": question}], "max_tokens": STREAM_TOKENS}).json()
+            response, events = stream_chat(s.url, question, stream_options={"include_usage": True})
+            assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+            assert response.headers[VERSION_HEADER] == "v1" and response.headers["X-Retune-Cache"] == "miss"
+            text, finish, usage = check_chunks(events, usage=True)
+            assert text == whole["choices"][0]["message"]["content"]
+            assert finish == whole["choices"][0]["finish_reason"] and usage == whole["usage"]
+            assert events[0]["retune"]["version"] == "v1" and events[0]["model"] == "retune-v1"
+            pieces = max(pieces, len(events) - 4)  # minus role, finish, usage, [DONE]
+        assert pieces >= 3  # pieces go out as tokens are decoded, not as one block
+
+        _, plain = stream_chat(s.url, questions[0])  # no stream_options: no usage chunk, no usage key
+        check_chunks(plain, usage=False)
+        text = httpx.get(f"{s.url}/metrics").text
+        assert metric(text, "retune_serve_streams_total", version="v1", outcome="completed") == 4
+        assert metric(text, "retune_serve_cache_misses_total", version="v1") == 7  # streamed ones count alike
+        assert metric(text, "retune_serve_request_seconds_count", version="v1", cache="miss") == 7
+
+        bad = httpx.post(f"{s.url}/v1/chat/completions", json={
+            "messages": [{"role": "user", "content": "x"}], "stream_options": {"include_usage": True}})
+        assert bad.status_code == 400 and "stream: true" in bad.json()["error"]["message"]
+
+
+def test_a_streamed_reply_is_cached_and_a_hit_streams_in_one_piece(tmp_path, registry):
+    with serving(make_config(tmp_path), "127.0.0.1", 0, registry=registry) as s:
+        _, first = stream_chat(s.url, "Where is parcel 31?")
+        text, _, _ = check_chunks(first, usage=False)
+        response, again = stream_chat(s.url, "Where is   parcel 31?")
+        assert response.headers["X-Retune-Cache"] == "hit" and again[0]["retune"]["cached"] is True
+        assert check_chunks(again, usage=False)[0] == text and len(again) == (4 if text else 3)
+        whole = httpx.post(f"{s.url}/v1/chat/completions", json={
+            "messages": [{"role": "user", "content": "Where is parcel 31?"}], "max_tokens": STREAM_TOKENS})
+        assert whole.headers["X-Retune-Cache"] == "hit" and whole.json()["choices"][0]["message"]["content"] == text
+        rated = httpx.post(f"{s.url}/feedback", json={"response_id": first[0]["id"], "rating": 2})
+        assert rated.status_code == 200  # a streamed answer can be rated like any other
+
+
+def test_a_stream_falls_back_before_its_first_token_and_reports_errors_after(tmp_path, registry, monkeypatch):
+    from retune.serve import ServedModel
+
+    cfg = make_config(tmp_path, canary_version="v3", canary_share=1.0, response_cache_size=0)
+    with serving(cfg, "127.0.0.1", 0, registry=registry) as s:
+        response, events = stream_chat(s.url, "Can you help me with invoice 7 please?")
+        assert response.headers[VERSION_HEADER] == "v1" and events[0]["retune"]["fallback_from"] == "v3"
+        check_chunks(events, usage=False)
+
+        real_stream = ServedModel.stream
+
+        def fails_after_first_piece(self, *args, **kwargs):
+            pieces = real_stream(self, *args, **kwargs)
+            yield next(pieces)
+            raise RuntimeError("onnxruntime: bad allocation")
+
+        monkeypatch.setattr(ServedModel, "stream", fails_after_first_piece)
+        response, events = stream_chat(s.url, "Can you help me with invoice 7 please?")
+        assert response.status_code == 200 and events[-1] == {
+            "error": {"message": "model v1 failed while streaming the answer (RuntimeError)", "type": "server_error"}}
+        assert "[DONE]" not in events and "content" in events[1]["choices"][0]["delta"]
+        text = httpx.get(f"{s.url}/metrics").text
+        assert metric(text, "retune_serve_errors_total", version="v1", stage="stream") == 1
+        assert metric(text, "retune_serve_streams_total", version="v1", outcome="error") == 1
+        assert metric(text, "retune_serve_fallbacks_total", failed_version="v3", version="v1") == 2
+
+
+def test_a_client_that_leaves_stops_the_generation_and_others_are_served_meanwhile(tmp_path, registry, monkeypatch):
+    from retune.serve import Decoder
+
+    real_tokens = Decoder.tokens
+    produced = []
+
+    def slow_tokens(self, input_ids, max_new, stop, temperature=0.0):
+        for token in real_tokens(self, input_ids, max_new, set(), temperature):  # no end of turn: runs to max_new
+            produced.append(token)
+            time.sleep(0.1)
+            yield token
+
+    monkeypatch.setattr(Decoder, "tokens", slow_tokens)
+    with serving(make_config(tmp_path, response_cache_size=0), "127.0.0.1", 0, registry=registry) as s:
+        body = {"messages": [{"role": "user", "content": "Tell me everything about order 5"}], "max_tokens": 100,
+                "stream": True}
+        with httpx.stream("POST", f"{s.url}/v1/chat/completions", json=body, timeout=60) as response:
+            lines = response.iter_lines()
+            assert json.loads(next(lines).removeprefix("data: "))["choices"][0]["delta"]["role"] == "assistant"
+            started = time.monotonic()
+            assert httpx.get(f"{s.url}/healthz", timeout=5).status_code == 200  # the event loop is not generating
+            assert time.monotonic() - started < 1.0
+        # The connection is closed mid-stream.
+        wait_for(lambda: metric(httpx.get(f"{s.url}/metrics").text, "retune_serve_streams_total",
+                                version="v1", outcome="cancelled") == 1, timeout=10)
+        stopped_at = len(produced)
+        time.sleep(0.5)
+        assert len(produced) == stopped_at < 100  # nothing generated after the stop
+        assert chat(s.url, "Hello").status_code == 200  # the only replica is free again
+
+
+def test_the_openai_client_reads_the_stream(tmp_path, registry):
+    openai = pytest.importorskip("openai", reason="the openai package is not installed in this environment")
+    with serving(make_config(tmp_path), "127.0.0.1", 0, registry=registry) as s:
+        client = openai.OpenAI(base_url=f"{s.url}/v1", api_key="unused", max_retries=0)
+        messages = [{"role": "user", "content": "Where is my order 123?"}]
+        whole = client.chat.completions.create(model="retune", messages=messages, max_tokens=STREAM_TOKENS)
+        chunks = list(client.chat.completions.create(model="retune", messages=messages, max_tokens=STREAM_TOKENS,
+                                                     stream=True, stream_options={"include_usage": True}))
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == whole.choices[0].message.content
+        assert chunks[-1].usage.total_tokens == whole.usage.total_tokens
+
+
+def test_streamed_multibyte_text_comes_out_whole(package):
+    """Pieces are differences of the decoded prefix: a character split over byte tokens never comes out broken."""
+    from retune.serve import Decoder, Generation, ServedModel
+
+    model = ServedModel("v1", package, threads=1, variant="fp32")
+    reply = "Café “naïve” 日本 ok"
+    scripted = model.tokenizer(reply, add_special_tokens=False)["input_ids"]
+    assert len(scripted) > len(reply.split())  # split into sub-word / byte tokens
+
+    def script(self, input_ids, max_new, stop, temperature=0.0):
+        yield from scripted[:max_new]
+
+    real = Decoder.tokens
+    Decoder.tokens = script
+    try:
+        pieces = list(model.stream([{"role": "user", "content": "hi"}], len(scripted), 0.0))
+    finally:
+        Decoder.tokens = real
+    *texts, generation = pieces
+    assert isinstance(generation, Generation) and generation.text == reply == "".join(texts)
+    assert not any("\ufffd" in t for t in texts) and len(texts) >= 4
+
+
+# ---- /admin/reload access -----------------------------------------------------------------------------------
+
+
+def test_admin_reload_needs_the_token_when_one_is_set(tmp_path, registry, monkeypatch, caplog):
+    token = "s3cret-admin-token-value"
+    monkeypatch.setenv("RETUNE_SERVE_ADMIN_TOKEN", token)
+    with caplog.at_level("INFO", logger="retune.serve"), serving(make_config(tmp_path), "127.0.0.1", 0,
+                                                                  registry=registry) as s:
+        url = f"{s.url}/admin/reload"
+        missing = httpx.post(url)
+        assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+        assert "Authorization: Bearer" in missing.json()["error"]["message"]
+        assert httpx.post(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert httpx.post(url, headers={"Authorization": f"Basic {token}"}).status_code == 401
+        ok = httpx.post(url, headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200 and ok.json()["production"] == "v1"
+    assert any("requires the bearer token in RETUNE_SERVE_ADMIN_TOKEN" in r.getMessage() for r in caplog.records)
+    assert not any(token in r.getMessage() for r in caplog.records)
+
+
+def test_admin_reload_without_a_token_answers_loopback_only(tmp_path, registry, monkeypatch, caplog):
+    from retune.serve import is_loopback
+
+    monkeypatch.delenv("RETUNE_SERVE_ADMIN_TOKEN", raising=False)
+    with caplog.at_level("INFO", logger="retune.serve"), serving(make_config(tmp_path), "127.0.0.1", 0,
+                                                                  registry=registry) as s:
+        assert httpx.post(f"{s.url}/admin/reload").status_code == 200
+        # Behind a proxy on this machine the client is the forwarded address (uvicorn trusts 127.0.0.1's header).
+        remote = httpx.post(f"{s.url}/admin/reload", headers={"X-Forwarded-For": "203.0.113.9"})
+        assert remote.status_code == 403 and "loopback clients only" in remote.json()["error"]["message"]
+        assert httpx.post(f"{s.url}/v1/chat/completions", headers={"X-Forwarded-For": "203.0.113.9"}, json={
+            "messages": [{"role": "user", "content": "Hello"}], "max_tokens": MAX_TOKENS}).status_code == 200
+    lines = [r.getMessage() for r in caplog.records if "/admin/reload" in r.getMessage()]
+    assert lines == ["/admin/reload answers loopback clients only: set RETUNE_SERVE_ADMIN_TOKEN to require a bearer "
+                     "token instead"]
+    assert [is_loopback(h) for h in ("127.0.0.1", "127.8.0.1", "::1", "::ffff:127.0.0.1")] == [True] * 4
+    assert [is_loopback(h) for h in ("10.0.0.1", "::ffff:10.0.0.1", "203.0.113.9", "testclient", None)] == [False] * 5
