@@ -391,7 +391,10 @@ def serve(
 ) -> None:
     """Answer OpenAI-compatible chat completions (POST /v1/chat/completions) with the production model's ONNX
     variant: response cache, canary (serve.canary_version/canary_share), fallback to the previous version,
-    GET /metrics (Prometheus), GET /healthz, POST /feedback (anonymized into watch.landing), hot reload on promote."""
+    GET /metrics (Prometheus), GET /healthz, POST /feedback (anonymized into watch.landing), hot reload on promote.
+    "stream": true answers server-sent events as OpenAI does (chat.completion.chunk pieces, then [DONE]; usage
+    with stream_options.include_usage). POST /admin/reload needs "Authorization: Bearer TOKEN" when
+    RETUNE_SERVE_ADMIN_TOKEN is set in the environment; without it, it answers clients on this machine only."""
     from retune.config import load_config
     from retune.serve import run_server
 
