@@ -223,6 +223,11 @@ def _unescape(m: re.Match) -> str | None:
     return _PERCENT[m.group(4)]
 
 
+_ASCII_RUN = re.compile(r"[\x00-\x7f]+")
+_ASCII_RUN_NO_ESCAPE = re.compile(r"[\x00-\x24\x27-\x7f]+")  # "%" and "&" may start an escape
+
+
+@lru_cache(maxsize=512)  # names_in, each detection round and the replacement ask for the same texts
 def shadow(text: str) -> _Shadow:
     """NFKC + zero-width removal + look-alike folding + HTML/percent escapes, with offsets back into `text`."""
     escaped = ("&" in text or "%" in text) and _ESCAPE.search(text) is not None
@@ -251,7 +256,19 @@ def shadow(text: str) -> _Shadow:
     starts: list[int] = []
     ends: list[int] = []
     i, n = 0, len(text)
+    ascii_run = _ASCII_RUN_NO_ESCAPE if escaped else _ASCII_RUN
     while i < n:
+        run = ascii_run.match(text, i)
+        if run:  # ASCII folds to itself: the whole stretch at once (but not a base letter of a following accent)
+            j = run.end()
+            if j < n and unicodedata.combining(text[j]):
+                j -= 1
+            if j > i:
+                chars.append(text[i:j])
+                starts.extend(range(i, j))
+                ends.extend(range(i + 1, j + 1))
+                i = j
+                continue
         if escaped and text[i] in "&%":
             m = _ESCAPE.match(text, i)
             decoded = _unescape(m) if m else None
