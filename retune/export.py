@@ -55,6 +55,9 @@ _WEIGHT_ONLY_ACCURACY_LEVEL = 4
 # The sensitivity-search recipe keeps the most sensitive MatMuls fp32 while the model stays within this share of
 # the fp32 ONNX size (the export goal's size bound).
 SENSITIVE_SIZE_BUDGET = 0.45
+# ... and the MatMuls kept float (fp16 on disk, fp32 compute) hold at most this share of the MatMul weights: float
+# MatMuls run at fp32 ONNX speed (1.6x eager on SmolLM2), MatMulNBits at ~3.5x; a 0.3 share measured 2.49x.
+SENSITIVE_FLOAT_SHARE = 0.2
 _SELECTIVE_LAST_BLOCKS = 2
 OUTLIER_RATIO = 100.0  # on SmolLM2 8 of 210 projections exceed it (up to ~300); the median one is ~20
 
@@ -495,11 +498,14 @@ def _quantize_weight_only(
     embedding: str = "fp16",
     sensitivity: dict[str, float] | None = None,
     size_budget: float = SENSITIVE_SIZE_BUDGET,
+    float_share: float = SENSITIVE_FLOAT_SHARE,
+    fp16_storage: bool = True,
 ) -> list[str]:
     """8-bit block-wise weight-only quantization (MatMulNBits); activations stay float outside the kernel.
     With `untie_lm_head` the embedding table is stored as `embedding` ("fp16" or "int8"). With `sensitivity`
-    (MatMul name -> score) the highest-scoring MatMuls stay fp32 as long as the model fits `size_budget` x the
-    fp32 size. Returns the MatMuls left fp32."""
+    (MatMul name -> score) the highest-scoring MatMuls stay float (fp16 on disk with `fp16_storage`, fp32
+    compute) as long as the model fits `size_budget` x the fp32 size and they hold at most `float_share` of the
+    MatMul weights. Returns the MatMuls left float."""
     import onnx
     from onnxruntime.quantization.matmul_nbits_quantizer import (
         DefaultWeightOnlyQuantConfig,
@@ -507,13 +513,17 @@ def _quantize_weight_only(
     )
 
     model = onnx.load(str(fp32_dir / "model.onnx"))
+    graph_bytes = onnx_size(fp32_dir) - _initializer_bytes(model)  # the graph itself, beside its weights
     if untie_lm_head:
         _fold_transposed_weights(model)
         (_embeddings_to_int8 if embedding == "int8" else _embeddings_to_fp16)(model)
     exclude = list(exclude or [])
     if sensitivity:
-        budget = size_budget * onnx_size(fp32_dir)
-        exclude += [n for n in fp32_within_budget(model, sensitivity, budget, block_size) if n not in exclude]
+        kept = float_within_budget(model, sensitivity, size_budget * onnx_size(fp32_dir) - graph_bytes, block_size,
+                                   float_bytes=2 if fp16_storage else 4, max_float_share=float_share)  # fmt: skip
+        if fp16_storage:
+            _matmul_weights_to_fp16(model, kept)
+        exclude += [n for n in kept if n not in exclude]
     config = DefaultWeightOnlyQuantConfig(
         block_size=block_size,
         is_symmetric=symmetric,
@@ -534,11 +544,15 @@ def _quantize_weight_only(
     return exclude
 
 
-def fp32_within_budget(model: Any, sensitivity: dict[str, float], budget_bytes: float, block_size: int) -> list[str]:
-    """MatMuls (with a weight initializer) to leave fp32, most sensitive first, while the whole model, with every
-    other MatMul as 8-bit MatMulNBits (1 byte per weight + an fp32 scale per block), stays within `budget_bytes`.
-    One that does not fit is skipped and the next tried: a small sensitive projection may still fit after a large
-    one did not."""
+def float_within_budget(
+    model: Any, sensitivity: dict[str, float], budget_bytes: float, block_size: int, *, float_bytes: int = 4,
+    max_float_share: float = 1.0,
+) -> list[str]:
+    """MatMuls (with a weight initializer) to leave in float (stored with `float_bytes` per weight), most sensitive
+    first, while the whole model, with every other MatMul as 8-bit MatMulNBits (1 byte per weight + an fp32 scale
+    per block), stays within `budget_bytes`, and the float ones hold at most `max_float_share` of the MatMul
+    weights (float MatMuls are the slow ones). One that does not fit is skipped and the next tried: a small
+    sensitive projection may still fit after a large one did not."""
     import numpy as np
     from onnx import helper
 
@@ -555,13 +569,45 @@ def fp32_within_budget(model: Any, sensitivity: dict[str, float], budget_bytes: 
         return count * helper.tensor_dtype_to_np_dtype(init.data_type).itemsize
 
     size = sum(nbytes(i) for i in inits.values())
-    kept = []
+    float_budget = max_float_share * sum(params.values())
+    kept, kept_params = [], 0
     for name in sorted((n for n in sensitivity if n in params), key=lambda n: -sensitivity[n]):
-        extra = params[name] * (4 - quantized_bytes_per_weight)
-        if size + extra <= budget_bytes:
+        extra = params[name] * (float_bytes - quantized_bytes_per_weight)
+        if size + extra <= budget_bytes and kept_params + params[name] <= float_budget:
             size += extra
+            kept_params += params[name]
             kept.append(name)
     return kept
+
+
+def _initializer_bytes(model: Any) -> int:
+    import numpy as np
+    from onnx import helper
+
+    return sum(int(np.prod(i.dims)) * helper.tensor_dtype_to_np_dtype(i.data_type).itemsize
+               for i in model.graph.initializer)  # fmt: skip
+
+
+def _matmul_weights_to_fp16(model: Any, names: list[str]) -> None:
+    """Store the weights of these MatMuls as fp16 behind a Cast to fp32: half the bytes on disk, fp32 compute
+    (onnxruntime folds the Cast of a constant when the session loads)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    wanted = set(names)
+    for node in list(graph.node):
+        if node.name not in wanted or node.input[1] not in inits:
+            continue
+        weight = inits[node.input[1]]
+        if weight.data_type != TensorProto.FLOAT or sum(node.input[1] in n.input for n in graph.node) > 1:
+            continue  # already converted, or shared with another consumer
+        weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight).astype(np.float16), weight.name))
+        cast = helper.make_node("Cast", [weight.name], [weight.name + "_fp32"], to=TensorProto.FLOAT,
+                                name=node.name + "_weight_cast")  # fmt: skip
+        node.input[1] = weight.name + "_fp32"
+        graph.node.insert(list(graph.node).index(node), cast)
 
 
 def _fold_transposed_weights(model: Any) -> None:

@@ -152,10 +152,12 @@ def test_recipes_quantize_what_they_say(exported):
     scores = json.loads((paths["int8_weight_only_sensitive"] / "sensitivity.json").read_text())
     assert sensitive["/model/embed_tokens/Gather_q"] == "Gather" and "/model/embed_tokens/Gather" not in sensitive
     assert set(kept) <= set(scores) and "/lm_head/MatMul" in scores
+    assert kept, "the tiny model leaves room within the size budget for some float MatMuls"
     for name, op in ops["fp32"].items():
         if op == "MatMul" and "_proj/" in name:
             assert (sensitive.get(name) == "MatMul") == (name in kept), name
             assert (sensitive.get(name + "_Q8") == "MatMulNBits") == (name not in kept), name
+            assert (sensitive.get(name + "_weight_cast") == "Cast") == (name in kept), name  # fp16 on disk
     # Dynamic: the selective recipe leaves down_proj, v_proj and the last blocks' gate/up in float.
     dynamic, selective = ops["int8_dynamic"], ops["int8_dynamic_selective"]
     assert dynamic["/model/layers.0/mlp/down_proj/MatMul_quant"] == "MatMulInteger"
@@ -360,7 +362,7 @@ def test_matmul_sensitivity_ranks_first_the_linear_that_rounding_breaks(merged_d
         core_export.matmul_sensitivity(merged_dir, [])
 
 
-def test_fp32_within_budget_keeps_the_most_sensitive_that_fit():
+def test_float_within_budget_keeps_the_most_sensitive_that_fit():
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
@@ -379,8 +381,12 @@ def test_fp32_within_budget_keeps_the_most_sensitive_that_fit():
     scores = {"big": 3.0, "small": 2.0, "mid": 1.0, "tiny": 0.5, "not_a_matmul": 9.0}
     # "big" does not fit: skipped; "small" then "mid" do; "tiny" would overflow by a byte.
     budget = quantized + extra["small"] + extra["mid"] + extra["tiny"] - 1
-    assert core_export.fp32_within_budget(model, scores, budget, 32) == ["small", "mid"]
-    assert core_export.fp32_within_budget(model, scores, quantized + sum(extra.values()), 32) == [
+    assert core_export.float_within_budget(model, scores, budget, 32) == ["small", "mid"]
+    assert core_export.float_within_budget(model, scores, quantized + sum(extra.values()), 32) == [
         "big", "small", "mid", "tiny"
     ]
-    assert core_export.fp32_within_budget(model, scores, quantized - 1, 32) == []
+    assert core_export.float_within_budget(model, scores, quantized - 1, 32) == []
+    # fp16 storage costs 2 bytes a weight instead of 4: "big" then fits where it did not in fp32.
+    assert core_export.float_within_budget(model, scores, budget, 32, float_bytes=2)[0] == "big"
+    # At most a share of the MatMul weights in float (the slow ones): 20 of 92 rows allow "small" and "tiny".
+    assert core_export.float_within_budget(model, scores, 1e9, 32, max_float_share=20 / 92) == ["small", "tiny"]
