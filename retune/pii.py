@@ -918,14 +918,16 @@ _CAP = r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+"
 _STREET_TYPES = (r"(?:Street|St\.?|Road|Rd\.?|Avenue|Ave\.?|Lane|Ln\.?|Drive|Dr\.?|Boulevard|Blvd\.?|Way|Court|"
                  r"Ct\.?|Place|Pl\.?|Terrace|Close|Crescent|Square|Sq\.?|Parkway|Pkwy\.?|Row|Gardens|Hill|Parade|Mews|"
                  r"Grove|Walk|Rise|View|Green|Circle|Cir\.?|Trail|Highway|Hwy\.?|Park|Quay|Wharf|Yard)")
-_HOUSE_NO = r"\d{1,4}[a-zA-Z]?(?:[ ]?[-/][ ]?\d{1,4}[a-zA-Z]?)?"  # 12, 12a, 12-14, 4/2
+# 12, 12a, 12-14, 4/2, 7/B, 112 bis
+_HOUSE_NO = r"\d{1,4}[a-zA-Z]?(?:[ ]?[-/][ ]?(?:\d{1,4}[a-zA-Z]?|[A-Za-z](?![\w])))?(?:[ ](?:bis|ter)(?![\w]))?"
 _PARTICLES_FR_ES_IT = r"(?:[ ]+(?i:de la|de las|de los|de l'|del|de|du|des|la|le|les|d'|dei|degli|della|delle|di))?"
 # Three patterns, so each starts with what the regex engine can skip to quickly: a house number (en, fr), a street
 # word with a German/Dutch suffix, a street word first (de, es, it, be).
 _ADDRESS_NUMBER_FIRST = re.compile(
     # 12 Main Street, 1234 N Maple Ave, 42 West 42nd Street, 14a Queen's Parade
     rf"\d(?<![\w#-]\d)\d{{0,4}}[A-Za-z]?,?[ ]+(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?[ ]+)?"
-    rf"(?:(?:{_CAP}(?:['’]s)?|\d{{1,3}}(?:st|nd|rd|th))[ ]+){{1,3}}{_STREET_TYPES}(?![\w])"
+    rf"(?:(?:{_CAP}(?:['’]s)?|\d{{1,3}}(?:st|nd|rd|th))[ ]+){{1,3}}{_STREET_TYPES}(?:[ ](?:NE|NW|SE|SW|N|S|E|W)\.?)?"
+    r"(?![\w])"
     # 45 rue de Rivoli, 12, bd de la Liberté, 3 bis avenue Jean-Jaurès
     rf"|\d(?<![\w#-]\d)\d{{0,3}}(?:[ ]?(?:(?i:bis|ter|quater)|[A-Da-d]))?,?[ ]+(?:[Rr]ue|[Aa]venue|[Aa]v\.|"
     rf"[Bb]oulevard|[Bb]d\.?|[Pp]lace|[Qq]uai|[Cc]hemin|[Aa]llée|[Ii]mpasse|[Cc]ours|[Rr]oute|[Rr]te|[Ss]quare|[Cc]alle|[Vv]ia|"
@@ -950,7 +952,8 @@ _STREET_PREFIX_BEFORE = re.compile(r"(?<![\w-])(?:Van|De|Den|Van der|Van de|Sank
 _ADDRESS_WORD_FIRST = re.compile(
     r"(?=[AIZUHVBCcPpRrTtGgSsLlFf])(?:"
     # Am Markt 5, Unter den Eichen 3, Zum Sportplatz 7
-    rf"(?<![\w])(?:Am|An [Dd]er|An [Dd]en|Im|In [Dd]er|In [Dd]en|Auf [Dd]er|Auf [Dd]em|Auf [Dd]en|Zum|Zur|"
+    rf"(?<![\w])(?:Laan van|Laan op|Laan der|Am|An [Dd]er|An [Dd]en|Im|In [Dd]er|In [Dd]en|Auf [Dd]er|Auf [Dd]em|"
+    rf"Auf [Dd]en|Zum|Zur|"
     rf"Unter [Dd]en|Hinter [Dd]er|Hinter [Dd]em|Vor [Dd]em|Beim|Bei [Dd]er)[ ]+"
     rf"{_CAP}(?:[ ]{_CAP})?[ ]+{_HOUSE_NO}(?![\w])"
     # Calle Mayor 15, 2º B; C/ de la Paz 23, 3º izq.; Via Garibaldi 15; Corso Vittorio Emanuele II 12; Rue de
@@ -983,8 +986,14 @@ _ADDRESS_TAIL = re.compile(
     r"|Dublin[ ]\d{1,2}(?!\d)"
     r")"
 )
+_UNIT_AFTER = re.compile(
+    r",?[ ]+(?:\d{1,2}\.?[ ]?(?:OG|Stock|Etage|étage|e[ ]étage|ème[ ]étage|er[ ]étage|(?:st|nd|rd|th)[ ]floor|piso|"
+    r"planta|piano)|(?:Hinterhaus|Vorderhaus|Seitenflügel|Gartenhaus|Dachgeschoss|EG|DG)"
+    r"|(?:int|esc|scala)\.?[ ]?\w{1,3}|"
+    r"(?:étage|floor|piso|piano)[ ]\d{1,2})(?![\w])")
 # "Flat 3, 12 Main Street", "Apt 4B, ...": the unit before a street is part of the address
-_UNIT_BEFORE = re.compile(r"(?i)\b(?:flat|apt\.?|apartment|unit|suite)[ ]+\w{1,5},?[ ]+$|\bn[°º][ ]?$|\bno\.[ ]?$")
+_UNIT_BEFORE = re.compile(r"(?i)\b(?:flat|apt\.?|apartment|unit|suite)[ ]+\w{1,5},?[ ]+$|\bn[°º][ ]?$|\bno\.[ ]?$"
+                          r"|\b\d{1,2}(?:st|nd|rd|th)[ ]floor,?[ ]+$")
 
 
 def _address_candidates(text: str) -> Iterator[re.Match]:
@@ -999,14 +1008,18 @@ def _find_address(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     for m in _address_candidates(text):
         unit = (_UNIT_BEFORE.search(text, max(0, m.start() - 20), m.start())
                 or _STREET_PREFIX_BEFORE.search(text, max(0, m.start() - 12), m.start()))
-        tail = _ADDRESS_TAIL.match(text, m.end())
-        yield (unit.start() if unit else m.start()), tail.end() if tail else m.end()
+        end = m.end()
+        unit_after = _UNIT_AFTER.match(text, end)
+        if unit_after:
+            end = unit_after.end()
+        tail = _ADDRESS_TAIL.match(text, end)
+        yield (unit.start() if unit else m.start()), tail.end() if tail else end
 
 
 # --- NAME ----------------------------------------------------------------------------------------
 _UP, _LOW = "A-ZÀ-ÖØ-ÞĀ-ſ", "a-zß-öø-ÿĀ-ſ"  # Ā-ſ: Łukasz, Dvořák, Yıldız
-# Anna, O'Brien, McDonald, Müller-Lüdenscheidt
-_NAME_WORD = rf"(?:[{_UP}]['’])?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:-[{_UP}][{_LOW}]+){{0,2}}"
+# Anna, O'Brien, Dell'Acqua, McDonald, Müller-Lüdenscheidt
+_NAME_WORD = rf"(?:[{_UP}](?:[{_LOW}]{{2,3}})?['’])?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:-[{_UP}][{_LOW}]+){{0,2}}"
 # particles inside a full name: "Ludwig van Beethoven", "María de la Cruz", "Anna von der Heide"
 _PARTICLE = (r"(?i:van|von|der|den|de|del|della|la|le|di|da|dos|das|do|du|ten|ter|zu|vom|ó|ní|al|bin|ibn|abu|"
              r"dal|y|el|ap|ben|bint|bat|mac)")  # any case: "DE LA FUENTE"
@@ -1351,6 +1364,7 @@ _NOT_BEFORE_FAMILY = frozenset("""
     domingo januar februar märz mai juni juli oktober dezember janvier février mars avril juin juillet août
     enero febrero marzo abril mayo junio julio agosto
     new old big small north south east west upper lower great little saint san santa st sankt
+    black white gray grey silver gold blue green red rose space midnight jet
     model series edition version pro max mini plus ultra lite air smart home office store shop online
 """.split()) | _NOT_NAMES
 _DETERMINER_BEFORE = re.compile(

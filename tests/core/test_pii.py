@@ -616,3 +616,79 @@ def test_cli_anonymize_with_surrogates(tmp_path, monkeypatch):
     bad = CliRunner().invoke(app, ["anonymize", str(src), "-o", str(out), "--fields", "msg", "--replacement", "x"])
     # the CLI's entry point prints a RetuneError as one line; through CliRunner it surfaces as the exception
     assert bad.exit_code != 0 and "pii.replacement" in (bad.output + str(bad.exception))
+
+
+# --- round 2: names without cues (lexicons of many origins), street forms, spans that stay tight -------------
+NAMES_WITHOUT_CUES = [
+    ("I already spoke to Kwabena yesterday.", ["Kwabena"]),  # a given name alone (Ghana)
+    ("Yesterday Thandiwe Okonkwo called twice.", ["Thandiwe Okonkwo"]),  # given + family name
+    ("It was signed by Xiaoling Tesfaye.", ["Xiaoling Tesfaye"]),  # unknown given name, lexicon family name
+    ("Ich habe mit Małgorzata Wiśniewska gesprochen.", ["Małgorzata Wiśniewska"]),  # Polish letters, after "mit"
+    ("J'ai appelé Aurélien de la Fuente hier soir.", ["Aurélien de la Fuente"]),  # particles
+    ("He hablado con Íñigo Etxeberria-Goikoetxea ayer.", ["Íñigo Etxeberria-Goikoetxea"]),  # hyphenated
+    ("Ho parlato con Ludovica Dell'Acqua ieri.", ["Ludovica Dell'Acqua"]),
+    ("Your colleague Seo-yeon Park promised a refund.", ["Seo-yeon Park"]),  # Korean, hyphen and lower case
+    ("We asked Haruki Watanabe and then Youssef El Amrani.", ["Haruki Watanabe", "Youssef El Amrani"]),
+    ("Mijn buurman Sjoerd van der Linden tekende.", ["Sjoerd van der Linden"]),
+    ("The driver said Mwangi Kamau was not home.", ["Mwangi Kamau"]),
+]
+NAME_HARD_NEGATIVES = [
+    "The Casper mattress and my Oscar vacuum arrived.",  # products named like people
+    "I ordered a Hugo Boss watch and a Mercedes key fob.",
+    "It broke in June, again on 8 Jan 2026 and since Mai.",  # months (Jan, Mai)
+    "We moved to Florence last year, then to Georgia.",  # places
+    "Thanks. Weber said nothing.",  # a sentence start is no first name for a family name
+    "Does it work with Alexa or the Leo 2?",  # brand + model
+    "Space Gray Hansen headphones",  # a colour before a family name
+    "Can you help? Unfortunately the app crashed.",  # "Can" is a Turkish given name, and a verb
+]
+STREETS = [
+    ("Bitte an Lindenstraße 12, 10115 Berlin senden, danke.", "Lindenstraße 12, 10115 Berlin"),
+    ("Meine Adresse: Rosenweg 4a, 3. OG, 80331 München bitte", "Rosenweg 4a, 3. OG, 80331 München"),
+    ("Ik woon op Laan van Meerdervoort 52, 2517 AE Den Haag", "Laan van Meerdervoort 52, 2517 AE Den Haag"),
+    ("Stuur het naar Prinsengracht 263-1, 1016 GV Amsterdam aub", "Prinsengracht 263-1, 1016 GV Amsterdam"),
+    ("Mon adresse : 12 bis rue Victor Hugo, 2e étage, 69002 Lyon merci",
+     "12 bis rue Victor Hugo, 2e étage, 69002 Lyon"),
+    ("c'est au n° 88 rue Pasteur, 33000 Bordeaux.", "n° 88 rue Pasteur, 33000 Bordeaux"),
+    ("Mon adresse est 103 bis, rue pasteur merci", "103 bis, rue pasteur"),  # lower case: one word of street
+    ("Envíelo a Plaza Mayor nº 7, 28013 Madrid por favor", "Plaza Mayor nº 7, 28013 Madrid"),
+    ("Spedire a Viale dei Mille 7/B, int. 3, 50131 Firenze grazie", "Viale dei Mille 7/B, int. 3, 50131 Firenze"),
+    ("Please send to 3rd floor, 10 Downing Street, London SW1A 2AA.", "3rd floor, 10 Downing Street, London SW1A 2AA"),
+    ("We are at 1600 Pennsylvania Avenue NW, Washington, DC 20500",
+     "1600 Pennsylvania Avenue NW, Washington, DC 20500"),
+    ("Woonadres: Oudegracht 112 bis, bedankt", "Oudegracht 112 bis"),
+]
+
+
+@pytest.mark.parametrize(("text", "names"), NAMES_WITHOUT_CUES)
+def test_names_without_cues_are_found(text, names):
+    assert [(m.entity, m.value) for m in find_pii(text)] == [("NAME", n) for n in names]
+
+
+@pytest.mark.parametrize("text", NAME_HARD_NEGATIVES)
+def test_name_hard_negatives_survive(text):
+    assert find_pii(text, ["NAME"]) == []
+
+
+@pytest.mark.parametrize(("text", "address"), STREETS)
+def test_street_forms_and_only_the_town_that_follows(text, address):
+    assert [(m.entity, m.value) for m in find_pii(text, ["ADDRESS"])] == [("ADDRESS", address)]
+
+
+def test_town_after_a_postcode_does_not_take_the_next_words():
+    text = "Lieferung an Hauptstraße 5, 80331 München Bitte Rückruf, oder Frankfurt am Main nächste Woche"
+    assert [m.value for m in find_pii(text, ["ADDRESS"])] == ["Hauptstraße 5, 80331 München"]
+    text = "Adresse: Kirchweg 3, 60311 Frankfurt am Main Danke"
+    assert [m.value for m in find_pii(text, ["ADDRESS"])] == ["Kirchweg 3, 60311 Frankfurt am Main"]
+
+
+def test_name_lexicons_ship_as_package_data():
+    import tomllib
+
+    import retune.pii as engine
+
+    data = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    shipped = data["tool"]["setuptools"]["package-data"]["retune"]
+    assert {"pii_given_names.txt", "pii_family_names.txt"} <= set(shipped)
+    assert len(engine._GIVEN_NAMES) > 2000 and len(engine._FAMILY_NAMES) > 1500
+    assert not engine._GIVEN_NAMES & {"may", "june", "oscar", "florence", "mercedes", "can"}
