@@ -128,6 +128,7 @@ def run_retune(rows: list[dict], options: PiiOptions | None = None) -> tuple[lis
                         for m in find_pii(rows[i]["text"], known_names=known, options=options)]
     conversations = [[rows[i]["text"] for i in indices] for indices in by_conv.values()]
     pii_engine._cued_names.cache_clear()  # no head start from the scoring pass above
+    pii_engine._lexicon_spans.cache_clear()
     pii_engine._ner_names.cache_clear()
     start = time.process_time()  # CPU seconds of this process: other jobs on the shared machine do not count
     for texts in conversations:

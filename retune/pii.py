@@ -1415,16 +1415,28 @@ def _lexicon_names(text: str, recased: bool = False) -> Iterator[tuple[int, int]
         yield m.start(), end
 
 
+_NAME_PARTICLES = frozenset("van von der den del della dos das ten ter vom ibn abu dal ben bint bat mac".split())
+
+
+@lru_cache(maxsize=4096)  # names_in and find_pii ask for the same text one after the other
+def _lexicon_spans(text: str, recased: bool) -> tuple[tuple[int, int], ...]:
+    return tuple(_lexicon_names(text, recased))
+
+
 def _find_name(text: str, known_names: Iterable[str] = (), recased: bool = False) -> Iterable[tuple[int, int]]:
     names: set[str] = {n for n in known_names if n}
     for start, name in _cued_names(text):
         names.add(name)
         yield start, start + len(name)
-    yield from _lexicon_names(text, recased)
+    for start, end in _lexicon_spans(text, recased):
+        yield start, end
+        if " " in text[start:end]:  # a whole name ("Thandiwe Okonkwo"): its parts are names too ("Okonkwo said")
+            names.add(text[start:end])
     # a name seen in a cue is personal data wherever else it occurs in the text (also its parts)
     tokens = set(names)
     for name in names:
-        tokens.update(w for w in name.split(" ") if len(w) >= 3 and w.lower() not in _NOT_NAMES)
+        tokens.update(w for w in name.split(" ")
+                      if len(w) >= 3 and w.lower() not in _NOT_NAMES and w.lower() not in _NAME_PARTICLES)
     for token in sorted(tokens, key=len, reverse=True):
         start = text.find(token)
         while start != -1:  # str.find, not a regex: a pattern per name would be compiled for every record
@@ -1444,6 +1456,8 @@ def names_in(text: str, options: PiiOptions | None = None) -> set[str]:
     turns of a conversation."""
     folded = shadow(text).text
     names = {name for _, name in _cued_names(folded)}
+    cased = _cased(folded)  # whole names from the lexicons too: "Thandiwe Okonkwo" makes "Okonkwo" a name later
+    names.update(n for s, e in _lexicon_spans(cased, cased is not folded) if " " in (n := cased[s:e]))
     if options is not None and options.ner_model:
         names.update(folded[s:e] for s, e in _ner_names(options.ner_model, folded))
     return names

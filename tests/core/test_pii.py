@@ -692,3 +692,11 @@ def test_name_lexicons_ship_as_package_data():
     assert {"pii_given_names.txt", "pii_family_names.txt"} <= set(shipped)
     assert len(engine._GIVEN_NAMES) > 2000 and len(engine._FAMILY_NAMES) > 1500
     assert not engine._GIVEN_NAMES & {"may", "june", "oscar", "florence", "mercedes", "can"}
+
+
+def test_a_whole_name_from_the_lexicons_makes_its_parts_names_later_and_in_other_turns():
+    text = "I spoke with Thandiwe Okonkwo yesterday. Later Okonkwo said the parcel was gone."
+    assert [m.value for m in find_pii(text)] == ["Thandiwe Okonkwo", "Okonkwo"]
+    assert names_in("Ludwig van Beethoven called") == {"Ludwig van Beethoven"}
+    later = "Beethoven says it is broken, van der Berg too"  # the particles are not names
+    assert [m.value for m in find_pii(later, known_names=names_in("Ludwig van Beethoven called"))] == ["Beethoven"]
