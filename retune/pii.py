@@ -919,8 +919,9 @@ _STREET_TYPES = (r"(?:Street|St\.?|Road|Rd\.?|Avenue|Ave\.?|Lane|Ln\.?|Drive|Dr\
                  r"Ct\.?|Place|Pl\.?|Terrace|Close|Crescent|Square|Sq\.?|Parkway|Pkwy\.?|Row|Gardens|Hill|Parade|Mews|"
                  r"Grove|Walk|Rise|View|Green|Circle|Cir\.?|Trail|Highway|Hwy\.?|Park|Quay|Wharf|Yard)")
 # 12, 12a, 12-14, 4/2, 7/B, 112 bis
-_HOUSE_NO = r"\d{1,4}[a-zA-Z]?(?:[ ]?[-/][ ]?(?:\d{1,4}[a-zA-Z]?|[A-Za-z](?![\w])))?(?:[ ](?:bis|ter)(?![\w]))?"
-_PARTICLES_FR_ES_IT = r"(?:[ ]+(?i:de la|de las|de los|de l'|del|de|du|des|la|le|les|d'|dei|degli|della|delle|di))?"
+_HOUSE_NO = r"\d{1,4}[a-zA-Z]?(?:[ ]?[-/][ ]?(?:\d{1,4}[a-zA-Z]?|[A-Za-z](?![\w]))){0,2}(?:[ ](?:bis|ter)(?![\w]))?"
+_PARTICLES_FR_ES_IT = (r"(?:[ ]+(?i:de la|de las|de los|de l'|del|de|du|des|la|le|les|d'|dei|degli|della|delle|di|"
+                       r"da|das|do|dos))?")
 # Three patterns, so each starts with what the regex engine can skip to quickly: a house number (en, fr), a street
 # word with a German/Dutch suffix, a street word first (de, es, it, be).
 _ADDRESS_NUMBER_FIRST = re.compile(
@@ -960,7 +961,7 @@ _ADDRESS_WORD_FIRST = re.compile(
     # la Loi 16 (Belgium)
     rf"|(?<![\w])(?:[Cc]alle|C/|c/|[Aa]venida|[Aa]vda\.|[Aa]v\.|[Pp]aseo|P[ºo]\.?|[Pp]laza|[Pp]za\.|[Cc]amino|"
     rf"[Rr]onda|[Cc]arrer|[Tt]raves[ií]a|[Cc]arretera|[Cc]tra\.|[Pp]asseig|[Pp]laça|[Rr]ambla|[Gg]lorieta|"
-    rf"[Vv]ia|[Vv]iale|[Cc]orso|[Pp]iazza|[Pp]iazzale|[Ll]argo|[Vv]icolo|[Ss]trada|[Ll]ungomare|"
+    rf"[Rr]ua|[Tt]ravessa|[Aa]lameda|[Pp]raça|[Vv]ia|[Vv]iale|[Cc]orso|[Pp]iazza|[Pp]iazzale|[Ll]argo|[Vv]icolo|[Ss]trada|[Ll]ungomare|"
     rf"Rue|Avenue|Chaussée|Boulevard)"
     rf"{_PARTICLES_FR_ES_IT}(?:[ ]+(?:{_CAP}|[IVX]{{1,4}}|\d{{1,2}}[ ]de[ ]{_CAP})){{1,4}},?[ ]+(?:n[ºo°][ ]?|n\.[ ]?)?"
     rf"{_HOUSE_NO}"
@@ -984,7 +985,12 @@ _ADDRESS_TAIL = re.compile(
     rf"|(?:{_TOWN},?[ ]+)?{_UK_POSTCODE}(?![\w])"  # Bristol BS1 4DJ
     rf"|{_TOWN},[ ]*[A-Z]{{2}}[ ]+\d{{5}}(?:-\d{{4}})?"  # Austin, TX 78701
     r"|Dublin[ ]\d{1,2}(?!\d)"
+    rf"|\d{{4}}-\d{{3}}[ ]+{_TOWN}"  # 4050-265 Porto
     r")"
+    # and the country after the town
+    r"(?:(?:,[ ]*|[ ]+|[ ]*(?:<br ?/?>|\r?\n)[ ]*)(?:Germany|Deutschland|France|Spain|España|Italy|Italia|Portugal|"
+    r"Netherlands|Nederland|Belgium|Belgique|België|Austria|Österreich|Switzerland|Schweiz|Suisse|Svizzera|Ireland|"
+    r"UK|U\.K\.|United Kingdom|England|Scotland|Wales|USA|U\.S\.A\.|United States|Poland|Polska|Luxembourg)(?![\w]))?"
 )
 _UNIT_AFTER = re.compile(
     r",?[ ]+(?:\d{1,2}\.?[ ]?(?:OG|Stock|Etage|étage|e[ ]étage|ème[ ]étage|er[ ]étage|(?:st|nd|rd|th)[ ]floor|piso|"

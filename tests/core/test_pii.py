@@ -657,6 +657,10 @@ STREETS = [
     ("We are at 1600 Pennsylvania Avenue NW, Washington, DC 20500",
      "1600 Pennsylvania Avenue NW, Washington, DC 20500"),
     ("Woonadres: Oudegracht 112 bis, bedankt", "Oudegracht 112 bis"),
+    ("Morada: Avenida da Liberdade, 110, 1269-046 Lisboa obrigado", "Avenida da Liberdade, 110, 1269-046 Lisboa"),
+    ("Lieferadresse: Mariahilfer Straße 45/3/12, 1060 Wien, Österreich danke",
+     "Mariahilfer Straße 45/3/12, 1060 Wien, Österreich"),  # the country after the town
+    ("Anna wrote:\nHauptstraße 12\n80331 München\nGermany\n\nThanks", "Hauptstraße 12\n80331 München\nGermany"),
 ]
 
 
