@@ -1221,7 +1221,7 @@ def _trim_name(name: str) -> str:
     words = []
     for word in name.split(" "):
         bare = word.lower().replace("’", "'").removesuffix("'s")  # "Wendy's"
-        if bare in _NOT_NAMES:
+        if bare in _NOT_NAMES or (words and bare in _NOT_AFTER_GIVEN):  # "thanks anna for the help"
             break
         words.append(word)
     return " ".join(words)
@@ -1373,6 +1373,20 @@ _NOT_BEFORE_FAMILY = frozenset("""
     black white gray grey silver gold blue green red rose space midnight jet
     model series edition version pro max mini plus ultra lite air smart home office store shop online
 """.split()) | _NOT_NAMES
+# Words that follow a first name without being its family name ("thanks anna for the help", title-cased; "Priya
+# Yesterday"; "Danke Anna Grüße"): function words, time words, greetings (en/de/fr/es/it/nl)
+_NOT_AFTER_GIVEN = frozenset("""
+    for from to at in on of off by as if but nor yet or and the a an is was are were has had have will would can
+    could should did does do not too also then than that this these those there here when while who whom whose
+    yesterday today tomorrow tonight now soon again already still later earlier asap
+    gestern heute morgen jetzt bald noch schon auch aber und oder nicht mit von zu bei aus nach für grüße gruß
+    danke bitte hallo tschüss liebe lieber viele beste
+    hier aujourd demain maintenant encore aussi mais avec pour chez merci bonjour salut cordialement bises
+    ayer hoy mañana ahora también pero con para desde gracias hola saludos abrazos besos
+    ieri oggi domani adesso anche ma con per grazie ciao saluti
+    gisteren vandaag nu ook maar met voor bedankt groeten hoi
+    thanks thank cheers regards best hi hello hey dear please sorry ok okay yes no
+""".split())
 _DETERMINER_BEFORE = re.compile(
     r"(?i)\b(?:my|the|a|an|your|our|their|his|her|this|that|new|old|mein|meine|meinen|dein|der|die|das|den|"
     r"dem|ein|eine|einen|mon|ma|mes|le|la|les|un|une|ton|son|mi|mis|el|los|las|una|su|tu)"
@@ -1414,7 +1428,8 @@ def _lexicon_names(text: str, recased: bool = False) -> Iterator[tuple[int, int]
             continue
         family = _FAMILY_NAME.match(text, m.end())
         end = m.end()
-        if family and family.group(1).lower() not in _NOT_BEFORE_FAMILY:
+        if family and family.group(1).lower() not in _NOT_BEFORE_FAMILY and family.group(1).lower() not in \
+                _NOT_AFTER_GIVEN:
             if _ORG_AFTER.match(text, family.end()):  # "Martin Logan Support": a company named after a person
                 continue
             end = family.end()

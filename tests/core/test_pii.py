@@ -704,3 +704,13 @@ def test_a_whole_name_from_the_lexicons_makes_its_parts_names_later_and_in_other
     assert names_in("Ludwig van Beethoven called") == {"Ludwig van Beethoven"}
     later = "Beethoven says it is broken, van der Berg too"  # the particles are not names
     assert [m.value for m in find_pii(later, known_names=names_in("Ludwig van Beethoven called"))] == ["Beethoven"]
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    ("thanks anna for the help, i will call kwame okafor tomorrow and then priya about it",
+     ["anna", "kwame okafor", "priya"]),  # title-cased for the rules: "For", "Tomorrow" are no family names
+    ("I told Priya Yesterday it broke", ["Priya"]),
+    ("Danke Anna Grüße aus Köln", ["Anna"]),
+])
+def test_name_spans_do_not_take_the_next_word(text, names):
+    assert [m.value for m in find_pii(text, ["NAME"])] == names
