@@ -1340,7 +1340,8 @@ def _word_list(name: str) -> frozenset[str]:
     words = set()
     for line in (_DATA / name).read_text(encoding="utf-8").splitlines():
         words.update(line.split("#", 1)[0].lower().split())
-    return frozenset(words | {unicodedata.normalize("NFKD", w).encode("ascii", "ignore").decode() for w in words})
+    words |= {unicodedata.normalize("NFKD", w).encode("ascii", "ignore").decode() for w in words}
+    return frozenset(w for w in words if len(w) >= 3)  # two letters ("Li", "Na", "Vo") are too often something else
 
 
 _GIVEN_NAMES = _GIVEN_NAMES | _word_list("pii_given_names.txt")
