@@ -1410,13 +1410,18 @@ def _lexicon_names(text: str, recased: bool = False) -> Iterator[tuple[int, int]
         if word in _FAMILY_NAMES and not recased:
             before = _WORD_BEFORE_FAMILY.search(text, max(0, m.start() - 40), m.start())
             if (before is not None and before.group(1).lower() not in _NOT_BEFORE_FAMILY
-                    and not _ORG_AFTER.match(text, m.end()) and not _MODEL_AFTER.match(text, m.end())
-                    # "Thanks. Weber said": a capitalised sentence start is no evidence of a first name
-                    and (before.group(1).lower() in _GIVEN_NAMES
-                         or not _SENTENCE_END_BEFORE.search(text, max(0, before.start() - 4), before.start()))):
+                    and not _ORG_AFTER.match(text, m.end()) and not _MODEL_AFTER.match(text, m.end())):
                 family = _FAMILY_NAME.match(text, m.end())  # "Zhiwei Tesfaye Moyo"
-                yield before.start(), family.end() if family and family.group(1).lower() in _FAMILY_NAMES else m.end()
-                continue
+                end = family.end() if family and family.group(1).lower() in _FAMILY_NAMES else m.end()
+                if (before.group(1).lower() in _GIVEN_NAMES
+                        or not _SENTENCE_END_BEFORE.search(text, max(0, before.start() - 4), before.start())):
+                    yield before.start(), end
+                    continue
+                if word not in _GIVEN_NAMES:
+                    # "Yesterday Adeyemi said": a capitalised sentence start is no evidence of a first name, so the
+                    # family name alone
+                    yield m.start(), end
+                    continue
         if word not in _GIVEN_NAMES:
             continue
         if word in _NOT_NAMES:

@@ -631,6 +631,8 @@ NAMES_WITHOUT_CUES = [
     ("We asked Haruki Watanabe and then Youssef El Amrani.", ["Haruki Watanabe", "Youssef El Amrani"]),
     ("Mijn buurman Sjoerd van der Linden tekende.", ["Sjoerd van der Linden"]),
     ("The driver said Mwangi Kamau was not home.", ["Mwangi Kamau"]),
+    # at a sentence start an unknown capitalised word is no first name: the lexicon family name alone
+    ("Yesterday Adeyemi called. Oluwadamilare Adeyemi signed.", ["Adeyemi", "Adeyemi"]),
 ]
 NAME_HARD_NEGATIVES = [
     "The Casper mattress and my Oscar vacuum arrived.",  # products named like people
