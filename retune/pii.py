@@ -1397,6 +1397,31 @@ _LEXICON_NAME = re.compile(rf"(?<![\w@./#-])(?:[{_UP}]['’])?[{_UP}][{_LOW}]+(?
 _FAMILY_NAME = re.compile(rf"[ ](?:{_PARTICLE}[ ]){{0,2}}({_NAME_WORD})(?![\w@-])")
 # the capitalised word right before a lexicon family name ("Thandiwe Okonkwo", "Ana de Souza")
 _WORD_BEFORE_FAMILY = re.compile(rf"(?<![\w@./#-])({_NAME_WORD})[ ](?:{_PARTICLE}[ ]){{0,2}}$")
+# companies, brands and places named after people: "Ralph Lauren", "Morgan Stanley", "Santa Monica"
+_BRAND_PAIRS = frozenset(pair.replace("_", " ") for pair in """
+    morgan_stanley goldman_sachs bowers_wilkins harman_kardon ralph_lauren calvin_klein tommy_hilfiger hugo_boss
+    louis_vuitton marks_spencer dolce_gabbana ernst_young johnson_controls johnson_johnson procter_gamble
+    mercedes_benz rolls_royce aston_martin harley_davidson fred_perry ted_baker paul_smith kate_spade michael_kors
+    tom_ford jack_wolfskin john_deere wells_fargo charles_schwab bang_olufsen martin_logan ben_sherman dr_martens
+    jack_daniels john_lewis tommy_bahama victoria_beckham kenneth_cole marc_jacobs vera_wang estee_lauder
+    giorgio_armani stella_mccartney hewlett_packard black_decker lucas_film walt_disney
+""".split())
+_PLACE_BEFORE = re.compile(r"(?:San|Santa|Santo|São|Saint|Sainte|St\.?|Sankt|Fort|Port|Lake|Mount|Cape)[ ]$")
+_PAIR_AROUND = re.compile(rf"({_NAME_WORD})[ ]$")
+_PAIR_AFTER = re.compile(rf"[ ]({_NAME_WORD})")
+
+
+def _brand_or_place(text: str, start: int, end: int) -> bool:
+    """A lexicon name that is part of a company, brand or place name ("Ralph Lauren", "Santa Monica")."""
+    if _PLACE_BEFORE.search(text, max(0, start - 7), start):
+        return True
+    word = text[start:end].lower()
+    before = _PAIR_AROUND.search(text, max(0, start - 30), start)
+    after = _PAIR_AFTER.match(text, end)
+    return bool((before and f"{before.group(1).lower()} {word}" in _BRAND_PAIRS)
+                or (after and f"{word} {after.group(1).lower()}" in _BRAND_PAIRS))
+
+
 _DAY_BEFORE = re.compile(r"\d{1,2}\.?[ ]$")
 _YEAR_AFTER = re.compile(r"\.?[ ](?:\d{4}|\d{1,2}(?:st|nd|rd|th)?,?[ ]\d{4})(?!\d)")
 _SENTENCE_END_BEFORE = re.compile(r"(?:^|[.!?:;\n>\"“(]|\s[-–—])\s*$")
@@ -1407,6 +1432,8 @@ def _lexicon_names(text: str, recased: bool = False) -> Iterator[tuple[int, int]
     names with a capitalised word before them (not at a sentence start, not in text that was title-cased)."""
     for m in _LEXICON_NAME.finditer(text):
         word = m.group().lower()
+        if (word in _FAMILY_NAMES or word in _GIVEN_NAMES) and _brand_or_place(text, m.start(), m.end()):
+            continue
         if word in _FAMILY_NAMES and not recased:
             before = _WORD_BEFORE_FAMILY.search(text, max(0, m.start() - 40), m.start())
             if (before is not None and before.group(1).lower() not in _NOT_BEFORE_FAMILY

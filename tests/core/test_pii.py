@@ -642,6 +642,8 @@ NAME_HARD_NEGATIVES = [
     "Thanks. Weber said nothing.",  # a sentence start is no first name for a family name
     "Does it work with Alexa or the Leo 2?",  # brand + model
     "Space Gray Hansen headphones",  # a colour before a family name
+    "I bought a Ralph Lauren shirt; Morgan Stanley and Bowers Wilkins too.",  # companies named after people
+    "Our office in Santa Monica uses Philips Hue lights.",  # a place named after a person
     "Can you help? Unfortunately the app crashed.",  # "Can" is a Turkish given name, and a verb
 ]
 STREETS = [
