@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -54,6 +55,14 @@ def export(
         for v in result.variants
     ]
     latency_headers = [f"generate ms, prompt {n} (x eager)" for n in sorted(eager.prompt_ms)]
+    # The outlier-aware and sensitive recipes list the MatMuls they left in float beside the model.
+    kept_float = ""
+    for v in result.variants:
+        listed = v.path / "fp32_matmuls.json"
+        names = list(json.loads(listed.read_text())) if listed.exists() else []
+        if names:
+            more = " ..." if len(names) > 8 else ""
+            kept_float += f"{v.name} left {len(names)} MatMul(s) in float: {', '.join(names[:8])}{more}. "
     create_markdown_artifact(
         "## Export (ONNX)\n\n"
         + markdown_table(
@@ -66,10 +75,10 @@ def export(
         + f". {result.reason}\n\n"
         f"Parity: {len(prompts)} held-out prompts, {cfg.export.parity_new_tokens} greedy tokens; gate: greedy "
         f">= {gate.min_greedy_agreement}, top-1 >= {gate.min_top1_agreement}, logit rel. error <= "
-        f"{gate.max_logit_rel_err}. Latency: batch 1, {core_export.LATENCY_NEW_TOKENS} new tokens, median of "
-        f"{eager.runs} runs, {eager.threads} thread(s), eager (PyTorch generate, KV cache) and ONNX (onnxruntime, KV "
-        f"cache in IO binding) interleaved run by run; machine load average {result.load_average[0]:.1f} before, "
-        f"{result.load_average[1]:.1f} after.",
+        f"{gate.max_logit_rel_err}. {kept_float}Latency: batch 1, {core_export.LATENCY_NEW_TOKENS} new tokens, "
+        f"median of {eager.runs} runs, {eager.threads} thread(s), eager (PyTorch generate, KV cache) and ONNX "
+        f"(onnxruntime, KV cache in IO binding) interleaved run by run; machine load average "
+        f"{result.load_average[0]:.1f} before, {result.load_average[1]:.1f} after.",
         key="export",
         description=f"chosen: {result.chosen.name}",
     )
