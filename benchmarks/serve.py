@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +79,35 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_serve(config: Path) -> Iterator[str]:
+    """`retune serve` on a free port until the block ends (SIGTERM, then SIGKILL after 20 s); yields its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([str(RETUNE), "serve", "--config", str(config), "--port", str(port)],
+                              env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"retune serve did not start: {server.communicate()[1][-2000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
 
 
 def load(url: str, prompts: list[str], clients: int, seconds: float, max_tokens: int) -> dict[str, Any]:
@@ -150,23 +181,8 @@ def main() -> None:
                 "reload_seconds": 0, "response_cache_size": 4096}
     config.write_text(yaml.safe_dump({"workdir": str(run_dir / "work"), "serve": settings}))
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    server = subprocess.Popen([str(RETUNE), "serve", "--config", str(config), "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     load_before = os.getloadavg()
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"retune serve did not start: {server.communicate()[1][-2000:]}")
-            time.sleep(0.2)
+    with running_serve(config) as url:
         rng = random.Random(0)
         load(url, [question(rng) for _ in range(args.clients)], args.clients, 3, args.max_tokens)  # warm-up
         # Misses: every request a new question. Hits: a few questions, answered once before the phase starts.
@@ -179,13 +195,6 @@ def main() -> None:
                 "messages": [{"role": "user", "content": text}], "max_tokens": args.max_tokens, "temperature": 0})
         hits = load(url, repeated, args.clients, min(args.seconds, 15), args.max_tokens)
         server_metrics = httpx.get(f"{url}/metrics").text
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
     load_after = os.getloadavg()
 
     rows = [("1 client, cache misses", alone), (f"{args.clients} clients, cache misses (new questions)", misses),

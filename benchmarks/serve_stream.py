@@ -8,9 +8,7 @@ import os
 import platform
 import random
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from serve import RETUNE, SMOLLM2, WORK, build_package, free_port, question  # noqa: E402
+from serve import SMOLLM2, WORK, build_package, question, running_serve  # noqa: E402
 
 from retune.registry import Registry  # noqa: E402
 from retune.store import LocalStore  # noqa: E402
@@ -79,24 +77,9 @@ def main() -> None:
                 "response_cache_size": 0}  # every request generates: no cache hit hides the generation
     config.write_text(yaml.safe_dump({"workdir": str(run_dir / "work"), "serve": settings}))
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([str(RETUNE), "serve", "--config", str(config), "--port", str(port)],
-                              env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True, start_new_session=True)
     load_before = os.getloadavg()
     rows: list[dict[str, Any]] = []
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"retune serve did not start: {server.communicate()[1][-2000:]}")
-            time.sleep(0.2)
+    with running_serve(config) as url:
         rng = random.Random(0)
         with httpx.Client(timeout=300) as http:
             whole(http, url, question(rng), args.max_tokens)  # warm-up
@@ -111,13 +94,6 @@ def main() -> None:
                     w = whole(http, url, text, args.max_tokens)
                 rows.append({"whole_s": w[0], "first_piece_s": s[0], "stream_done_s": s[1], "tokens": w[2],
                              "pieces": s[3], "same_text": s[2] == w[1]})
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
     load_after = os.getloadavg()
 
     med = lambda key: statistics.median(r[key] for r in rows) * 1000  # noqa: E731
