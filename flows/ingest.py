@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from prefect import flow
 
+from flows.heartbeats import leave_heartbeat_threads_unjoined
 from retune.config import Config, SourceConfig, load_config
 from retune.contracts import ContractResult
 from retune.runs import new_run_id
@@ -16,6 +17,8 @@ from tasks.ingest import ingest, plan_ingest, read_partitions, remember_ingested
 from tasks.stages import stages
 from tasks.validate import validate
 from tasks.version import DatasetCommit, publish, version
+
+leave_heartbeat_threads_unjoined()  # no second of waiting at the end of each flow run
 
 
 @dataclass

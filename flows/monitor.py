@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import flow
 
+from flows.heartbeats import leave_heartbeat_threads_unjoined
 from retune.cache import StageCache, drift_key
 from retune.config import Config, load_config
 from retune.registry import Registry
@@ -11,6 +12,8 @@ from retune.runs import new_run_id
 from retune.store import open_store
 from tasks.drift import Monitoring, drift
 from tasks.stages import stages
+
+leave_heartbeat_threads_unjoined()  # no second of waiting at the end of each flow run
 
 
 @flow(name="monitor")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from prefect import flow
 
+from flows.heartbeats import leave_heartbeat_threads_unjoined
 from retune.cache import retrain_keys, training_set_key
 from retune.config import Config, load_config
 from retune.evaluation import EvalMetrics
@@ -23,6 +24,8 @@ from tasks.promote import Promotion, promote, promote_key, register_candidate
 from tasks.retrain_gate import check_new_data
 from tasks.stages import refresh_production, stages
 from tasks.training_set import build_training_set, prepare_base_model
+
+leave_heartbeat_threads_unjoined()  # no second of waiting at the end of each flow run
 
 RETRAIN_STAGES = ["build-training-set", "prepare-base-model", "finetune", "export", "evaluate", "register", "promote"]
 

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from prefect import flow
 
+from flows.heartbeats import leave_heartbeat_threads_unjoined
 from flows.ingest import ingest_flow
 from flows.monitor import drift_pending, monitor_flow
 from flows.retrain import retrain_flow, retrain_needed
@@ -16,6 +17,8 @@ from retune.store import open_store
 from tasks.ingest import commit_exists, ledger
 from tasks.stages import stages
 from tasks.summary import summarize
+
+leave_heartbeat_threads_unjoined()  # no second of waiting at the end of each flow run
 
 T = TypeVar("T")
 
@@ -43,8 +46,8 @@ def run_flow(
 
 def subflow_if(has_work: bool, subflow: Callable[..., T], *args: Any) -> T:
     """A flow with work to do runs as a subflow: its own run, logs and artifacts in the UI. One without runs its
-    body inline, the same stages and checks in this run: starting a flow run costs about a second (creation,
-    state changes, the heartbeat thread's join), most of a run that finds nothing new. The check only picks
+    body inline, the same stages and checks in this run: starting a flow run costs a few tenths of a second
+    (creation, state changes, its heartbeat thread), most of a run that finds nothing new. The check only picks
     where the body runs, never what it does, so a wrong guess costs time, not results."""
     return subflow(*args) if has_work else subflow.fn(*args)  # type: ignore[attr-defined]
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from prefect import flow
 
+from flows.heartbeats import leave_heartbeat_threads_unjoined
 from retune.config import load_config
 from retune.watch import LandedFile
 from tasks.watch import watch
+
+leave_heartbeat_threads_unjoined()  # no second of waiting at the end of each flow run
 
 
 @flow(name="watch")
