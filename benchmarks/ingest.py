@@ -57,14 +57,7 @@ def generate(out_dir: Path, turns: int, files: int) -> int:
         with gzip.open(out_dir / f"chat-{k:03d}.jsonl.gz", "wb", compresslevel=1) as chat:
             for c in span:
                 for raw in chat_lines:
-                    try:
-                        rec = json.loads(raw)
-                        if isinstance(rec, dict) and "conversation_id" in rec:
-                            rec["conversation_id"] = f"{rec['conversation_id']}-{c}"
-                        raw = json.dumps(rec, ensure_ascii=False).encode()
-                    except ValueError:
-                        pass  # malformed lines stay malformed: they exercise the quarantine
-                    chat.write(raw + b"\n")
+                    chat.write(copy_line(raw, c) + b"\n")
         with (out_dir / f"pairs-{k:03d}.csv").open("w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=header)
             writer.writeheader()
@@ -72,6 +65,18 @@ def generate(out_dir: Path, turns: int, files: int) -> int:
                 for row in pairs:
                     writer.writerow({**row, "conversation_id": f"{row['conversation_id']}-{c}"})
     return sum(p.stat().st_size for p in out_dir.iterdir())
+
+
+def copy_line(raw: bytes, copy: int) -> bytes:
+    """One chat line of batch1 as copy number `copy` (its own conversation id); malformed lines stay malformed:
+    they exercise the quarantine."""
+    try:
+        rec = json.loads(raw)
+    except ValueError:
+        return raw
+    if isinstance(rec, dict) and "conversation_id" in rec:
+        rec["conversation_id"] = f"{rec['conversation_id']}-{copy}"
+    return json.dumps(rec, ensure_ascii=False).encode()
 
 
 def generate_one_file(out_dir: Path, turns: int) -> int:
@@ -84,14 +89,7 @@ def generate_one_file(out_dir: Path, turns: int) -> int:
     with (out_dir / "all.jsonl").open("wb") as out:
         for c in range(copies):
             for raw in chat_lines:
-                try:
-                    rec = json.loads(raw)
-                    if isinstance(rec, dict) and "conversation_id" in rec:
-                        rec["conversation_id"] = f"{rec['conversation_id']}-{c}"
-                    raw = json.dumps(rec, ensure_ascii=False).encode()
-                except ValueError:
-                    pass  # malformed lines stay malformed: they exercise the quarantine
-                out.write(raw + b"\n")
+                out.write(copy_line(raw, c) + b"\n")
             for row in pairs:
                 row = {k: v for k, v in row.items() if v}  # an empty CSV cell is an absent field
                 out.write(json.dumps({**row, "conversation_id": f"{row.get('conversation_id', '')}-{c}"},

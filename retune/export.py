@@ -632,6 +632,23 @@ def _fold_transposed_weights(model: Any) -> None:
         graph.node.remove(node)
 
 
+def _embedding_lookups(graph: Any, row_multiple: int = 1) -> list[tuple[Any, Any]]:
+    """(Gather node, its float 2-D table) for each table only that Gather reads (the token embedding), whose rows
+    split into whole blocks of `row_multiple`; integer shape constants and tables still shared are left out."""
+    from onnx import TensorProto
+
+    inits = {i.name: i for i in graph.initializer}
+    found = []
+    for node in list(graph.node):
+        table = inits.get(node.input[0]) if node.op_type == "Gather" else None
+        if table is None or table.data_type != TensorProto.FLOAT or len(table.dims) != 2:
+            continue
+        if table.dims[1] % row_multiple or sum(node.input[0] in n.input for n in graph.node) > 1:
+            continue
+        found.append((node, table))
+    return found
+
+
 def _embeddings_to_fp16(model: Any) -> None:
     """Store Gather tables (the token embedding) in fp16 with a Cast back to fp32 after the lookup: half the
     bytes of the largest tensor, and 16 bits of mantissa are plenty for a lookup."""
@@ -639,15 +656,7 @@ def _embeddings_to_fp16(model: Any) -> None:
     from onnx import TensorProto, helper, numpy_helper
 
     graph = model.graph
-    inits = {i.name: i for i in graph.initializer}
-    for node in list(graph.node):
-        if node.op_type != "Gather" or node.input[0] not in inits:
-            continue
-        table = inits[node.input[0]]
-        if table.data_type != TensorProto.FLOAT or len(table.dims) != 2:
-            continue  # only float tables (embeddings), not integer shape constants
-        if sum(node.input[0] in n.input for n in graph.node) > 1:
-            continue  # still shared with another consumer: leave it float
+    for node, table in _embedding_lookups(graph):
         half = numpy_helper.from_array(numpy_helper.to_array(table).astype(np.float16), table.name)
         table.CopyFrom(half)
         original = node.output[0]
@@ -664,15 +673,7 @@ def _embeddings_to_int8(model: Any, block: int = _WEIGHT_ONLY_BLOCK) -> None:
     from onnx import TensorProto, helper, numpy_helper
 
     graph = model.graph
-    inits = {i.name: i for i in graph.initializer}
-    for node in list(graph.node):
-        if node.op_type != "Gather" or node.input[0] not in inits:
-            continue
-        table = inits[node.input[0]]
-        if table.data_type != TensorProto.FLOAT or len(table.dims) != 2 or table.dims[1] % block:
-            continue  # only float tables (embeddings) whose rows split into whole blocks
-        if sum(node.input[0] in n.input for n in graph.node) > 1:
-            continue  # still shared with another consumer: leave it float
+    for node, table in _embedding_lookups(graph, row_multiple=block):
         rows, dim = table.dims
         values = numpy_helper.to_array(table).reshape(rows, dim // block, block)
         scales = np.maximum(np.abs(values).max(-1, keepdims=True), 1e-12) / 127
