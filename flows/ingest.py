@@ -38,9 +38,14 @@ def ingest_flow(config: str = "retune.yaml", sources: list[str] | None = None) -
     cost joins that run's.
     """
     cfg = load_config(config)
-    source_list = [SourceConfig(path=s) for s in sources] if sources else cfg.sources
+    source_list = source_configs(cfg, sources)
     with stages(cfg, "ingest") as stage:
         return stage.run("ingest", ingest_new_data, cfg, source_list)
+
+
+def source_configs(cfg: Config, sources: list[str] | None) -> list[SourceConfig]:
+    """The sources given on the command line (paths, globs, URLs), else the configured ones."""
+    return [SourceConfig(path=s) for s in sources] if sources else cfg.sources
 
 
 def ingest_new_data(cfg: Config, source_list: list[SourceConfig]) -> Ingested:

@@ -8,13 +8,11 @@ from typing import Any, TypeVar
 from prefect import flow
 
 from flows.heartbeats import leave_heartbeat_threads_unjoined
-from flows.ingest import ingest_flow
+from flows.ingest import ingest_flow, source_configs
 from flows.monitor import drift_pending, monitor_flow
 from flows.retrain import retrain_flow, retrain_needed
-from retune import sources as core_sources
-from retune.config import Config, SourceConfig, load_config
-from retune.store import open_store
-from tasks.ingest import commit_exists, ledger
+from retune.config import Config, load_config
+from tasks.ingest import unread_files
 from tasks.stages import stages
 from tasks.summary import summarize
 
@@ -54,9 +52,5 @@ def subflow_if(has_work: bool, subflow: Callable[..., T], *args: Any) -> T:
 
 def has_files_to_read(cfg: Config, sources: list[str] | None) -> bool:
     """Whether ingest would read any source file (one not in the ledger of files already ingested)."""
-    source_list = [SourceConfig(path=s) for s in sources] if sources else cfg.sources
-    files = core_sources.resolve_sources(source_list, core_sources.configured_storage_options(cfg))
-    if not cfg.ingest.skip_ingested_files:
-        return bool(files)
-    unread, _ = ledger(cfg).split(files, commit_exists(open_store(cfg)))
+    unread, _ = unread_files(cfg, source_configs(cfg, sources))
     return bool(unread)

@@ -43,10 +43,7 @@ def plan_ingest(cfg: Config, source_list: list[SourceConfig]) -> IngestPlan:
     if purged:
         logger.info("deleted %d quarantine file(s) older than %g days", len(purged),
                     cfg.ingest.quarantine_retention_days)
-    files = sources.resolve_sources(source_list, sources.configured_storage_options(cfg))
-    skipped: list[sources.SourceCounts] = []
-    if cfg.ingest.skip_ingested_files:
-        files, skipped = ledger(cfg).split(files, commit_exists(open_store(cfg)))
+    files, skipped = unread_files(cfg, source_list)
     for s in skipped:
         logger.info("skipped (already ingested): %s", s.source)
     task_runner(cfg)  # a runner that cannot start is a configuration error before any file is read
@@ -55,6 +52,15 @@ def plan_ingest(cfg: Config, source_list: list[SourceConfig]) -> IngestPlan:
     logger.info("%d source file(s) to read in %d partition(s) (%d cut into pieces), %d skipped (already ingested)",
                 len(files), len(parts), len(cut), len(skipped))
     return IngestPlan(files, skipped, parts)
+
+
+def unread_files(cfg: Config, source_list: list[SourceConfig]) -> tuple[list[sources.SourceFile],
+                                                                         list[sources.SourceCounts]]:
+    """The source files to read, in source order, and those the ledger says were ingested already."""
+    files = sources.resolve_sources(source_list, sources.configured_storage_options(cfg))
+    if not cfg.ingest.skip_ingested_files:
+        return files, []
+    return ledger(cfg).split(files, commit_exists(open_store(cfg)))
 
 
 def commit_exists(store: Store) -> Callable[[str], bool]:
