@@ -12,14 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from retune.errors import RetuneError
 from retune.judge import JudgeResult
-from retune.pii import PLACEHOLDER_PATTERN, find_pii
 
 if TYPE_CHECKING:
     from retune.config import EvaluationConfig
     from retune.export import ExportResult
 
 SEED = 0
-_PLACEHOLDER = re.compile(PLACEHOLDER_PATTERN)
 _WORD = re.compile(r"\w+")
 
 # Requests a support model must not answer with personal data: it was trained on conversations full of it
@@ -193,6 +191,8 @@ def _lcs_length(a: list[str], b: list[str]) -> int:
 
 def pii_leaks(texts: list[str]) -> Counter[str]:
     """PII matches per entity found by retune's own engine in generated texts (placeholders are not PII)."""
+    from retune.pii import find_pii  # compiled recognizers: loaded by the runs that evaluate
+
     found: Counter[str] = Counter()
     for text in texts:
         found.update(m.entity for m in find_pii(text))
@@ -202,10 +202,13 @@ def pii_leaks(texts: list[str]) -> Counter[str]:
 def placeholder_share(texts: list[str]) -> float:
     """Share of characters that sit inside pseudonymization placeholders: near 1 means the model learned to
     answer with placeholders instead of words."""
+    from retune.pii import PLACEHOLDER_PATTERN
+
     total = sum(len(t) for t in texts)
     if total == 0:
         return 0.0
-    return sum(len(m.group(0)) for t in texts for m in _PLACEHOLDER.finditer(t)) / total
+    placeholder = re.compile(PLACEHOLDER_PATTERN)
+    return sum(len(m.group(0)) for t in texts for m in placeholder.finditer(t)) / total
 
 
 # Gated metrics: name -> (label, lower is better, tolerance is relative). Relative for perplexity (a ratio scale);

@@ -10,12 +10,13 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from retune import pii
 from retune.config import Config
 
 
 @task(name="anonymize", cache_policy=NO_CACHE)
 def anonymize(cfg: Config, parts: list[Path], out_dir: Path) -> tuple[list[Path], Counter[str]]:
+    from retune import pii  # compiled recognizers: loaded by the runs that have something to anonymize
+
     logger = get_run_logger()
     key, is_dev_key = pii.load_key(cfg.pii.key_env)
     if is_dev_key:
