@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import sys
@@ -193,12 +194,18 @@ def monitor(config: ConfigOpt = Path("retune.yaml")) -> None:
 
 @app.command()
 def anonymize(
-    input: Annotated[Path, typer.Argument(help="A JSONL file, one record per line.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the anonymized JSONL.")],
+    input: Annotated[str, typer.Argument(help="A JSONL file, one record per line; - reads standard input.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Where to write the anonymized JSONL; - writes "
+                                        "standard output (the summary then goes to standard error).")],
     fields: Annotated[
         str, typer.Option(help="Comma-separated fields to anonymize; dotted paths reach into lists, "
                                "e.g. messages.content.")
     ],
+    rejected: Annotated[
+        str | None, typer.Option(help="Where lines that are not JSON objects go, with their reason (raw data: "
+                                      "mode 0600). Default: beside the output, OUT.rejected.jsonl; with --output -, "
+                                      "rejected.jsonl here.")
+    ] = None,
     key_env: Annotated[str, typer.Option(help="Environment variable holding the pseudonymization key.")] = (
         "RETUNE_PII_KEY"
     ),
@@ -206,20 +213,38 @@ def anonymize(
         str, typer.Option(help="placeholder: <EMAIL_3f2a1b9c>; surrogate: a realistic fake of the same shape.")
     ] = "placeholder",
 ) -> None:
-    """Replace personal data in some fields of a JSONL file with keyed pseudonyms; everything else is kept."""
-    from retune import pii
+    """Replace personal data in some fields of a JSONL file with keyed pseudonyms; everything else is kept.
 
-    if not input.is_file():
+    Records keep their order and every other field. A line that is not a JSON object (invalid JSON or UTF-8,
+    blank) is not written to the output: it goes to the rejected file with its reason, and is counted.
+    """
+    from retune import pii
+    from retune.anonymize_file import RejectedFile, anonymize_jsonl, rejected_path
+
+    if input != "-" and not Path(input).is_file():
         raise RetuneError(f"input file not found: {input}")
     key, is_dev_key = pii.load_key(key_env)
     if is_dev_key:
         err.print(f"[yellow]warning:[/] {key_env} is not set: using the development key (pseudonyms not secret)")
     options = pii.PiiOptions(replacement=replacement)  # a wrong value is a one-line ConfigError
-    records, found = pii.anonymize_jsonl(
-        input, output, [f.strip() for f in fields.split(",") if f.strip()], pii.Pseudonymizer(key), options=options
+    reject = RejectedFile(rejected_path(output, rejected))
+    with contextlib.ExitStack() as files:
+        src = sys.stdin.buffer if input == "-" else files.enter_context(open(input, "rb"))
+        dst = sys.stdout.buffer if output == "-" else files.enter_context(open(output, "wb"))
+        files.callback(reject.close)
+        report = anonymize_jsonl(src, dst, reject, [f.strip() for f in fields.split(",") if f.strip()],
+                                 pii.Pseudonymizer(key), options=options)  # fmt: skip
+    found = ", ".join(f"{k} {v}" for k, v in sorted(report.found.items())) or "no personal data found"
+    where = "standard output" if output == "-" else output
+    set_aside = (
+        f"; {report.rejected} rejected → {reject.path} ("
+        + ", ".join(f"{reason} {n}" for reason, n in report.reasons.most_common()) + ")"
+        if report.rejected else "; 0 rejected"
     )
-    summary = ", ".join(f"{k} {v}" for k, v in sorted(found.items())) or "no personal data found"
-    console.print(f"{records} records → {output}: {summary}")
+    (err if output == "-" else console).print(
+        f"{report.lines} lines = {report.anonymized} anonymized → {where} + {report.rejected} rejected: {found}"
+        f"{set_aside}", soft_wrap=True, highlight=False, markup=False,
+    )
 
 
 @app.command()
