@@ -1747,16 +1747,60 @@ def _replace(text: str, matches: list[PiiMatch], pseudonymizer: Pseudonymizer,
     return "".join(out)
 
 
-def _touches_neighbour(text: str, start: int, end: int) -> bool:
-    """Whether a candidate beside this span could read it through a look-behind/look-ahead (at most 2 chars)."""
+# an HTML tag ("<br>", "</p>", '<td class="x">'): no recognizer's match starts or ends inside one or runs through
+# one, and look-arounds beside a tag read the tag's own "<" or ">", so a span a tag borders has no neighbour there
+_TAG_AFTER = re.compile(r"</?[A-Za-z][A-Za-z0-9]{0,9}(?:[ ][^<>\n]{0,60})?[ ]?/?>")
+_TAG_BEFORE = re.compile(r"</?[A-Za-z][A-Za-z0-9]{0,9}(?:[ ][^<>\n]{0,60})?[ ]?/?>$")
+
+_DIGIT_BEFORE_SEPARATOR = re.compile(r"\d[ .\-/_]{1,4}$")
+_SEPARATOR_BEFORE_DIGIT = re.compile(r"[ .\-/_]{1,4}\d")
+
+
+def _touches_neighbour(text: str, start: int, end: int, covered: Callable[[int], bool]) -> bool:
+    """Whether a candidate beside this span could read it through a look-behind/look-ahead (at most 2 chars).
+    `covered(i)`: whether text[i] is inside a match replaced in the same round or an earlier placeholder."""
     left, right = shadow(text[max(0, start - 8):start]).text, shadow(text[end:end + 8]).text  # as detection sees it
     b1, b2 = left[-1:], left[-2:-1]
     a1, a2 = right[:1], right[1:2]
+    # A side where one of the two characters is replaced too (or is a placeholder) has no neighbour to free: a
+    # candidate ending (starting) there would overlap that placeholder, and no match is one character long.
+    # ("...:Kx9Zq7@10.0.0.5": the secret and the address are replaced together.) Only where detection saw the
+    # characters as they are (nothing folded away between them).
+    if left == text[max(0, start - 8):start] and (covered(start - 1) or covered(start - 2)):
+        b1 = b2 = " "
+    if right == text[end:end + 8] and (covered(end) or covered(end + 1)):
+        a1 = a2 = " "
+    if b1 == ">" and _TAG_BEFORE.search(text, max(0, start - 80), start):
+        b1 = b2 = " "
+    # "pwd=Kx!...", "user=anna@...": a look-ahead of a word before "=" reads "=" and then the span's first
+    # character, and only a "." "," or "-" there makes a look-ahead read on (to a digit); no value class runs
+    # from a word over "=" into a span and stops at a placeholder's "<" with a new match
+    if b1 == "=" and b2.isalnum():
+        b1 = b2 = " "
+    if a1 == "<" and _TAG_AFTER.match(text, end):
+        a1 = a2 = " "
     return bool(
         b1.isalnum() or b1 == "_" or (b1 and not b1.isspace() and b2 and not b2.isspace())
         or a1.isalnum() or a1 == "_" or (a1 and a1 in "+(=<@") or (a1 and not a1.isspace() and a2.isalnum())
-        or (a1 == " " and a2.isdigit())
+        # number groups run on over separators ("0958 - 0151 ...", "1111  4111"): a number beside the span may
+        # have been read into it and failed, and be found alone once the span is a placeholder
+        or (_DIGIT_BEFORE_SEPARATOR.search(left) is not None and text[start:start + 1].isdigit())
+        or _SEPARATOR_BEFORE_DIGIT.match(right) is not None
     )
+
+
+def _settled(text: str, matches: list[PiiMatch]) -> bool:
+    """Whether replacing these matches can leave nothing new to find (see _settle)."""
+    spans = [(m.start, m.end) for m in matches]
+    if "<" in text:
+        spans = sorted(spans + [p.span() for p in _PLACEHOLDER.finditer(text)])
+    starts = [s for s, _ in spans]
+
+    def covered(i: int) -> bool:
+        k = bisect.bisect_right(starts, i) - 1
+        return i >= 0 and k >= 0 and spans[k][1] > i
+
+    return not any(_touches_neighbour(text, m.start, m.end, covered) for m in matches)
 
 
 def anonymize_text(
@@ -1798,7 +1842,7 @@ def _settle(text: str, pseudonymizer: Pseudonymizer, entities: Iterable[str] | N
         if not matches:
             return current
         counts.update(m.entity for m in matches)
-        settled = not contested and not any(_touches_neighbour(current, m.start, m.end) for m in matches)
+        settled = not contested and _settled(current, matches)
         current = _replace(current, matches, pseudonymizer, created)
         if settled:
             return current

@@ -718,3 +718,24 @@ def test_a_whole_name_from_the_lexicons_makes_its_parts_names_later_and_in_other
 ])
 def test_name_spans_do_not_take_the_next_word(text, names):
     assert [m.value for m in find_pii(text, ["NAME"])] == names
+
+
+_GLUED_VALUES = ["+44 20 7946 0958", "anna@example.com", "4111 1111 1111 1111", "203.0.113.42", "Anna Berg",
+                 "12 Main Street", "0151 2345678", "123-45-6789", "sk-proj-abcdefghijklmnopqrstuvwx"]
+
+
+@pytest.mark.parametrize("separator", ["", "-", " - ", " ", "=", ":", "@", "<br>", "</p><p>", "/", "  "])
+def test_the_confirming_round_is_skipped_only_where_it_could_find_nothing(monkeypatch, separator):
+    """Two values glued by a separator ("0958 - 0151 ..."): a neighbour may be found only once the other value is a
+    placeholder; skipping the confirming round must never lose it (always confirming is the reference)."""
+    import itertools
+
+    import retune.pii as engine
+
+    texts = [f"x {a}{separator}{b} y" for a, b in itertools.permutations(_GLUED_VALUES, 2)]
+    texts += ["2026-03-01T10:00:00Z ERROR pwd=Kx!jk2qH9Zq7 v=2.28.9 user=anna.berg@example.com",
+              "dsn postgres://app_user:1zsZjDO4Me2G@10.0.0.5:5432/prod timeout",
+              "<p>--<br>Ramón Okafor<br></p><p>Karte 4090 5768 7302 6498<br>tel +32450030465</p>"]
+    fast = [anonymize_text(t, P) for t in texts]
+    monkeypatch.setattr(engine, "_settled", lambda text, matches: False)
+    assert fast == [anonymize_text(t, P) for t in texts]
