@@ -1754,6 +1754,7 @@ _TAG_BEFORE = re.compile(r"</?[A-Za-z][A-Za-z0-9]{0,9}(?:[ ][^<>\n]{0,60})?[ ]?/
 
 _DIGIT_BEFORE_SEPARATOR = re.compile(r"\d[ .\-/_]{1,4}$")
 _SEPARATOR_BEFORE_DIGIT = re.compile(r"[ .\-/_]{1,4}\d")
+_PORT = re.compile(r":\d{1,5}(?![\w:.])")
 
 
 def _touches_neighbour(text: str, start: int, end: int, covered: Callable[[int], bool]) -> bool:
@@ -1777,15 +1778,25 @@ def _touches_neighbour(text: str, start: int, end: int, covered: Callable[[int],
     # from a word over "=" into a span and stops at a placeholder's "<" with a new match
     if b1 == "=" and b2.isalnum():
         b1 = b2 = " "
+    # "postgres://app_user:pw@...": no match ends in "://", and a URL that loses its user info to a placeholder
+    # only ends there (numbers in it stay behind a "/", "=" or "." that the phone rules refuse)
+    if b1 == "/" and left.endswith("://"):
+        b1 = b2 = " "
+    # "...@10.0.0.5:5432/": the 2-character look-behinds that read "x:" are for "=", "-", "." and space only
+    if a1 == ":" and _PORT.match(right):
+        a1 = a2 = " "
     if a1 == "<" and _TAG_AFTER.match(text, end):
         a1 = a2 = " "
     return bool(
         b1.isalnum() or b1 == "_" or (b1 and not b1.isspace() and b2 and not b2.isspace())
-        or a1.isalnum() or a1 == "_" or (a1 and a1 in "+(=<@") or (a1 and not a1.isspace() and a2.isalnum())
+        # one character after the span, a candidate's 2-character look-behinds and cue words only matter for
+        # numbers ("(?<!\d[ .-])", "order no:"); a word there reads that one character alone
+        or a1.isalnum() or a1 == "_" or (a1 and a1 in "+(=<@")
+        or (a1 and not a1.isspace() and a2 and (a2.isdigit() or a2 in "+("))
         # number groups run on over separators ("0958 - 0151 ...", "1111  4111"): a number beside the span may
         # have been read into it and failed, and be found alone once the span is a placeholder
         or (_DIGIT_BEFORE_SEPARATOR.search(left) is not None and text[start:start + 1].isdigit())
-        or _SEPARATOR_BEFORE_DIGIT.match(right) is not None
+        or (_SEPARATOR_BEFORE_DIGIT.match(right) is not None and text[end - 1:end].isdigit())
     )
 
 

@@ -721,10 +721,12 @@ def test_name_spans_do_not_take_the_next_word(text, names):
 
 
 _GLUED_VALUES = ["+44 20 7946 0958", "anna@example.com", "4111 1111 1111 1111", "203.0.113.42", "Anna Berg",
-                 "12 Main Street", "0151 2345678", "123-45-6789", "sk-proj-abcdefghijklmnopqrstuvwx"]
+                 "12 Main Street", "0151 2345678", "123-45-6789", "sk-proj-abcdefghijklmnopqrstuvwx", "X1234567L",
+                 "ES9121000418450200051332", "https://ines:5PsbZB6G@dav.example.com/x"]
 
 
-@pytest.mark.parametrize("separator", ["", "-", " - ", " ", "=", ":", "@", "<br>", "</p><p>", "/", "  "])
+@pytest.mark.parametrize("separator", ["", "-", " - ", " ", "=", ":", "@", "<br>", "</p><p>", "/", "  ", "&", "?q=",
+                                       "#", ". "])
 def test_the_confirming_round_is_skipped_only_where_it_could_find_nothing(monkeypatch, separator):
     """Two values glued by a separator ("0958 - 0151 ..."): a neighbour may be found only once the other value is a
     placeholder; skipping the confirming round must never lose it (always confirming is the reference)."""
