@@ -223,6 +223,8 @@ def anonymize(
 
     if input != "-" and not Path(input).is_file():
         raise RetuneError(f"input file not found: {input}")
+    if input != "-" and output != "-" and Path(output).exists() and Path(output).samefile(input):
+        raise RetuneError(f"--output is the input file {input}: writing it would erase what is still to be read")
     key, is_dev_key = pii.load_key(key_env)
     if is_dev_key:
         err.print(f"[yellow]warning:[/] {key_env} is not set: using the development key (pseudonyms not secret)")

@@ -92,3 +92,6 @@ def test_cli_counts_every_line_and_names_the_rejected_file(tmp_path, monkeypatch
 
     missing = CliRunner().invoke(app, ["anonymize", str(tmp_path / "nope.jsonl"), "-o", str(out), "--fields", "m"])
     assert missing.exit_code != 0 and "input file not found" in str(missing.exception)
+    onto_itself = CliRunner().invoke(app, ["anonymize", str(src), "-o", str(src), "--fields", "msg"])
+    assert onto_itself.exit_code != 0 and "erase" in str(onto_itself.exception)
+    assert "anna.berg@web.de" in src.read_text()  # untouched
