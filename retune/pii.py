@@ -32,7 +32,6 @@
 from __future__ import annotations
 
 import bisect
-import hashlib
 import hmac
 import html.entities
 import ipaddress
@@ -308,6 +307,29 @@ _URL = re.compile(
     r"(?i)\b(?:https?|s?ftps?|ssh|git|wss?|postgres(?:ql)?|mysql|mongodb(?:\+srv)?|redis|amqps?|smtps?|ldaps?)"
     r"://[^\s<>\"'`]+"
 )
+_URL_SCHEME_BEFORE = re.compile(
+    r"(?i)\b(?:https?|s?ftps?|ssh|git|wss?|postgres(?:ql)?|mysql|mongodb(?:\+srv)?|redis|amqps?|smtps?|ldaps?)$"
+)
+
+
+@lru_cache(maxsize=64)  # the SECRET and PHONE recognizers both ask
+def _urls(text: str) -> tuple[tuple[int, int], ...]:
+    """The spans _URL.finditer would give, found from each "://" (a case-insensitive scan of the whole text for
+    the schemes costs more than the text has "://")."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    i = text.find("://")
+    while i != -1:
+        scheme = _URL_SCHEME_BEFORE.search(text, max(pos, i - 12), i)
+        if scheme:
+            url = _URL.match(text, scheme.start())
+            if url:
+                spans.append(url.span())
+                pos = url.end()
+        i = text.find("://", max(i + 1, pos))
+    return tuple(spans)
+
+
 _URL_USERINFO = re.compile(r"://([^/?#@\s]+)@")
 _URL_SECRET_PARAM = re.compile(
     r"(?i)[?&#;](?:access_token|refresh_token|id_token|token|auth|auth_token|authorization|api_key|apikey|"
@@ -392,12 +414,13 @@ def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
         if _random_token_ok(m.group()):
             yield m.start(), m.end()
     if "://" in text:
-        for url in _URL.finditer(text):
-            u = _URL_USERINFO.search(url.group())
+        for url_start, url_end in _urls(text):
+            url = text[url_start:url_end]
+            u = _URL_USERINFO.search(url)
             if u:
-                yield url.start() + u.start(1), url.start() + u.end(1)
-            for p in _URL_SECRET_PARAM.finditer(url.group()):
-                yield url.start() + p.start(1), url.start() + p.end(1)
+                yield url_start + u.start(1), url_start + u.end(1)
+            for p in _URL_SECRET_PARAM.finditer(url):
+                yield url_start + p.start(1), url_start + p.end(1)
     if not any(map(lower.__contains__, _KEYWORD_SECRET_HINT)):
         return
     for m in _KEYWORD_SECRET.finditer(text):
@@ -462,6 +485,8 @@ def iban_valid(compact: str) -> bool:
 
 @lru_cache(maxsize=64)  # asked by most recognizers for the same text
 def _digit_count(text: str) -> int:
+    if text.isascii():  # ten str.count calls in C beat a Python-level call per character
+        return sum(map(text.count, "0123456789"))
     return sum(map(str.isdigit, text))
 
 
@@ -757,8 +782,17 @@ def _plausible_birth_year(value: str) -> bool:
     return all(y < 100 or 1900 <= y <= date.today().year for y in years)
 
 
+# what the lower-cased text must hold for one of _DOB's cue words to be there: substring tests are far cheaper
+# than the case-insensitive scan ("d.o.b." and "née le" take a small regex)
+_DOB_HINTS = ("born", "birth", "bday", "b-day", "geb", "naiss", "ddn", "nac", "cumple", "bin", "nasc", "nato", "nata")
+_DOB_HINT = re.compile(r"d\.?[ \t]?o\.?[ \t]?b|n[ée]e?[ \t]+le")
+
+
 def _find_dob(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     if _digit_count(text) < 3:  # the fewest: "3 Mar '85"
+        return
+    lower = text.lower()
+    if not any(map(lower.__contains__, _DOB_HINTS)) and not _DOB_HINT.search(lower):
         return
     for m in _DOB.finditer(text):
         if _plausible_birth_year(m.group("date")):
@@ -883,7 +917,7 @@ def _find_phone(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     if _digit_count(text) < 7:
         return
     # a number inside a URL is a path segment or an id (a credential in a URL is a SECRET)
-    urls = [m.span() for m in _URL.finditer(text)] if "://" in text else []
+    urls = _urls(text) if "://" in text else ()
     # the cheap regex and shape rules first; the numbering-plan check (phonenumbers.parse) only on survivors
     for m in _PHONE.finditer(text):
         start = m.start()
@@ -1231,6 +1265,7 @@ def _cue_plan() -> list[tuple]:
     """Per cue pattern, what the loop in _cued_names needs, looked up once (hashing a compiled pattern hashes its
     whole code, so no set or dict is consulted per record)."""
     plan = []
+    shared: list[tuple[str, ...] | None] = []
     for pattern in _NAME_CONTEXTS:
         needs: tuple[str, ...] = ()  # substrings of the text, all required
         if pattern is _SIGNATURE:
@@ -1243,7 +1278,12 @@ def _cue_plan() -> list[tuple]:
             needs = ("@",)
         elif pattern is _DASHES:
             needs = ("--",)
-        plan.append((pattern, _CUE_KEYWORDS.get(pattern), _TITLE_KEYWORDS if pattern is _TITLES else None,
+        keywords = _CUE_KEYWORDS.get(pattern)
+        # patterns that share their keywords (the two sign-offs, the two greetings) share one tuple: its test runs
+        # once per text
+        keywords = next((k for k in shared if k == keywords), keywords)
+        shared.append(keywords)
+        plan.append((pattern, keywords, _TITLE_KEYWORDS if pattern is _TITLES else None,
                      needs, pattern is _SIGNATURE,
                      (*_AFTER_SIGNOFF[pattern], "\n<" if pattern is _SIGNATURE else "\n")
                      if pattern in _AFTER_SIGNOFF else None, pattern is _LOWER_AFTER_CUE,
@@ -1257,9 +1297,14 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
     found = []
     lower = text.lower()
     same_length = len(lower) == len(text)  # (lower() may change the length)
+    present: dict[int, bool] = {}  # id of a keyword tuple -> whether one of its keywords is in the text
     for pattern, keywords, cased_keywords, needs, either_need, signoff, lower_after_cue, lower_line in _CUE_PLAN:
-        if keywords and not any(map(lower.__contains__, keywords)):
-            continue
+        if keywords:
+            hit = present.get(id(keywords))
+            if hit is None:
+                hit = present[id(keywords)] = any(map(lower.__contains__, keywords))
+            if not hit:
+                continue
         if cased_keywords and not any(map(text.__contains__, cased_keywords)):
             continue
         if needs and not (any(map(text.__contains__, needs)) if either_need else all(map(text.__contains__, needs))):
@@ -1723,8 +1768,8 @@ class Pseudonymizer:
         return "Pseudonymizer(key=***)"
 
     def placeholder(self, entity: str, value: str) -> str:
-        digest = hmac.new(self._key, f"{entity}\x00{normalize(entity, value)}".encode(), hashlib.sha256)
-        return f"<{entity}_{digest.hexdigest()[:8]}>"
+        digest = hmac.digest(self._key, f"{entity}\x00{normalize(entity, value)}".encode(), "sha256")  # one-shot
+        return f"<{entity}_{digest.hex()[:8]}>"
 
     def surrogate(self, entity: str, value: str) -> str:
         """A realistic fake of the same kind and shape; the same value always gets the same fake."""
