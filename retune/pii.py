@@ -1186,25 +1186,23 @@ _AFTER_SIGNOFF = {
 }
 
 
+_STRIPPED_BEFORE_BREAK = re.compile(r"[ \t\r,.]*")
+
+
 def _after_signoffs(signoff: tuple, text: str, lower: str) -> Iterator[re.Match]:
-    """From each line break (and, for the signature, each tag): the sign-off word that ends right before it."""
-    words, after, breaks = signoff
+    """The sign-off word that ends right before a line break (and, for the signature, a tag): from each place a
+    sign-off word occurs (a few str.find calls), the name pattern tried right after it."""
+    words, after, _breaks = signoff
     seen = set()
-    for ch in breaks:
-        b = text.find(ch)
-        while b != -1:
-            lo = max(0, b - 40)
-            stripped = lower[lo:b].rstrip(" \t\r,.")
-            if not stripped.endswith(words):  # one call for the whole tuple
-                b = text.find(ch, b + 1)
-                continue
-            for word in words:
-                if stripped.endswith(word):
-                    m = after.match(text, lo + len(stripped))
-                    if m and m.start("name") not in seen:
-                        seen.add(m.start("name"))
-                        yield m
-            b = text.find(ch, b + 1)
+    for word in words:
+        q = lower.find(word)
+        while q != -1:
+            m = after.match(text, q + len(word))
+            # the word lies within the 40 characters before the break, as a sign-off is written
+            if m and m.start("name") not in seen and q >= _STRIPPED_BEFORE_BREAK.match(text, q + len(word)).end() - 40:
+                seen.add(m.start("name"))
+                yield m
+            q = lower.find(word, q + 1)
 
 
 _CUE_KEYWORDS.update({
@@ -1287,8 +1285,21 @@ def _cue_plan() -> list[tuple]:
                      needs, pattern is _SIGNATURE,
                      (*_AFTER_SIGNOFF[pattern], "\n<" if pattern is _SIGNATURE else "\n")
                      if pattern in _AFTER_SIGNOFF else None, pattern is _LOWER_AFTER_CUE,
-                     pattern in _LOWER_CASE_CUES))
+                     pattern in _LOWER_CASE_CUES, pattern.pattern.startswith("(?m)^")))
     return plan
+
+
+def _at_line_starts(pattern: re.Pattern, text: str) -> Iterator[re.Match]:
+    """pattern.finditer(text) for a pattern anchored at a line start ("(?m)^") whose match never crosses a line
+    break: tried at the line starts alone, not at every position."""
+    pos = 0
+    while True:
+        m = pattern.match(text, pos)
+        if m:
+            yield m
+        pos = text.find("\n", pos) + 1
+        if not pos:
+            return
 
 
 @lru_cache(maxsize=4096)  # names_in and find_pii ask for the same text one after the other
@@ -1298,7 +1309,8 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
     lower = text.lower()
     same_length = len(lower) == len(text)  # (lower() may change the length)
     present: dict[int, bool] = {}  # id of a keyword tuple -> whether one of its keywords is in the text
-    for pattern, keywords, cased_keywords, needs, either_need, signoff, lower_after_cue, lower_line in _CUE_PLAN:
+    for (pattern, keywords, cased_keywords, needs, either_need, signoff, lower_after_cue, lower_line,
+         line_start) in _CUE_PLAN:
         if keywords:
             hit = present.get(id(keywords))
             if hit is None:
@@ -1309,7 +1321,10 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
             continue
         if needs and not (any(map(text.__contains__, needs)) if either_need else all(map(text.__contains__, needs))):
             continue  # a sign-off needs a line break before the name, a display name an address after it
-        matches = _after_signoffs(signoff, text, lower) if signoff and same_length else pattern.finditer(text)
+        if signoff and same_length:
+            matches = _after_signoffs(signoff, text, lower)
+        else:
+            matches = _at_line_starts(pattern, text) if line_start else pattern.finditer(text)
         for m in matches:
             name = _trim_name(m.group("name"))
             if lower_after_cue:
