@@ -35,6 +35,7 @@ import bisect
 import hmac
 import html.entities
 import ipaddress
+import itertools
 import json
 import math
 import operator
@@ -913,6 +914,9 @@ def _valid_somewhere(value: str, options: PiiOptions) -> bool:
     return False
 
 
+_PHONE_SEPARATORS = re.compile(r"[ .\-/]")
+
+
 def _find_phone(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     if _digit_count(text) < 7:
         return
@@ -927,9 +931,10 @@ def _find_phone(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
         # 203.0.113.42"): when the whole does not pass, its prefixes that end where such a neighbour starts are
         # tried, longest first (not inside a chain of one separator such as the order number 026-2661136-38660)
         value = m.group()
-        ends = [m.end()] + [start + i for i in range(len(value) - 1, 6, -1)
-                            if value[i] in " .-/" and value[i - 1].isdigit()
-                            and set(re.findall(r"[ .\-/]", value[i + 1:])) - set(re.findall(r"[ .\-/]", value[:i]))]
+        ends = itertools.chain((m.end(),), (start + i for i in range(len(value) - 1, 6, -1)  # lazily: rarely needed
+                                            if value[i] in " .-/" and value[i - 1].isdigit()
+                                            and set(_PHONE_SEPARATORS.findall(value, i + 1))
+                                            - set(_PHONE_SEPARATORS.findall(value, 0, i))))
         for end in ends:
             if _phone_ok(text, start, end, options):
                 ext = _PHONE_EXTENSION.match(text, end)  # "ext. 204" identifies the person's own line
@@ -1751,7 +1756,7 @@ def _detect(text: str, entities: Iterable[str] | None, known_names: Iterable[str
 
 def normalize(entity: str, value: str) -> str:
     """The canonical form hashed into a placeholder: one value spelled two ways gets one pseudonym."""
-    value = shadow(value).text  # look-alikes and zero-width characters do not make a new value
+    value = _as_detected(value)  # look-alikes and zero-width characters do not make a new value
     if entity == "EMAIL":
         return value.lower()
     if entity in ("CARD", "SSN", "NATIONAL_ID"):
@@ -1817,10 +1822,17 @@ _SEPARATOR_BEFORE_DIGIT = re.compile(r"[ .\-/_]{1,4}\d")
 _PORT = re.compile(r":\d{1,5}(?![\w:.])")
 
 
+def _as_detected(text: str) -> str:
+    """The shadow text of a short stretch (ASCII without "&" or "%" is its own shadow: no cache look-up)."""
+    if text.isascii() and "&" not in text and "%" not in text:
+        return text
+    return shadow(text).text
+
+
 def _touches_neighbour(text: str, start: int, end: int, covered: Callable[[int], bool]) -> bool:
     """Whether a candidate beside this span could read it through a look-behind/look-ahead (at most 2 chars).
     `covered(i)`: whether text[i] is inside a match replaced in the same round or an earlier placeholder."""
-    left, right = shadow(text[max(0, start - 8):start]).text, shadow(text[end:end + 8]).text  # as detection sees it
+    left, right = _as_detected(text[max(0, start - 8):start]), _as_detected(text[end:end + 8])
     b1, b2 = left[-1:], left[-2:-1]
     a1, a2 = right[:1], right[1:2]
     # A side where one of the two characters is replaced too (or is a placeholder) has no neighbour to free: a
