@@ -491,6 +491,34 @@ def _digit_count(text: str) -> int:
     return sum(map(str.isdigit, text))
 
 
+@lru_cache(maxsize=64)  # the cue searches of most recognizers ask for the same text
+def _lower(text: str) -> str | None:
+    """The text lower-cased, or None when that changes its length (offsets would no longer line up)."""
+    lower = text.lower()
+    return lower if len(lower) == len(text) else None
+
+
+def _lowered(pattern: re.Pattern) -> re.Pattern:
+    """A case-insensitive cue pattern compiled case-sensitively, for the lower-cased text: its alternatives are then
+    plain literals the regex engine skips by their first character (about 4x faster than "(?i)")."""
+    source = pattern.pattern.removeprefix("(?i)")
+    if re.search(r"[A-Z]", re.sub(r"\\.|\(\?P<\w+>", "", source)) or "(?i" in source:
+        raise ValueError(f"not all lower case: {source[:40]}")
+    return re.compile(source)
+
+
+def _cue_search(lowered: re.Pattern, pattern: re.Pattern, text: str, pos: int, endpos: int) -> re.Match | None:
+    """pattern.search(text, pos, endpos) for a case-insensitive pattern, run as `lowered` on the lower-cased text
+    (the same offsets; only whether and where it matches is used)."""
+    lower = _lower(text)
+    return pattern.search(text, pos, endpos) if lower is None else lowered.search(lower, pos, endpos)
+
+
+def _cue_finditer(lowered: re.Pattern, pattern: re.Pattern, text: str) -> Iterator[re.Match]:
+    lower = _lower(text)
+    return pattern.finditer(text) if lower is None else lowered.finditer(lower)
+
+
 def _find_iban(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     if _digit_count(text) < 8:  # every country's IBAN has at least 8 digits
         return
@@ -530,6 +558,7 @@ _CARD = re.compile(
 )
 _CARD_CUE = re.compile(r"(?i)(?:(?:card|maestro|karte|carte|tarjeta)\w*|\bcb|debit|credit|\bcc|visa|mastercard|"
                        r"amex|charged to|paid with|bezahlt mit|payé avec|pagué con)\b[^\n\d]{0,25}$")
+_CARD_CUE_LOWER = _lowered(_CARD_CUE)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -573,7 +602,7 @@ def _find_card(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
         digits = re.sub(r"\D", "", m.group())
         if not (12 <= len(digits) <= 19 and luhn_valid(digits)):
             continue
-        cued = _CARD_CUE.search(text, max(0, m.start() - 40), m.start()) is not None
+        cued = _cue_search(_CARD_CUE_LOWER, _CARD_CUE, text, max(0, m.start() - 40), m.start()) is not None
         if card_issuer(digits) is None and not (cued and len(digits) >= 13):  # after "card", Luhn is enough
             continue
         # a 12-digit Luhn-valid number is as often a reference as a Maestro card: only with a card word
@@ -586,6 +615,7 @@ def _find_card(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
 _SSN = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-]|[.,]\d)")
 _SSN_CUED = re.compile(r"(?i)\b(?:ssn|social sec(?:urity|\.)?(?: number| no\.?| #)?|ss#)[\s:#.]{0,5}"
                        r"(\d{3}[ -]?\d{2}[ -]?\d{4})(?![\w-]|[.,]\d)")
+_SSN_CUED_LOWER = _lowered(_SSN_CUED)
 
 
 def ssn_valid(digits: str) -> bool:
@@ -600,12 +630,12 @@ def _find_ssn(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     if _digit_count(text) < 9:
         return
     for m in _SSN.finditer(text):
-        if ssn_valid(m.group(1) + m.group(3) + m.group(4)) and not _NOT_PHONE_CUE.search(
-            text, max(0, m.start() - 30), m.start()
+        if ssn_valid(m.group(1) + m.group(3) + m.group(4)) and not _cue_search(
+            _NOT_PHONE_CUE_LOWER, _NOT_PHONE_CUE, text, max(0, m.start() - 30), m.start()
         ):
             yield m.start(), m.end()
-    for m in _SSN_CUED.finditer(text):
-        if ssn_valid(re.sub(r"\D", "", m.group(1))):
+    for m in _cue_finditer(_SSN_CUED_LOWER, _SSN_CUED, text):
+        if ssn_valid(re.sub(r"\D", "", m.group(1))):  # digits: the same in the lower-cased text
             yield m.start(1), m.end(1)
 
 
@@ -653,6 +683,7 @@ _ID_CUE = re.compile(
     r"id (?:no|number|card)|identity|identit[ée]|identidad|ausweis\w*|personalausweis|pass(?:port)?|reisepass|"
     r"pasaporte|passeport|documento|cpf|pesel|personnummer)\b\.?[^\d\n]{0,20}$"
 )
+_ID_CUE_LOWER = _lowered(_ID_CUE)
 _ID_DIGITS = re.compile(r"\d(?<![\w.,/-]\d)(?:[ .-]?\d){7,10}(?![\w-]|[.,]\d)")
 _CF_ODD = dict(zip("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
                    (1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8,
@@ -732,7 +763,8 @@ def _find_national_id(text: str, options: PiiOptions) -> Iterable[tuple[int, int
             continue
         if start and (_is_word_char(text[start - 1]) or text[start - 1] == "-"):
             continue
-        if nino_valid(text[start:start + 2]) and (m.group(1) or _ID_CUE.search(text, max(0, start - 40), start)):
+        if nino_valid(text[start:start + 2]) and (
+                m.group(1) or _cue_search(_ID_CUE_LOWER, _ID_CUE, text, max(0, start - 40), start)):
             yield start, m.end()
     if "." in text:
         for m in _BE_NATIONAL.finditer(text):
@@ -741,8 +773,8 @@ def _find_national_id(text: str, options: PiiOptions) -> Iterable[tuple[int, int
     for m in _ID_DIGITS.finditer(text):
         digits = re.sub(r"\D", "", m.group())
         checks = _CUED_ID_CHECKS.get(len(digits))
-        if checks and any(check(digits) for check in checks) and _ID_CUE.search(text, max(0, m.start() - 40),
-                                                                                m.start()):
+        if checks and any(check(digits) for check in checks) and _cue_search(
+                _ID_CUE_LOWER, _ID_CUE, text, max(0, m.start() - 40), m.start()):
             yield m.start(), m.end()
 
 
@@ -774,6 +806,7 @@ _DOB = re.compile(
     r"(?:(?:on|the|am|le|el|en|du|del|il)[ \t]+){0,2}"
     rf"(?P<date>{_DATE})(?![\w])"
 )
+_DOB_LOWER = _lowered(_DOB)
 
 
 def _plausible_birth_year(value: str) -> bool:
@@ -795,8 +828,8 @@ def _find_dob(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     lower = text.lower()
     if not any(map(lower.__contains__, _DOB_HINTS)) and not _DOB_HINT.search(lower):
         return
-    for m in _DOB.finditer(text):
-        if _plausible_birth_year(m.group("date")):
+    for m in _cue_finditer(_DOB_LOWER, _DOB, text):
+        if _plausible_birth_year(text[m.start("date"):m.end("date")]):
             yield m.start("date"), m.end("date")
 
 
@@ -806,6 +839,7 @@ _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4 = re.compile(rf"(?<![\w.<>~^])(?<![=<>~!]=)(?:{_OCTET}\.){{3}}{_OCTET}(?![\w]|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _VERSION_CUE = re.compile(r"(?i)\b(?:version|release|build|firmware|fw|v)[ .:]*$")
+_VERSION_CUE_LOWER = _lowered(_VERSION_CUE)
 
 
 def _find_ip(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
@@ -813,7 +847,7 @@ def _find_ip(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
         for m in _IPV4.finditer(text):
             if m.group().startswith(("127.", "0.")):  # loopback and "this host" identify nobody
                 continue
-            if _VERSION_CUE.search(text, max(0, m.start() - 20), m.start()):
+            if _cue_search(_VERSION_CUE_LOWER, _VERSION_CUE, text, max(0, m.start() - 20), m.start()):
                 continue
             yield m.start(), m.end()
     if "::" in text or text.count(":") >= 7:
@@ -857,6 +891,7 @@ _NOT_PHONE_CUE = re.compile(
     r"police|póliza|imei|s/n)\b\.?[ ]*"
     r"(?:number|nummer|numéro|número|no\.?|nr\.?|#)?[ ]*:?[ ]*#?$"
 )
+_NOT_PHONE_CUE_LOWER = _lowered(_NOT_PHONE_CUE)
 # words right before a number that say it is a phone number (then no prefix is needed)
 _PHONE_CUE = re.compile(
     r"(?i)\b(?:phone|tel|tél|telephone|mobile|cell|whatsapp|call me|reach me|text me|my number|handy|telefon|"
@@ -865,6 +900,7 @@ _PHONE_CUE = re.compile(
     r"call back(?: on)?|callback|call me back|rückruf\w*|rappel|devolver la llamada|"
     r"handy\w*|tlf|telf|m[óo]vil|n[úu]mero de contacto|portable|durchwahl|ruf\w*|t|m)\b[^\d\n]{0,15}$"
 )
+_PHONE_CUE_LOWER = _lowered(_PHONE_CUE)
 
 
 _SLASH_DATE = re.compile(r"\d{1,4}/\d{1,2}/\d")
@@ -879,7 +915,7 @@ def _phone_shape_ok(text: str, start: int, end: int) -> bool:
         return False  # dates, decimals and versions (0.3.33), digit tables (0 1 2 3)
     if "/" in value and (value.count("/") > 1 or _SLASH_DATE.match(value)):
         return False  # a date and a time ("08/01/2026 09:50"), a path of numbers
-    if _NOT_PHONE_CUE.search(text, max(0, start - 30), start):
+    if _cue_search(_NOT_PHONE_CUE_LOWER, _NOT_PHONE_CUE, text, max(0, start - 30), start):
         return False
     before = text[start - 1] if start > 0 else " "
     after = text[end] if end < len(text) else " "
@@ -888,7 +924,7 @@ def _phone_shape_ok(text: str, start: int, end: int) -> bool:
         return False
     international = value.startswith(("+", "00"))
     trunk = value.startswith(("0", "(0"))
-    cued = _PHONE_CUE.search(text, max(0, start - 40), start)
+    cued = _cue_search(_PHONE_CUE_LOWER, _PHONE_CUE, text, max(0, start - 40), start)
     # plain digit groups without a + or a trunk 0 are order numbers, amounts, ...: only the North
     # American 3-3-4 shape is common enough to accept without a prefix or a cue word
     return bool(international or trunk or cued or _NANP.fullmatch(value))
@@ -948,7 +984,8 @@ def _phone_ok(text: str, start: int, end: int, options: PiiOptions) -> bool:
     if not 7 <= len(digits) <= 15 or not _phone_shape_ok(text, start, end):
         return False
     # after a cue word ("tél.", "meine Nummer:") a number of a region outside phone_regions counts too
-    return (len(digits) >= 8 and _PHONE_CUE.search(text, max(0, start - 40), start) is not None) or _valid_somewhere(
+    return (len(digits) >= 8 and _cue_search(_PHONE_CUE_LOWER, _PHONE_CUE, text, max(0, start - 40), start)
+            is not None) or _valid_somewhere(
         value, options)
 
 
