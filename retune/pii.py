@@ -1350,15 +1350,11 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
     found = []
     lower = text.lower()
     same_length = len(lower) == len(text)  # (lower() may change the length)
-    present: dict[int, bool] = {}  # id of a keyword tuple -> whether one of its keywords is in the text
+    present = _cue_keyword_hits(lower)  # ids of the keyword tuples one of whose keywords is in the text
     for (pattern, keywords, cased_keywords, needs, either_need, signoff, lower_after_cue, lower_line,
          line_start) in _CUE_PLAN:
-        if keywords:
-            hit = present.get(id(keywords))
-            if hit is None:
-                hit = present[id(keywords)] = any(map(lower.__contains__, keywords))
-            if not hit:
-                continue
+        if keywords and id(keywords) not in present:
+            continue
         if cased_keywords and not any(map(text.__contains__, cased_keywords)):
             continue
         if needs and not (any(map(text.__contains__, needs)) if either_need else all(map(text.__contains__, needs))):
@@ -1384,6 +1380,48 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
 
 
 _CUE_PLAN = _cue_plan()
+
+
+def _trie_regex(words: Iterable[str]) -> str:
+    """An alternation of the words as a trie ("t(?:hanks|his is)"): the regex engine follows one path per position
+    instead of trying every word, and a greedy path gives the longest word that starts there."""
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict) -> str:
+        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if "" in node:  # a word ends here: what follows is optional (greedy: the longer word first)
+            return body + "?" if len(branches) == 1 and len(body) == 1 else "(?:" + body + ")?"
+        return body
+
+    return build(trie)
+
+
+# every cue keyword once, as one trie regex over the lower-cased text; a keyword found at a position also makes
+# every keyword that is a prefix of it present there, so per found keyword: the ids of the tuples it satisfies
+_CUE_TUPLES = {id(plan[1]): plan[1] for plan in _CUE_PLAN if plan[1]}
+_CUE_WORDS = sorted({k for keywords in _CUE_TUPLES.values() for k in keywords})
+_CUE_WORD_REGEX = re.compile(_trie_regex(_CUE_WORDS))
+_CUE_WORD_TUPLES = {word: frozenset(i for i, keywords in _CUE_TUPLES.items() if any(map(word.startswith, keywords)))
+                    for word in _CUE_WORDS}
+
+
+def _cue_keyword_hits(lower: str) -> set[int]:
+    """The ids of the cue keyword tuples one of whose keywords occurs in `lower`: the trie regex tried from every
+    position where a keyword starts (a search from the next position after each, so overlapping keywords count)."""
+    hits: set[int] = set()
+    m = _CUE_WORD_REGEX.search(lower)
+    while m is not None:
+        hits.update(_CUE_WORD_TUPLES[m.group()])
+        m = _CUE_WORD_REGEX.search(lower, m.start() + 1)
+    return hits
 
 
 # Common given names (en/de/fr/es and frequent in those countries), found without a cue word. Left out: names

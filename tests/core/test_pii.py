@@ -741,3 +741,16 @@ def test_the_confirming_round_is_skipped_only_where_it_could_find_nothing(monkey
     fast = [anonymize_text(t, P) for t in texts]
     monkeypatch.setattr(engine, "_settled", lambda text, matches: False)
     assert fast == [anonymize_text(t, P) for t in texts]
+
+
+def test_the_cue_keyword_trie_finds_what_substring_tests_find():
+    """One trie regex over the lower-cased text replaces a substring test per cue keyword; overlapping keywords
+    ("hi" inside "hich heiße", "name" inside "name on the card") must still count."""
+    import retune.pii as engine
+
+    texts = ["hich heiße anna", "this is it", "thanks, ich heiße", "name on the card is", "nom: x", "grüße",
+             "un saludo\nana", "vous parlez avec", "(anna berg): hi", "nothing here at all", "", "agent"]
+    texts += [t.lower() for t in _example_texts()[:200]]
+    for text in texts:
+        expected = {i for i, keywords in engine._CUE_TUPLES.items() if any(k in text for k in keywords)}
+        assert engine._cue_keyword_hits(text) == expected, text
