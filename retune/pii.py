@@ -398,10 +398,13 @@ def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     if text.isupper():  # shouted text: the prefixes above are case-sensitive
         for m in _SECRET_TOKEN_ANY_CASE.finditer(text):
             yield m.start(), m.end()
-    lower = text.lower()
+    lower = _lower(text)
+    if lower is None:
+        lower = text.lower()
+    # the case-insensitive patterns run on the lower-cased text; values are read from the text itself
     if any(map(lower.__contains__, _ENV_SECRET_HINT)):
-        for m in _ENV_SECRET.finditer(text):
-            value = m.group("value").rstrip(".!?)]}")
+        for m in _cue_finditer(_ENV_SECRET_LOWER, _ENV_SECRET, text):
+            value = text[m.start("value"):m.end("value")].rstrip(".!?)]}")
             if _PLACEHOLDER.match(value):
                 continue
             if m.group("pw") is not None:
@@ -424,9 +427,9 @@ def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
                 yield url_start + p.start(1), url_start + p.end(1)
     if not any(map(lower.__contains__, _KEYWORD_SECRET_HINT)):
         return
-    for m in _KEYWORD_SECRET.finditer(text):
+    for m in _cue_finditer(_KEYWORD_SECRET_LOWER, _KEYWORD_SECRET, text):
         group = "bearer" if m.group("bearer") else "value"
-        value = m.group(group).rstrip(".!?)]}")
+        value = text[m.start(group):m.end(group)].rstrip(".!?)]}")
         is_password = m.group("pw") is not None
         if not m.group("bearer") and m.group("key") and not re.search(r"(?:is|was|=|:|ist|est|es|lautet)[ \t]*"
                                                                       r"[\"'`]?$", text[m.end("key"):m.start(group)]):
@@ -502,9 +505,13 @@ def _lowered(pattern: re.Pattern) -> re.Pattern:
     """A case-insensitive cue pattern compiled case-sensitively, for the lower-cased text: its alternatives are then
     plain literals the regex engine skips by their first character (about 4x faster than "(?i)")."""
     source = pattern.pattern.removeprefix("(?i)")
-    if re.search(r"[A-Z]", re.sub(r"\\.|\(\?P<\w+>", "", source)) or "(?i" in source:
+    if re.search(r"[A-Z]", re.sub(r"\\.|\(\?P<\w+>|A-Z", "", source)) or "(?i" in source:  # [A-Za-z]: harmless
         raise ValueError(f"not all lower case: {source[:40]}")
     return re.compile(source)
+
+
+_KEYWORD_SECRET_LOWER = _lowered(_KEYWORD_SECRET)
+_ENV_SECRET_LOWER = _lowered(_ENV_SECRET)
 
 
 def _cue_search(lowered: re.Pattern, pattern: re.Pattern, text: str, pos: int, endpos: int) -> re.Match | None:
