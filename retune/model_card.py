@@ -85,19 +85,21 @@ def _gated(decision: Decision) -> str:
 
 def _variants(exported: ExportResult) -> str:
     fp32 = next(v for v in exported.variants if v.name == "fp32").size_bytes
-    rows = [("PyTorch (merged, safetensors)", human_bytes(exported.merged_size_bytes), "-", "-", "-", "-", "-")]
+    rows = [("PyTorch (merged, safetensors)", human_bytes(exported.merged_size_bytes), "-", "-", "-", "-", "-", "-")]
     for v in exported.variants:
         rows.append((
             v.name + (" (served)" if v is exported.chosen else ""),
             human_bytes(v.size_bytes),
             f"{v.size_bytes / fp32:.0%}",
             f"{v.parity.greedy_agreement:.3f}",
+            "-" if v.parity.forced_agreement is None else f"{v.parity.forced_agreement:.3f}",
             f"{v.parity.top1_agreement:.3f}",
             f"{v.parity.max_logit_rel_err:.2e}",
             "pass" if v.parity.passed else "fail: " + "; ".join(v.parity.misses),
         ))
     table = markdown_table(
-        ["model", "size", "vs fp32 ONNX", "greedy agreement", "top-1 agreement", "max logit rel. err", "parity"], rows
+        ["model", "size", "vs fp32 ONNX", "served greedy agreement (gated)", "forced greedy agreement",
+         "top-1 agreement", "max logit rel. err", "parity"], rows,
     )
     return table + f"\n\n{exported.reason}"
 

@@ -41,7 +41,7 @@ from starlette.requests import Request  # FastAPI resolves a dependency's annota
 
 from retune.config import Config
 from retune.errors import RetuneError, ServeError, StoreError
-from retune.export import OnnxGenerator
+from retune.export import OnnxGenerator, end_of_turn_ids
 from retune.registry import Registry
 
 log = logging.getLogger("retune.serve")
@@ -245,8 +245,7 @@ class ServedModel:
             self._free.put(Decoder(onnx_dir, threads))
         config = AutoConfig.from_pretrained(onnx_dir)
         self.max_positions = getattr(config, "max_position_embeddings", None)
-        eos = config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id]
-        self.stop = {t for t in [self.tokenizer.eos_token_id, *eos] if t is not None}
+        self.stop = set(end_of_turn_ids(self.tokenizer, config))  # the export's parity gate stops there too
         self._tokenizer_lock = threading.Lock()  # fast tokenizers raise "Already borrowed" when shared by threads
 
     def generate(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> Generation:

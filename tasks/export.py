@@ -47,6 +47,7 @@ def export(
             human_bytes(v.size_bytes),
             f"{v.size_bytes / result.variants[0].size_bytes:.0%}",
             f"{v.parity.greedy_agreement:.3f}",
+            "-" if v.parity.forced_agreement is None else f"{v.parity.forced_agreement:.3f}",
             f"{v.parity.top1_agreement:.3f}",
             f"{v.parity.max_logit_rel_err:.2e}",
             "pass" if v.parity.passed else "fail: " + "; ".join(v.parity.misses),
@@ -66,15 +67,17 @@ def export(
     create_markdown_artifact(
         "## Export (ONNX)\n\n"
         + markdown_table(
-            ["variant", "size", "vs fp32", "greedy agreement", "top-1 agreement", "max logit rel. err", "parity",
-             *latency_headers],
+            ["variant", "size", "vs fp32", "served greedy agreement", "forced greedy agreement", "top-1 agreement",
+             "max logit rel. err", "parity", *latency_headers],
             rows,
         )
         + f"\n\nPyTorch merged model: {human_bytes(result.merged_size_bytes)}, eager generate "
         + ", ".join(f"{ms:.1f} ms (prompt {n})" for n, ms in sorted(eager.prompt_ms.items()))
         + f". {result.reason}\n\n"
-        f"Parity: {len(prompts)} held-out prompts, {cfg.export.parity_new_tokens} greedy tokens; gate: greedy "
-        f">= {gate.min_greedy_agreement}, top-1 >= {gate.min_top1_agreement}, logit rel. error <= "
+        f"Parity: {len(prompts)} held-out prompts; served: greedy up to {cfg.export.parity_new_tokens} tokens "
+        "stopping at end of turn as `retune serve` does, the share of PyTorch's reply tokens reproduced in place "
+        f"(gated); forced: exactly {cfg.export.parity_new_tokens} tokens, end of turn suppressed (recorded). Gate: "
+        f"served greedy >= {gate.min_greedy_agreement}, top-1 >= {gate.min_top1_agreement}, logit rel. error <= "
         f"{gate.max_logit_rel_err}. {kept_float}Latency: batch 1, {core_export.LATENCY_NEW_TOKENS} new tokens, "
         f"median of {eager.runs} runs, {eager.threads} thread(s), eager (PyTorch generate, KV cache) and ONNX "
         f"(onnxruntime, KV cache in IO binding) interleaved run by run; machine load average "

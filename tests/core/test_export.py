@@ -28,6 +28,7 @@ from retune.export import (
     measure_variants,
     merge_adapter,
     quantize,
+    served_agreement,
 )
 
 PROMPTS = ["Hi, where is my order 123?", "Any news about refund 456?", "Can you help me with invoice 789"]
@@ -223,7 +224,12 @@ def test_onnx_generator_reproduces_pytorch_greedy_generation(merged_dir, fp32_di
     for prompt in PROMPTS:
         ids, expected = _pytorch_greedy(merged_dir, prompt, 12)
         assert generator.generate(ids, 12, suppress=[eos]) == expected
+    # Served replies stop at end of turn, the stop token included: any token id can play it on the tiny model.
     model = AutoModelForCausalLM.from_pretrained(merged_dir).eval()
+    stop = [expected[3]]
+    reply = core_export._generate(model, {"input_ids": torch.tensor([ids])}, 12, stop=stop)
+    assert reply == expected[: expected.index(expected[3]) + 1]
+    assert generator.generate(ids, 12, stop=stop) == reply
     with torch.no_grad():
         reference = model(input_ids=torch.tensor([ids])).logits[0].numpy()
     assert abs(generator.logits(ids) - reference).max() < 1e-4
@@ -288,7 +294,7 @@ def test_judge_names_every_missed_criterion_and_by_how_much():
     parity = judge("bad", 0.51, 0.614, 0.35, gate)
     assert not parity.passed
     assert parity.misses == [
-        "greedy agreement 0.510 < 0.95 (short by 0.440)",
+        "served greedy agreement 0.510 < 0.95 (short by 0.440)",
         "top-1 agreement 0.614 < 0.95 (short by 0.336)",
         "logit rel. error 0.35 > 0.2 (over by 0.15)",
     ]
@@ -305,20 +311,32 @@ def test_choose_variant_prefers_the_fastest_passing():
     chosen, reason = choose_variant(variants, ParityGate(0.9))
     assert chosen.name == "int8_weight_only_all"
     assert "fp32 passed but was slower (30.0 ms, 3.00x)" in reason
-    assert "int8_dynamic failed parity (greedy agreement 0.550 < 0.9 (short by 0.350))" in reason
+    assert "int8_dynamic failed parity (served greedy agreement 0.550 < 0.9 (short by 0.350))" in reason
 
 
 def test_choose_variant_falls_back_to_fp32_when_every_recipe_fails():
     chosen, reason = choose_variant([_variant("fp32", 1.0, 30.0), _variant("int8_dynamic", 0.55, 10.0)],
                                     ParityGate(0.9))
     assert chosen.name == "fp32"
-    assert "int8_dynamic failed parity (greedy agreement 0.550 < 0.9" in reason
+    assert "int8_dynamic failed parity (served greedy agreement 0.550 < 0.9" in reason
 
 
 def test_greedy_agreement_counts_positions_and_early_stops():
     assert greedy_agreement([1, 2, 3, 4], [1, 2, 9, 4], 4) == 0.75
     assert greedy_agreement([1, 2], [1, 2], 4) == 1.0  # both stopped at the same place
     assert greedy_agreement([1, 2], [1, 2, 5, 6], 4) == 0.5
+
+
+def test_served_agreement_scores_eager_reply_tokens_in_place():
+    end = 2  # end of turn
+    assert served_agreement([5, 6, 7, end], [5, 6, 7, end]) == 1.0  # agree, end included
+    assert served_agreement([5, 6, 7, end], [5, 9, 7, end]) == 0.75  # diverge once, then back on track
+    assert served_agreement([5, 6, 7, end], [5, 6, end]) == 0.5  # stopped early: its end and the missing token
+    assert served_agreement([5, 6, end], [5, 6, 7, 8, end]) == 2 / 3  # ran past eager's end: disagrees there
+    assert served_agreement([5, 6, 7, 8], [5, 6, 7, 8]) == 1.0  # neither ended within the token budget
+    assert served_agreement([end], [5, 6]) == 0.0
+    with pytest.raises(ExportError, match="at least one token"):
+        served_agreement([], [5])
 
 
 def test_fake_int8_blocks_rounds_each_block_on_its_own_scale():
