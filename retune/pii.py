@@ -455,10 +455,30 @@ _EMAIL_OBFUSCATED = re.compile(
 )
 
 
+# generic top-level domains people write; any two letters are a country's
+_GENERIC_TLDS = frozenset("""
+    com net org edu gov mil int info biz name pro mobi app dev io ai co me tv cc shop online site store tech xyz
+    email cloud club blog live news page web world art design agency digital studio global group company
+    solutions services consulting berlin paris london nyc wien koeln hamburg bayern cat eus gal swiss
+""".split())
+
+
+def _email_end(text: str, start: int, end: int) -> int:
+    """End of the address without a word glued on by a sentence's full stop: "anna@sfr.fr.dob=...",
+    "iturbe@wanadoo.fr.Kontonummer" end after "fr" (the label before is a top-level domain, the last is none)."""
+    labels = text[text.index("@", start) + 1:end].split(".")
+    if len(labels) >= 3:
+        last, before = labels[-1], labels[-2].lower()
+        if (len(last) > 2 and last.lower() not in _GENERIC_TLDS
+                and (len(before) == 2 and before.isalpha() or before in _GENERIC_TLDS)):
+            return end - len(last) - 1
+    return end
+
+
 def _find_email(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     if "@" in text:
         for m in _EMAIL.finditer(text):
-            yield m.start(), m.end()
+            yield m.start(), _email_end(text, m.start(), m.end())
     lower = text.lower()
     if "[at]" in lower or "(at)" in lower or "{at}" in lower or "[@]" in text or "(@)" in text:
         for m in _EMAIL_OBFUSCATED.finditer(text):
@@ -846,14 +866,16 @@ _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4 = re.compile(rf"(?<![\w.<>~^])(?<![=<>~!]=)(?:{_OCTET}\.){{3}}{_OCTET}(?![\w]|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _VERSION_CUE = re.compile(r"(?i)\b(?:version|release|build|firmware|fw|v)[ .:]*$")
+_PRIVATE_IPV4 = re.compile(r"10\.|192\.168\.|169\.254\.|172\.(?:1[6-9]|2\d|3[01])\.")
 _VERSION_CUE_LOWER = _lowered(_VERSION_CUE)
 
 
 def _find_ip(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     if "." in text and _digit_count(text) >= 4:
         for m in _IPV4.finditer(text):
-            if m.group().startswith(("127.", "0.")):  # loopback and "this host" identify nobody
-                continue
+            if m.group().startswith(("127.", "0.")) or _PRIVATE_IPV4.match(m.group()):
+                continue  # loopback, "this host" and private networks (10/8, 172.16/12, 192.168/16, link-local)
+                # are shared by millions of networks: they identify nobody
             if _cue_search(_VERSION_CUE_LOWER, _VERSION_CUE, text, max(0, m.start() - 20), m.start()):
                 continue
             yield m.start(), m.end()
@@ -1005,6 +1027,8 @@ _STREET_TYPES = (r"(?:Street|St\.?|Road|Rd\.?|Avenue|Ave\.?|Lane|Ln\.?|Drive|Dr\
 _HOUSE_NO = r"\d{1,4}[a-zA-Z]?(?:[ ]?[-/][ ]?(?:\d{1,4}[a-zA-Z]?|[A-Za-z](?![\w]))){0,2}(?:[ ](?:bis|ter)(?![\w]))?"
 _PARTICLES_FR_ES_IT = (r"(?:[ ]+(?i:de la|de las|de los|de l'|del|de|du|des|la|le|les|d'|dei|degli|della|delle|di|"
                        r"da|das|do|dos))?")
+_NOT_STREET_WORD = (r"(?:Also|Pls|Plz|Please|Thanks|Thank|Thx|Merci|Danke|Gracias|Bitte|Svp|And|Und|Et|Or|Oder|Ou|"
+                    r"Pour|Por|Para|Für|For|Not|Nicht|Pas|Tel|Phone|Mail|Email|Iban|Ref|Order|Call|Ruf|Appel)(?![\w])")
 # Three patterns, so each starts with what the regex engine can skip to quickly: a house number (en, fr), a street
 # word with a German/Dutch suffix, a street word first (de, es, it, be).
 _ADDRESS_NUMBER_FIRST = re.compile(
@@ -1016,7 +1040,10 @@ _ADDRESS_NUMBER_FIRST = re.compile(
     rf"|\d(?<![\w#-]\d)\d{{0,3}}(?:[ ]?(?:(?i:bis|ter|quater)|[A-Da-d]))?,?[ ]+(?:[Rr]ue|[Aa]venue|[Aa]v\.|"
     rf"[Bb]oulevard|[Bb]d\.?|[Pp]lace|[Qq]uai|[Cc]hemin|[Aa]llée|[Ii]mpasse|[Cc]ours|[Rr]oute|[Rr]te|[Ss]quare|[Cc]alle|[Vv]ia|"
     rf"[Ff]aubourg|[Rr]ésidence|[Ll]otissement|[Cc]hauss[ée]e)"
-    rf"{_PARTICLES_FR_ES_IT}(?:(?:[ ]+{_CAP}(?:-{_CAP})*){{1,3}}|[ ]+[a-zà-ÿ]{{3,}}(?:-[a-zà-ÿ]{{2,}})*)"
+    # the street's name: one space between its words (a wider gap ends it), and not a word that starts the next
+    # sentence in a title-cased shout ("RUE PASTEUR   ALSO #61", "RUE PASTEUR PLS CALL")
+    rf"{_PARTICLES_FR_ES_IT}(?:[ ]+{_CAP}(?:-{_CAP})*(?:[ ](?!{_NOT_STREET_WORD}){_CAP}(?:-{_CAP})*){{0,2}}"
+    rf"|[ ]+[a-zà-ÿ]{{3,}}(?:-[a-zà-ÿ]{{2,}})*)"
 )
 _ADDRESS_SUFFIX = re.compile(
     # Hauptstraße 12, Friedrich-Ebert-Straße 3, Keizersgracht 123, Baerlestraat 12-II; the look-ahead (a word, then
@@ -1287,6 +1314,7 @@ _NOT_NAMES = frozenset("""
     quiero necesiste necesito estoy gracias merci danke can could would quick question problem issue
     just unfortunately order update urgent question regarding re fw fwd betreff objet asunto
     about case ticket subject ref invoice id spelled misspelled written wrong correct
+    its c'est hier soy ici aquí aqui suis née nee wrote schrieb schreef écrit escribió
 """.split())
 # a cued "name" followed by one of these is an organisation or a product: "This is Max Support"
 _ORG_AFTER = re.compile(r"[ ]+(?:[Ss]upport|[Tt]eam|[Cc]ustomer|[Ss]ervice|[Ii]nc\b|[Ll]td\b|GmbH|[Aa]pp\b|"
@@ -1710,7 +1738,12 @@ def _table_cells(text: str) -> dict[str, tuple[tuple[int, int], ...]]:
                 for cell in cells:
                     label = cell.strip().strip("*:").strip()
                     entities.append(next((e for e, p in _COLUMN_ENTITY if p.match(label)), None))
-                header = entities if any(entities) else None
+                # "Adresse:<tab>Calle Mayor 5": a label with its value on the same line is a form line, not the
+                # header of a column (the next line's cells would be taken as addresses)
+                form_line = any(cell.rstrip().endswith(":") and i + 1 < len(cells) and cells[i + 1].strip()
+                                and not cells[i + 1].rstrip().endswith(":") and entities[i + 1] is None
+                                for i, cell in enumerate(cells))
+                header = entities if any(entities) and not form_line else None
             elif header is not None:
                 start = pos
                 for entity, cell in zip(header, cells, strict=True):

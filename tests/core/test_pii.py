@@ -754,3 +754,30 @@ def test_the_cue_keyword_trie_finds_what_substring_tests_find():
     for text in texts:
         expected = {i for i, keywords in engine._CUE_TUPLES.items() if any(k in text for k in keywords)}
         assert engine._cue_keyword_hits(text) == expected, text
+
+
+@pytest.mark.parametrize(("text", "spans"), [
+    # e-mail: a word glued on by a full stop is not the domain; real multi-label domains stay whole
+    ("mail: odile-ferreira@sfr.fr.dob=19621222.", [("EMAIL", "odile-ferreira@sfr.fr"), ("DOB", "19621222")]),
+    ("correo iturbe7258@wanadoo.fr.Kontonummer folgt", [("EMAIL", "iturbe7258@wanadoo.fr")]),
+    ("write to a@b.co.uk or x@mail.example.company", [("EMAIL", "a@b.co.uk"), ("EMAIL", "x@mail.example.company")]),
+    # names: an introduction word after a greeting is not the name (de, en, fr, es)
+    ("HALLO, HIER IST ROSALIND REYES.", [("NAME", "ROSALIND REYES")]),
+    ("HEY ITS ZOFIA STEIN! ABOUT MY ORDER", [("NAME", "ZOFIA STEIN")]),
+    ("salut c'est françois rousseau here, 16199", [("NAME", "françois rousseau")]),
+    ("hola soy beatriz albrecht! re 13", [("NAME", "beatriz albrecht")]),
+    # streets: a gap or the next sentence's first word ends the street name; particles and hyphens do not
+    ("DIRECCIÓN: 17 BIS, RUE PASTEUR   ALSO #6155365", [("ADDRESS", "17 BIS, RUE PASTEUR")]),
+    ("RUE PASTEUR 12 PLS CALL ME", [("ADDRESS", "RUE PASTEUR 12")]),
+    ("j'habite 45 rue de Rivoli, 75001 Paris", [("ADDRESS", "45 rue de Rivoli, 75001 Paris")]),
+    ("12, bd de la Liberté", [("ADDRESS", "12, bd de la Liberté")]),
+    # private network addresses identify nobody; public and documentation ranges are found
+    ("dsn @10.0.0.5:5432, router 192.168.1.2, vpn 172.20.1.1, seen from 203.0.113.42 and 172.32.0.1",
+     [("IP", "203.0.113.42"), ("IP", "172.32.0.1")]),
+    # a "Label:<tab>value" form line is not the header of a column
+    ("Adresse:\tCalle Mayor 5\nSubject:\tPB56552/5\n", [("ADDRESS", "Calle Mayor 5")]),
+    ("Name\tAddress\tPhone\nAnna Berg\t12 Main Street\t+44 20 7946 0958\n",
+     [("NAME", "Anna Berg"), ("ADDRESS", "12 Main Street"), ("PHONE", "+44 20 7946 0958")]),
+])
+def test_spans_end_where_the_personal_data_ends(text, spans):
+    assert [(m.entity, m.value) for m in find_pii(text)] == spans
