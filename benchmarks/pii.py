@@ -15,6 +15,9 @@ Corpora (all labelled span by span):
 - "examples": the PII planted in examples/ (examples/pii_truth.jsonl), which the engine's tests use.
 - "dev_names" (only with --only dev_names): benchmarks/pii_corpus/dev_names.py, names of many origins without cues
   and street forms of six languages beside hard negatives; a development set (tuned on), not a headline figure.
+- "dev_spans" (only with --only dev_spans): benchmarks/pii_corpus/dev_spans.py, PII amid the words that must
+  survive around it (signatures with titles, e-mail headers, logs, tables, chat, shouted text); for utility, a
+  development set (tuned on), not a headline figure.
 Metrics:
 - leak rate per type: a labelled value leaks when the detected spans leave any of its letters/digits visible, or
   when its digits without separators (its text, for values without digits) still occur in the redacted output;
@@ -79,6 +82,10 @@ def held_out_2_corpus(conversations: int) -> list[dict]:
 
 def dev_names_corpus() -> list[dict]:
     return _load(CORPUS_DIR / "dev_names.py", "pii_dev_names").dev_names()
+
+
+def dev_spans_corpus() -> list[dict]:
+    return _load(CORPUS_DIR / "dev_spans.py", "pii_dev_spans").dev_spans()
 
 
 def examples_corpus() -> list[dict]:
@@ -394,8 +401,8 @@ def main() -> None:
     parser.add_argument("--held-out", type=int, default=800, help="records in the held-out corpus")
     parser.add_argument("--held-out-2", type=int, default=500, help="conversations in the second held-out corpus")
     parser.add_argument("--repeat", type=int, default=2, help="copies of the corpus in the 1-vs-2-process run")
-    parser.add_argument("--only", choices=["corpus", "held_out", "held_out_2", "examples", "dev_names"],
-                        action="append", help="run only these corpora (default: all but dev_names)")
+    parser.add_argument("--only", choices=["corpus", "held_out", "held_out_2", "examples", "dev_names", "dev_spans"],
+                        action="append", help="run only these corpora (default: all but dev_names, dev_spans)")
     parser.add_argument("--ner-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ner_worker:
@@ -412,8 +419,8 @@ def main() -> None:
             summary[key] = previous[key]
     corpora = {"corpus": committed_corpus, "held_out": lambda: held_out_corpus(args.held_out),
                "held_out_2": lambda: held_out_2_corpus(args.held_out_2), "examples": examples_corpus,
-               "dev_names": dev_names_corpus}
-    for name in args.only or [name for name in corpora if name != "dev_names"]:
+               "dev_names": dev_names_corpus, "dev_spans": dev_spans_corpus}
+    for name in args.only or [name for name in corpora if name not in ("dev_names", "dev_spans")]:
         rows = corpora[name]()
         entry = evaluate(name, rows, args.presidio_python, args.repeat, scale=name == "corpus")
         summary["corpora"][name] = entry

@@ -1086,14 +1086,15 @@ _TOWN = (rf"(?:(?:(?:New|San|Santa|Santo|São|Saint|Sainte|St\.|Sankt|Den|Bad|Le
          rf"{_CAP}(?:(?:-|[ ](?:am|an der|im|sur|sous|de|del|la|le|en|ob|bei|in|upon|on)[ ]|-(?:sur|le|la|en)-){_CAP})"
          rf"{{0,2}}(?:[ ](?:Heights|Beach|City|Springs|Falls|Park)(?![\w]))?"
          r"|[A-ZÀ-Þ]{2,}(?:[ -][A-ZÀ-Þ]{2,})?)")
-_UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]?[ ]?\d[A-Z]{2}"
+# (title-cased too: shouted text is title-cased before the address rules run, "LONDON NW1 6XE" -> "London Nw1 6Xe")
+_UK_POSTCODE = r"[A-Z][A-Za-z]?\d[A-Za-z\d]?[ ]?\d[A-Z][A-Za-z]"
 _ADDRESS_TAIL = re.compile(
     r"(?:(?:,[ ]*|[ ]+|[ ]*(?:<br ?/?>|\r?\n)[ ]*)"  # unit: ", Apt 5", ", Flat 2"
     r"(?i:apt\.?|apartment|flat|unit|suite|ste\.?|#)[ ]?\w{1,5})?"
     r"(?:,[ ]*|[ ]+|[ ]*(?:<br ?/?>|\r?\n)[ ]*)(?:"
     rf"(?:\d{{4}}[ ]?[A-Z]{{2}}|(?:[A-Z]{{1,2}}-)?\d{{4,5}})[ ]+{_TOWN}"  # 1015 CJ Amsterdam, 80331 München, D-80331
     rf"|(?:{_TOWN},?[ ]+)?{_UK_POSTCODE}(?![\w])"  # Bristol BS1 4DJ
-    rf"|{_TOWN},[ ]*[A-Z]{{2}}[ ]+\d{{5}}(?:-\d{{4}})?"  # Austin, TX 78701
+    rf"|{_TOWN},[ ]*[A-Z][A-Za-z][ ]+\d{{5}}(?:-\d{{4}})?"  # Austin, TX 78701 (or "Tx", title-cased)
     r"|Dublin[ ]\d{1,2}(?!\d)"
     rf"|\d{{4}}-\d{{3}}[ ]+{_TOWN}"  # 4050-265 Porto
     r")"
@@ -1194,7 +1195,7 @@ _NAME_CONTEXTS = [
     # e-mail headers and quote lines without an address: "From: Anna Berg", "Anna Berg wrote:", "a écrit :"
     re.compile(rf"(?m)^[ \t>]*(?:From|To|Cc|Von|An|De|À|Para|Van|Aan|Absender|Empfänger|Expéditeur|Remitente|"
                rf"Destinataire|Destinatario)[ ]?:[ \t]*\"?(?P<name>{_SIGNED_NAME})\"?[ \t]*(?=[<\[(;,]|\r?\n|$)"),
-    re.compile(rf"(?P<name>{_FULL_NAME})(?:[ ]\([^()\n]{{1,60}}\))?[ ]+(?:wrote|schrieb|a écrit|escribió|ha escrito|"
+    re.compile(rf"(?P<name>{_FULL_NAME})(?:[ ]\([^()\n]{{1,60}}\))?[ ]+(?i:wrote|schrieb|a écrit|escribió|ha escrito|"
                rf"heeft geschreven|scrive|ha scritto)[ ]?:"),
     re.compile(rf"\b(?:schrieb|schreef)[ ]+(?P<name>{_FULL_NAME})[ ]?(?:<[^<>\n]{{1,80}}>)?[ ]?:"),
     # a name written in lower case after the strongest cues: "my name is jana novak and ..."
@@ -1315,6 +1316,7 @@ _NOT_NAMES = frozenset("""
     just unfortunately order update urgent question regarding re fw fwd betreff objet asunto
     about case ticket subject ref invoice id spelled misspelled written wrong correct
     its c'est hier soy ici aquí aqui suis née nee wrote schrieb schreef écrit escribió
+    kundenservice kundendienst kundenbetreuung serviceteam supportteam soporte servicio atención sav
 """.split())
 # a cued "name" followed by one of these is an organisation or a product: "This is Max Support"
 _ORG_AFTER = re.compile(r"[ ]+(?:[Ss]upport|[Tt]eam|[Cc]ustomer|[Ss]ervice|[Ii]nc\b|[Ll]td\b|GmbH|[Aa]pp\b|"

@@ -771,6 +771,13 @@ def test_the_cue_keyword_trie_finds_what_substring_tests_find():
     ("RUE PASTEUR 12 PLS CALL ME", [("ADDRESS", "RUE PASTEUR 12")]),
     ("j'habite 45 rue de Rivoli, 75001 Paris", [("ADDRESS", "45 rue de Rivoli, 75001 Paris")]),
     ("12, bd de la Liberté", [("ADDRESS", "12, bd de la Liberté")]),
+    # shouted addresses are title-cased for the rules: the postcode and state still end the address
+    ("PLEASE SEND IT TO 221 BAKER STREET, LONDON NW1 6XE, UNITED KINGDOM GRACIAS",
+     [("ADDRESS", "221 BAKER STREET, LONDON NW1 6XE, UNITED KINGDOM")]),
+    ("SEND IT TO 742 EVERGREEN TERRACE, SPRINGFIELD, IL 62704 TOMORROW",
+     [("ADDRESS", "742 EVERGREEN TERRACE, SPRINGFIELD, IL 62704")]),
+    ("on monday, march 3, 2026 10:15, mateo smith schrieb:\n> danke", [("NAME", "mateo smith")]),
+    ("Hallo Kundenservice,\ndas Paket ist nie angekommen.", []),
     # private network addresses identify nobody; public and documentation ranges are found
     ("dsn @10.0.0.5:5432, router 192.168.1.2, vpn 172.20.1.1, seen from 203.0.113.42 and 172.32.0.1",
      [("IP", "203.0.113.42"), ("IP", "172.32.0.1")]),
