@@ -30,6 +30,12 @@ EXTERNAL_DATA_BYTES = 2**31 - 1
 # apart, and every continuation passes such a gap (the smallest per prompt: 0.004-0.89); the gate then keeps fp32
 # ONNX (1.54x eager). accuracy_level 1/2 would avoid int8 activations but ran ~10x slower than fp32 here.
 RECIPES = (
+    # int8_weight_only_sensitive on the smoothed model (smooth_activations: SmoothQuant's exact rewrite, outlier
+    # input channels scaled down and their weight columns up, folded into the RMSNorm, up_proj and v_proj
+    # weights) with its own sensitivity search: the int8 activation blocks meet flatter rows.
+    "int8_weight_only_smooth_sensitive",
+    # int8_weight_only_all on the smoothed model.
+    "int8_weight_only_smooth_all",
     # 8-bit MatMulNBits (accuracy_level 4) on every MatMul including the untied lm_head, the embedding table as
     # int8 rows with a scale per block; then the MatMuls whose rounding alone moves the next-token distribution
     # most on training text (matmul_sensitivity: KL vs fp32, one Linear at a time) stay float (fp16 on disk), most
@@ -64,7 +70,13 @@ SENSITIVE_SIZE_BUDGET = 0.45
 # MatMuls run at fp32 ONNX speed (1.6x eager on SmolLM2), MatMulNBits at ~3.5x; a 0.3 share measured 2.49x.
 SENSITIVE_FLOAT_SHARE = 0.2
 _SELECTIVE_LAST_BLOCKS = 2
+# SmoothQuant's migration strength: how much of an input channel's range moves into the weight's column.
+SMOOTH_ALPHA = 0.5
+# Recipes applied to the smoothed model (smooth_activations; exported to its own fp32 ONNX first).
+SMOOTHED_RECIPES = ("int8_weight_only_smooth_sensitive", "int8_weight_only_smooth_all")
+SENSITIVE_RECIPES = ("int8_weight_only_sensitive", "int8_weight_only_smooth_sensitive")
 OUTLIER_RATIO = 100.0  # on SmolLM2 8 of 210 projections exceed it (up to ~300); the median one is ~20
+SMOOTHING_FILE = "smoothing.json"  # beside a smoothed model: alpha and calibration size
 
 
 @dataclass
@@ -214,14 +226,25 @@ def export_model(
     paths = {"fp32": export_onnx(merged_dir, out_dir / "fp32")}
     calibration_ids = _token_ids(merged_dir, calibration or prompts)
     failed: dict[str, str] = {}
-    sensitivity: dict[str, float] | None = None
+    sensitivities: dict[Path, dict[str, float]] = {}  # per source model: the plain and the smoothed one
+    smoothed: tuple[Path, Path] | None = None  # the smoothed model: merged (PyTorch) and its fp32 ONNX
     for recipe in recipes:
         try:
-            if recipe == "int8_weight_only_sensitive" and sensitivity is None:
-                sensitivity = matmul_sensitivity(merged_dir, calibration_ids, threads=threads)
-            paths[recipe] = quantize(paths["fp32"], out_dir / recipe, recipe, calibration_ids, sensitivity)
+            source_merged, source = merged_dir, paths["fp32"]
+            if recipe in SMOOTHED_RECIPES:
+                if smoothed is None:
+                    smoothed_merged = smooth_model(merged_dir, out_dir / "smoothed" / "merged", calibration_ids)
+                    smoothed = smoothed_merged, smoothed_onnx(smoothed_merged, out_dir / "smoothed" / "fp32")
+                source_merged, source = smoothed
+            scores = None
+            if recipe in SENSITIVE_RECIPES:
+                if source_merged not in sensitivities:
+                    sensitivities[source_merged] = matmul_sensitivity(source_merged, calibration_ids, threads=threads)
+                scores = sensitivities[source_merged]
+            paths[recipe] = quantize(source, out_dir / recipe, recipe, calibration_ids, scores)
         except Exception as exc:  # one broken recipe must not cost the run: fp32 and the others remain
             failed[recipe] = f"{type(exc).__name__}: {exc}"
+    shutil.rmtree(out_dir / "smoothed", ignore_errors=True)  # each variant is self-contained: a model's worth of disk
 
     load_before = os.getloadavg()
     variants, eager = measure_variants(merged_dir, paths, prompts, new_tokens, gate, threads=threads, runs=runs)
@@ -321,8 +344,15 @@ def quantize(
 ) -> Path:
     """One quantized variant of an exported model, loadable like the fp32 one. `calibration` (token ids of a few
     texts) is what the outlier-aware recipe looks at, `sensitivity` (`matmul_sensitivity`) what the sensitive
-    recipe ranks MatMuls by; ExportError without them."""
+    recipes rank MatMuls by; ExportError without them. The smooth recipes quantize `smoothed_onnx`'s export (the
+    same steps as their plain twins); ExportError on another one."""
     fp32_dir, out_dir = Path(fp32_dir), Path(out_dir)
+    smoothed = (fp32_dir / SMOOTHING_FILE).exists()
+    if (recipe in SMOOTHED_RECIPES) != smoothed:
+        wanted = "a smoothed_onnx export" if recipe in SMOOTHED_RECIPES else "an unsmoothed export"
+        raise ExportError(f"the {recipe} recipe needs {wanted}, and {fp32_dir} is {'' if smoothed else 'not '}smoothed")
+    recipe = {"int8_weight_only_smooth_sensitive": "int8_weight_only_sensitive",
+              "int8_weight_only_smooth_all": "int8_weight_only_all"}.get(recipe, recipe)  # fmt: skip
     if recipe == "int8_weight_only_outlier_aware" and not calibration:
         raise ExportError(f"the {recipe} recipe needs calibration texts")
     if recipe == "int8_weight_only_sensitive" and not sensitivity:
@@ -353,6 +383,114 @@ def quantize(
         if item.is_file() and not item.name.startswith("model.onnx"):
             shutil.copy2(item, out_dir / item.name)
     return out_dir
+
+
+def smooth_model(merged_dir: Path, out_dir: Path, calibration: list[list[int]], alpha: float = SMOOTH_ALPHA) -> Path:
+    """A copy of the merged model rewritten by smooth_activations (the same function in fp32), with its tokenizer
+    and the smoothing's parameters in SMOOTHING_FILE."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.float32).eval()
+    count = smooth_activations(model, calibration, alpha)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    AutoTokenizer.from_pretrained(merged_dir).save_pretrained(out_dir)
+    record = {"alpha": alpha, "matmuls_smoothed": count, "calibration_texts": len(calibration)}
+    (out_dir / SMOOTHING_FILE).write_text(json.dumps(record, indent=1))
+    return out_dir
+
+
+def smoothed_onnx(smoothed_merged: Path, out_dir: Path) -> Path:
+    """export_onnx of a smooth_model directory, marked (SMOOTHING_FILE) so only the smooth recipes quantize it."""
+    out_dir = export_onnx(smoothed_merged, out_dir)
+    shutil.copy2(Path(smoothed_merged) / SMOOTHING_FILE, out_dir / SMOOTHING_FILE)
+    return out_dir
+
+
+def activation_maxima(model: Any, calibration: list[list[int]], names: list[str]) -> dict[str, Any]:
+    """Per input channel max |x| of each named Linear over the calibration token ids (one text at a time)."""
+    import torch
+
+    modules = dict(model.named_modules())
+    maxima: dict[str, Any] = {}
+
+    def recorder(name: str) -> Any:
+        def record(_module: Any, inputs: tuple[Any, ...]) -> None:
+            peak = inputs[0].detach().abs().reshape(-1, inputs[0].shape[-1]).amax(0)
+            maxima[name] = peak if name not in maxima else torch.maximum(maxima[name], peak)
+
+        return record
+
+    handles = [modules[n].register_forward_pre_hook(recorder(n)) for n in names]
+    try:
+        with torch.no_grad():
+            for ids in calibration:
+                model(input_ids=torch.tensor([ids]))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return maxima
+
+
+def smooth_activations(model: Any, calibration: list[list[int]], alpha: float = SMOOTH_ALPHA) -> int:
+    """SmoothQuant's equivalent rewrite of a Llama-style decoder, in place: divide each int8-quantized MatMul input
+    channel j by s_j = max|x_j|^alpha / max|W_j|^(1-alpha) and multiply the weight's column j by s_j, the division
+    folded into what produces x (the RMSNorm weight before q/k/v and gate/up, the rows of up_proj before down_proj,
+    the rows of v_proj before o_proj). The fp32 model computes the same function; the per-block int8 rounding of
+    activations inside MatMulNBits (accuracy_level 4) then meets flatter rows, the weights take a share of the
+    range. Returns the number of MatMuls smoothed; ExportError on another architecture."""
+    import torch
+
+    layers = getattr(getattr(model, "model", None), "layers", None)
+    config = model.config
+    if layers is None or not all(hasattr(layer, "self_attn") and hasattr(layer, "mlp") for layer in layers):
+        raise ExportError(f"activation smoothing needs a Llama-style decoder, not {config.model_type}")
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    group = config.num_attention_heads // config.num_key_value_heads
+    names = []
+    for i in range(len(layers)):
+        prefix = f"model.layers.{i}"
+        names += [f"{prefix}.self_attn.q_proj", f"{prefix}.self_attn.o_proj", f"{prefix}.mlp.gate_proj",
+                  f"{prefix}.mlp.down_proj"]  # fmt: skip
+    maxima = activation_maxima(model, calibration, names)
+
+    def scales(x_max: Any, w_max: Any) -> Any:
+        # Bounded: a channel never seen active (or a zero column) must not blow up its weight or its input.
+        return (x_max.clamp_min(1e-5).pow(alpha) / w_max.clamp_min(1e-5).pow(1 - alpha)).clamp(1e-2, 1e2)
+
+    def column_max(*weights: Any) -> Any:
+        return torch.stack([w.abs().amax(0) for w in weights]).amax(0)
+
+    with torch.no_grad():
+        for i, layer in enumerate(layers):
+            prefix = f"model.layers.{i}"
+            attn, mlp = layer.self_attn, layer.mlp
+            # q/k/v share the RMSNorm before them: one scale per hidden channel for the three.
+            s = scales(maxima[f"{prefix}.self_attn.q_proj"],
+                       column_max(attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight))
+            layer.input_layernorm.weight.div_(s)
+            for proj in (attn.q_proj, attn.k_proj, attn.v_proj):
+                proj.weight.mul_(s)
+            s = scales(maxima[f"{prefix}.mlp.gate_proj"], column_max(mlp.gate_proj.weight, mlp.up_proj.weight))
+            layer.post_attention_layernorm.weight.div_(s)
+            for proj in (mlp.gate_proj, mlp.up_proj):
+                proj.weight.mul_(s)
+            # down_proj's input is silu(gate) * up: scaling up's output row j scales input channel j alone.
+            s = scales(maxima[f"{prefix}.mlp.down_proj"], column_max(mlp.down_proj.weight))
+            mlp.up_proj.weight.div_(s[:, None])
+            mlp.down_proj.weight.mul_(s)
+            # o_proj's input channel (head h, dim d) is a mix of v rows (kv head h // group, dim d): the query heads
+            # that share a kv head must share its scale.
+            x_max = maxima[f"{prefix}.self_attn.o_proj"].reshape(-1, group, head_dim)
+            w_max = attn.o_proj.weight.abs().amax(0).reshape(-1, group, head_dim)
+            s = scales(x_max.amax(1), w_max.amax(1))
+            attn.v_proj.weight.div_(s.reshape(-1)[:, None])
+            if attn.v_proj.bias is not None:
+                attn.v_proj.bias.div_(s.reshape(-1))
+            attn.o_proj.weight.mul_(s[:, None, :].expand(-1, group, -1).reshape(-1))
+    return 7 * len(layers)
 
 
 def quantize_int8(fp32_dir: Path, out_dir: Path) -> Path:

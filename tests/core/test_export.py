@@ -327,6 +327,27 @@ def test_greedy_agreement_counts_positions_and_early_stops():
     assert greedy_agreement([1, 2], [1, 2, 5, 6], 4) == 0.5
 
 
+def test_smoothing_computes_the_same_function_and_feeds_only_the_smooth_recipes(merged_dir, fp32_dir, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    calibration = core_export._token_ids(merged_dir, PROMPTS)
+    smoothed = core_export.smooth_model(merged_dir, tmp_path / "smoothed", calibration)
+    plain = AutoModelForCausalLM.from_pretrained(merged_dir).eval()
+    rewritten = AutoModelForCausalLM.from_pretrained(smoothed).eval()
+    ids = torch.tensor([calibration[0]])
+    with torch.no_grad():
+        torch.testing.assert_close(rewritten(input_ids=ids).logits, plain(input_ids=ids).logits, atol=1e-4, rtol=1e-4)
+    norm = "model.layers.0.input_layernorm.weight"
+    assert not torch.allclose(rewritten.state_dict()[norm], plain.state_dict()[norm])  # really rescaled
+    assert json.loads((smoothed / "smoothing.json").read_text())["alpha"] == core_export.SMOOTH_ALPHA
+    with pytest.raises(ExportError, match="needs a smoothed_onnx export"):
+        quantize(fp32_dir, tmp_path / "q", "int8_weight_only_smooth_all")
+    smoothed_fp32 = core_export.smoothed_onnx(smoothed, tmp_path / "smoothed_fp32")
+    with pytest.raises(ExportError, match="needs an unsmoothed"):
+        quantize(smoothed_fp32, tmp_path / "q", "int8_weight_only_all")
+
+
 def test_served_agreement_scores_eager_reply_tokens_in_place():
     end = 2  # end of turn
     assert served_agreement([5, 6, 7, end], [5, 6, 7, end]) == 1.0  # agree, end included
