@@ -1091,7 +1091,7 @@ _UK_POSTCODE = r"[A-Z][A-Za-z]?\d[A-Za-z\d]?[ ]?\d[A-Z][A-Za-z]"
 _ADDRESS_TAIL = re.compile(
     r"(?:(?:,[ ]*|[ ]+|[ ]*(?:<br ?/?>|\r?\n)[ ]*)"  # unit: ", Apt 5", ", Flat 2"
     r"(?i:apt\.?|apartment|flat|unit|suite|ste\.?|#)[ ]?\w{1,5})?"
-    r"(?:,[ ]*|[ ]+|[ ]*(?:<br ?/?>|\r?\n)[ ]*)(?:"
+    r"(?:,[ ]*|[ ]*[·•|][ ]*|[ ]+[-–][ ]+|[ ]+|[ ]*(?:<br ?/?>|\r?\n)[ ]*)(?:"
     rf"(?:\d{{4}}[ ]?[A-Z]{{2}}|(?:[A-Z]{{1,2}}-)?\d{{4,5}})[ ]+{_TOWN}"  # 1015 CJ Amsterdam, 80331 München, D-80331
     rf"|(?:{_TOWN},?[ ]+)?{_UK_POSTCODE}(?![\w])"  # Bristol BS1 4DJ
     rf"|{_TOWN},[ ]*[A-Z][A-Za-z][ ]+\d{{5}}(?:-\d{{4}})?"  # Austin, TX 78701 (or "Tx", title-cased)
@@ -1099,7 +1099,7 @@ _ADDRESS_TAIL = re.compile(
     rf"|\d{{4}}-\d{{3}}[ ]+{_TOWN}"  # 4050-265 Porto
     r")"
     # and the country after the town
-    r"(?:(?:,[ ]*|[ ]+|[ ]*(?:<br ?/?>|\r?\n)[ ]*)(?:Germany|Deutschland|France|Spain|España|Italy|Italia|Portugal|"
+    r"(?:(?:,[ ]*|[ ]+|[ ]*(?:<br ?/?>|\r?\n)[ ]*)(?i:Germany|Deutschland|France|Spain|España|Italy|Italia|Portugal|"
     r"Netherlands|Nederland|Belgium|Belgique|België|Austria|Österreich|Switzerland|Schweiz|Suisse|Svizzera|Ireland|"
     r"UK|U\.K\.|United Kingdom|England|Scotland|Wales|USA|U\.S\.A\.|United States|Poland|Polska|Luxembourg)(?![\w]))?"
 )
@@ -1136,13 +1136,16 @@ def _find_address(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
 # --- NAME ----------------------------------------------------------------------------------------
 _UP, _LOW = "A-ZÀ-ÖØ-ÞĀ-ſ", "a-zß-öø-ÿĀ-ſ"  # Ā-ſ: Łukasz, Dvořák, Yıldız
 # Anna, O'Brien, Dell'Acqua, McDonald, Müller-Lüdenscheidt
-_NAME_WORD = rf"(?:[{_UP}](?:[{_LOW}]{{2,3}})?['’])?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:-[{_UP}][{_LOW}]+){{0,2}}"
+# (a whole word: "GmbH" is no "Gmb")
+_NAME_WORD = (rf"(?:[{_UP}](?:[{_LOW}]{{2,3}})?['’])?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:-[{_UP}][{_LOW}]+){{0,2}}"
+              r"(?![\w])")
 # particles inside a full name: "Ludwig van Beethoven", "María de la Cruz", "Anna von der Heide"
 _PARTICLE = (r"(?i:van|von|der|den|de|del|della|la|le|di|da|dos|das|do|du|ten|ter|zu|vom|ó|ní|al|bin|ibn|abu|"
              r"dal|y|el|ap|ben|bint|bat|mac)")  # any case: "DE LA FUENTE"
 _FULL_NAME = rf"{_NAME_WORD}(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{_NAME_WORD}){{0,3}}"
 # how people write their name under a message: "Anna Berg", "BERG, Anna" (cased to "Berg, Anna"), "A. Berg"
-_SIGNED_NAME = (rf"(?:{_FULL_NAME}(?:,[ ]{_NAME_WORD}(?:[ -]{_NAME_WORD})?)?"
+# ("Berg, Anna" is one family name before the comma: "Mateo Rossi, Finance Department" ends at "Rossi")
+_SIGNED_NAME = (rf"(?:{_NAME_WORD},[ ]{_NAME_WORD}(?:[ -]{_NAME_WORD})?|{_FULL_NAME}"
                 rf"|[{_UP}]{{2,}}(?:[ -][{_UP}]{{2,}})?,[ ]{_NAME_WORD}(?:[ -]{_NAME_WORD})?"
                 rf"|[{_UP}]\.[ ]?{_NAME_WORD}(?:[ ]{_NAME_WORD})?)")
 # a line break in plain text or in HTML
@@ -1193,7 +1196,7 @@ _NAME_CONTEXTS = [
     re.compile(rf"(?P<name>{_FULL_NAME})[ ]*<[^<>\s@]+@[^<>\s]+>"),
     re.compile(rf"\"(?P<name>{_SIGNED_NAME})\"[ ]*<[^<>\s@]+@[^<>\s]+>"),  # "Berg, Anna" <anna@example.com>
     # e-mail headers and quote lines without an address: "From: Anna Berg", "Anna Berg wrote:", "a écrit :"
-    re.compile(rf"(?m)^[ \t>]*(?:From|To|Cc|Von|An|De|À|Para|Van|Aan|Absender|Empfänger|Expéditeur|Remitente|"
+    re.compile(rf"(?m)^[ \t>]*(?i:From|To|Cc|Von|An|De|À|Para|Van|Aan|Absender|Empfänger|Expéditeur|Remitente|"
                rf"Destinataire|Destinatario)[ ]?:[ \t]*\"?(?P<name>{_SIGNED_NAME})\"?[ \t]*(?=[<\[(;,]|\r?\n|$)"),
     re.compile(rf"(?P<name>{_FULL_NAME})(?:[ ]\([^()\n]{{1,60}}\))?[ ]+(?i:wrote|schrieb|a écrit|escribió|ha escrito|"
                rf"heeft geschreven|scrive|ha scritto)[ ]?:"),
@@ -1215,14 +1218,20 @@ _NAME_CONTEXTS = [
                rf"(?i:it's|its|it is|this is|c'est|soy|hier ist|ici|aquí)[ ]+(?P<name>{_FULL_NAME})"),
     re.compile(rf"(?=[HhSsBb])\b(?i:hey|hi|hello|hallo|salut|hola|bonjour|buenas)[ ]*,[ ]*"
                rf"(?P<name>{_FULL_NAME})(?=[ ]*(?:[,.!:;)\n]|$|\d))"),
+    # the same introduction in a lower-case chat: "salut c'est jonas larsen und ...", "hola soy ingrid garcía"
+    re.compile(r"(?=[HhSsBb])\b(?i:hey|hi|hello|hallo|salut|hola|bonjour|buenas)[ ,!]+"
+               r"(?i:it's|its|it is|this is|c'est|soy|hier ist|ici|aquí)[ ]+"
+               r"(?P<name>[a-zß-öø-ÿ]{2,}(?:[ '-][a-zß-öø-ÿ]+){0,3})"),
 ]
 _SIGNATURE = next(p for p in _NAME_CONTEXTS if "regards" in p.pattern)
 _DISPLAY_NAME = next(p for p in _NAME_CONTEXTS if "<[^<>" in p.pattern)
 _DASHES = next(p for p in _NAME_CONTEXTS if "--[ ]?" in p.pattern)
 _LOWER_AFTER_CUE = next(p for p in _NAME_CONTEXTS if "(?=[MmJjIiLl])" in p.pattern)
+_LOWER_INTRO = next(p for p in _NAME_CONTEXTS if p.pattern.startswith("(?=[HhSsBb])") and "(?P<name>[a-z" in p.pattern)
 # words that end a lower-case name: "my name is jana novak and i ordered" keeps "jana novak"
 _LOWER_STOP = frozenset("""
     on in at to of for from with is was not still correct wrong spelled missing and but also as by or if so
+    again encore otra vez nochmal wieder aussi también
     el la de en que y con por para es no ist nicht falsch und aber le est pas et avec sur dans du des
     on the account written misspelled mispelled changed different
 """.split())
@@ -1295,7 +1304,8 @@ _TITLES = next(p for p in _NAME_CONTEXTS if p.pattern.startswith(r"\b(?:Mr|Mrs")
 _TITLE_KEYWORDS = ("Mr", "Ms", "Miss", "Mx", "Dr", "Prof", "Herr", "Frau", "Mme", "Mlle", "M.", "Sr", "Do", "Sig",
                    "Dhr", "Mevr")
 # patterns whose name is in lower case: every word must pass, not only the first ones
-_LOWER_CASE_CUES = frozenset(p for p in _NAME_CONTEXTS if "(?P<name>[a-z" in p.pattern and p is not _LOWER_AFTER_CUE)
+_LOWER_CASE_CUES = frozenset(p for p in _NAME_CONTEXTS if "(?P<name>[a-z" in p.pattern
+                             and p is not _LOWER_AFTER_CUE and p is not _LOWER_INTRO)
 # Capitalised words that follow those cues but are not names, and product/company names that are also first
 # names ("Hey Alexa,", "This is Ring support").
 _NOT_NAMES = frozenset("""
@@ -1317,9 +1327,11 @@ _NOT_NAMES = frozenset("""
     about case ticket subject ref invoice id spelled misspelled written wrong correct
     its c'est hier soy ici aquí aqui suis née nee wrote schrieb schreef écrit escribió
     kundenservice kundendienst kundenbetreuung serviceteam supportteam soporte servicio atención sav
+    gmbh inc ltd llc corp plc sarl sas ag kg moi toi encore nochmal wieder
 """.split())
 # a cued "name" followed by one of these is an organisation or a product: "This is Max Support"
 _ORG_AFTER = re.compile(r"[ ]+(?:[Ss]upport|[Tt]eam|[Cc]ustomer|[Ss]ervice|[Ii]nc\b|[Ll]td\b|GmbH|[Aa]pp\b|"
+                        r"AG\b|KG\b|SARL\b|SAS\b|S\.[LA]\.|B\.V\.|LLC\b|[Cc]orp\b|[Pp]lc\b|"
                         r"[Ss]peaker|[Dd]evice|[Bb]ot\b|[Aa]ssistant|Boss\b|BOSS\b|"
                         # product lines named like people: "Jules Pro", "Emma Mini"
                         r"(?:Pro|Mini|Max|Plus|Lite|Ultra|Air|Go|Neo|Prime|One|Edition|Series|XL|XS)\b)")
@@ -1363,7 +1375,8 @@ def _cue_plan() -> list[tuple]:
         plan.append((pattern, keywords, _TITLE_KEYWORDS if pattern is _TITLES else None,
                      needs, pattern is _SIGNATURE,
                      (*_AFTER_SIGNOFF[pattern], "\n<" if pattern is _SIGNATURE else "\n")
-                     if pattern in _AFTER_SIGNOFF else None, pattern is _LOWER_AFTER_CUE,
+                     if pattern in _AFTER_SIGNOFF else None,
+                     1 if pattern is _LOWER_AFTER_CUE else 2 if pattern is _LOWER_INTRO else 0,
                      pattern in _LOWER_CASE_CUES, pattern.pattern.startswith("(?m)^")))
     return plan
 
@@ -1408,10 +1421,20 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
                     if word in _LOWER_STOP or word in _NOT_NAMES:
                         break
                     words.append(word)
+                # a chat introduction is weaker than "my name is": one word is a name only from the lexicon
+                # ("hola soy nuevo cliente", "hi it's frustrating" are none)
+                if lower_after_cue == 2 and len(words) < 2 and not (words and words[0] in _GIVEN_NAMES):
+                    words = []
                 name = " ".join(words)
             elif lower_line and name != m.group("name"):
                 continue  # "thanks,\nsee you": a lower-case line is a name only when no word of it is a known word
-            if name and not _ORG_AFTER.match(text, m.start("name") + len(name)):
+            if name and _ORG_AFTER.match(text, m.start("name") + len(name)):
+                # "Elodie Martin de Acme GmbH": the person before the particle that starts the company's name
+                words = name.split(" ")
+                cut = max((i for i, w in enumerate(words) if i >= 2 and w.lower() in ("de", "von", "di", "da")),
+                          default=0)
+                name = " ".join(words[:cut])
+            if name:
                 found.append((m.start("name"), name))
     return tuple(found)
 

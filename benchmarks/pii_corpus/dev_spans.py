@@ -158,10 +158,54 @@ class DevSpansGen:
         msg.add(r.choice(["12.03.1985", "1985-03-12", "3 March 1985"]), pii="DOB")
         msg.add(r.choice([" in Berlin", " if that helps", ". Order 48213 please"]) + "\n")
 
+    def one_liners(self, msg: Labelled, lang: str) -> None:
+        """Names, addresses and numbers with capitalised or unusual neighbours on the same line."""
+        r = self.r
+        g, f = self.person()
+        title, company = r.choice(TITLES), r.choice(COMPANIES)
+        street, town, _ = r.choice(STREETS[lang])
+        phone = r.choice(PHONES[lang])
+        form = r.randint(0, 7)
+        if form == 0:  # a signature line with separators
+            msg.add(f"{r.choice(['--', '—'])} ").add(f"{g} {f}", pii="NAME").add(f" | {title} | {company}\n")
+        elif form == 1:  # a one-line letterhead
+            msg.add(f"{company} · ").add(f"{street} · {town}", pii="ADDRESS").add(" · Tel. ").add(phone, pii="PHONE")
+            msg.add(" · Mo-Fr\n")
+        elif form == 2:  # JSON
+            msg.add('{"name": "').add(f"{g} {f}", pii="NAME").add('", "plan": "Premium", "email": "')
+            msg.add(self.email(g, f), pii="EMAIL").add(f'", "order": {r.randint(10000, 99999)}, "city": "Berlin"}}\n')
+        elif form == 3:  # lower-case chat
+            msg.add(r.choice(["hi its ", "hey, this is ", "hallo hier ist ", "salut c'est ", "hola soy "]))
+            msg.add(f"{g} {f}".lower(), pii="NAME")
+            msg.add(r.choice([" again, order 48213 still missing", " from acme support", " und die lieferung fehlt",
+                              " encore, la commande n'est pas arrivée", " otra vez, falta el pedido"]) + "\n")
+        elif form == 4:  # introduction with the company after the name
+            msg.add(r.choice(["This is ", "My name is ", "Je m'appelle ", "Me llamo ", "Mein Name ist "]))
+            msg.add(f"{g} {f}", pii="NAME").add(r.choice([" from ", " de ", " von "]) + company)
+            msg.add(r.choice([" and my order is late.", ". Monday works for me.", ", Premium customer since 2019."]))
+            msg.add("\n")
+        elif form == 5:  # cc list
+            g2, f2 = self.person()
+            msg.add("cc: ").add(f"{g} {f}", pii="NAME").add(", ").add(f"{g2} {f2}", pii="NAME")
+            msg.add(r.choice(["; Team Billing", "; Finance Department", " (Support)", "; Service Client"]) + "\n")
+        elif form == 6:  # HTML and markdown table rows
+            if r.random() < 0.5:
+                msg.add("<tr><td>").add(f"{g} {f}", pii="NAME").add("</td><td>Premium Plan</td><td>")
+                msg.add(phone, pii="PHONE").add(f"</td><td>{r.randint(10, 99)},99 €</td></tr>\n")
+            else:
+                msg.add("| ").add(f"{g} {f}", pii="NAME").add(" | Premium | ").add(self.email(g, f), pii="EMAIL")
+                msg.add(f" | {r.randint(10, 99)},99 € |\n")
+        else:  # a name, then a weekday or product on the same line
+            msg.add(r.choice(["Thanks ", "Danke ", "Merci ", "Gracias "])).add(f"{g} {f}", pii="NAME")
+            msg.add(r.choice([", Tuesday works", " - Galaxy S21 arrived broken", ", see you Monday",
+                              ". Samsung said no", "! Order 48213 is fine now"]) + "\n")
+        msg.add(r.choice(["Sent from my iPhone\n", "Von meinem iPhone gesendet\n", "Enviado desde mi iPhone\n", ""]))
+
     def record(self, i: int) -> list[dict]:
         r = self.r
         lang = r.choice(["en", "de", "fr", "es"])
-        kind = [self.running_text, self.email_thread, self.signature, self.log, self.table, self.chat][i % 6]
+        kind = [self.running_text, self.email_thread, self.signature, self.log, self.table, self.chat,
+                self.one_liners, self.one_liners][i % 8]
         msg = Labelled()
         kind(msg, lang)
         shout = r.random()
@@ -171,6 +215,6 @@ class DevSpansGen:
         return [{"conversation_id": f"dev-spans-{i}", **msg.to_json()}]
 
 
-def dev_spans(n: int = 600) -> list[dict]:
+def dev_spans(n: int = 800) -> list[dict]:
     gen = DevSpansGen()
     return [row for i in range(n) for row in gen.record(i)]

@@ -778,6 +778,20 @@ def test_the_cue_keyword_trie_finds_what_substring_tests_find():
      [("ADDRESS", "742 EVERGREEN TERRACE, SPRINGFIELD, IL 62704")]),
     ("on monday, march 3, 2026 10:15, mateo smith schrieb:\n> danke", [("NAME", "mateo smith")]),
     ("Hallo Kundenservice,\ndas Paket ist nie angekommen.", []),
+    # a name is whole words ("GmbH" is no "Gmb"), and a company after a particle is not the family name
+    ("Me llamo Elodie Martin de Acme GmbH and my order is late.", [("NAME", "Elodie Martin")]),
+    ("This is Thomas Berg de Globex Inc.. Monday works for me.", [("NAME", "Thomas Berg")]),
+    ("Ich heiße Anna von der Heide.", [("NAME", "Anna von der Heide")]),
+    # a lower-case chat introduction after a greeting (fr, es, en); one word only from the lexicon
+    ("salut c'est jonas larsen und die lieferung fehlt\nSent from my iPhone", [("NAME", "jonas larsen")]),
+    ("hola soy ingrid garcía otra vez, falta el pedido\nOk", [("NAME", "ingrid garcía")]),
+    ("hey, this is lucía lópez from acme support\nSent", [("NAME", "lucía lópez")]),
+    ("hola soy nuevo cliente y tengo un problema\nOk", []),
+    ("hi it's frustrating, nothing works\nOk", []),
+    # a letterhead line: the postcode and town after " · " belong to the street
+    ("Acme GmbH · Hauptstraße 12 · 10115 Berlin · Tel. +49 30 12345678 · Mo-Fr",
+     [("ADDRESS", "Hauptstraße 12 · 10115 Berlin"), ("PHONE", "+49 30 12345678")]),
+    ("cc: Mateo Rossi, Finance Department", [("NAME", "Mateo Rossi")]),
     # private network addresses identify nobody; public and documentation ranges are found
     ("dsn @10.0.0.5:5432, router 192.168.1.2, vpn 172.20.1.1, seen from 203.0.113.42 and 172.32.0.1",
      [("IP", "203.0.113.42"), ("IP", "172.32.0.1")]),
