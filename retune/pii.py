@@ -769,10 +769,37 @@ _CUED_ID_CHECKS: dict[int, tuple[Callable[[str], bool], ...]] = {
 }
 
 
+_SEVEN_DIGITS = re.compile(r"\d{7,}")
+_NON_DIGIT = re.compile(r"\D")
+# the cue words of _ID_CUE alone: without one anywhere in the text, no window before a number holds one
+_ID_CUE_WORDS = re.compile(_ID_CUE.pattern.replace(r"\b\.?[^\d\n]{0,20}$", r"\b"))
+_ID_CUE_WORDS_LOWER = _lowered(_ID_CUE_WORDS)
+
+
+@lru_cache(maxsize=64)
+def _has_id_cue(text: str) -> bool:
+    return _cue_search(_ID_CUE_WORDS_LOWER, _ID_CUE_WORDS, text, 0, len(text)) is not None
+
+
+def _dni_candidates(text: str) -> Iterator[re.Match]:
+    """_DNI.finditer(text), tried only where its 7-8 digits can start: at a run of 7 or more digits, or one or two
+    characters before it (the X/Y/Z and the dash of an NIE). The look-behind of _DNI makes every other position fail,
+    but the regex engine would try them all."""
+    last = 0
+    for run in _SEVEN_DIGITS.finditer(text):
+        for pos in (run.start() - 2, run.start() - 1, run.start()):
+            if pos >= last:
+                m = _DNI.match(text, pos)
+                if m:
+                    last = m.end()
+                    yield m
+                    break
+
+
 def _find_national_id(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     if _digit_count(text) < 6:  # the fewest: a UK National Insurance number
         return
-    for m in _DNI.finditer(text):
+    for m in _dni_candidates(text):
         if dni_valid(m.group(1), m.group(2), m.group(3)[-1]):
             yield m.start(), m.end()
     for m in _NIR.finditer(text):
@@ -790,15 +817,17 @@ def _find_national_id(text: str, options: PiiOptions) -> Iterable[tuple[int, int
             continue
         if start and (_is_word_char(text[start - 1]) or text[start - 1] == "-"):
             continue
-        if nino_valid(text[start:start + 2]) and (
-                m.group(1) or _cue_search(_ID_CUE_LOWER, _ID_CUE, text, max(0, start - 40), start)):
+        if nino_valid(text[start:start + 2]) and (m.group(1) or (
+                _has_id_cue(text) and _cue_search(_ID_CUE_LOWER, _ID_CUE, text, max(0, start - 40), start))):
             yield start, m.end()
     if "." in text:
         for m in _BE_NATIONAL.finditer(text):
             if be_national_valid(re.sub(r"\D", "", m.group())):
                 yield m.start(), m.end()
+    if not _has_id_cue(text):  # bare digits are an ID only after a cue word: none in the whole text
+        return
     for m in _ID_DIGITS.finditer(text):
-        digits = re.sub(r"\D", "", m.group())
+        digits = _NON_DIGIT.sub("", m.group())
         checks = _CUED_ID_CHECKS.get(len(digits))
         if checks and any(check(digits) for check in checks) and _cue_search(
                 _ID_CUE_LOWER, _ID_CUE, text, max(0, m.start() - 40), m.start()):
