@@ -1879,6 +1879,18 @@ class _Taken:
         self.placeholder.insert(i, placeholder)
 
 
+def _can_come_back(entity: str, text: str, start: int, end: int, won_start: int, won_end: int) -> bool:
+    """Whether a candidate that lost to an overlapping match may be found (shorter) once that match is a
+    placeholder: only if it sticks out of it, and not an e-mail address whose local part the winner took
+    ("https://ines:pw@dav.example.org": the user info is the secret; "<SECRET_x>@dav.example.org" is no address)."""
+    if start >= won_start and end <= won_end:
+        return False
+    if entity == "EMAIL" and start >= won_start:
+        at = text.find("@", start, end)
+        return not 0 <= at < won_end
+    return True
+
+
 def _detect(text: str, entities: Iterable[str] | None, known_names: Iterable[str],
             options: PiiOptions | None) -> tuple[list[PiiMatch], bool]:
     """find_pii, and whether a candidate lost to an overlapping match (it may come back once that is replaced)."""
@@ -1912,7 +1924,7 @@ def _detect(text: str, entities: Iterable[str] | None, known_names: Iterable[str
             overlapping = taken.overlapping(start, end)
             if overlapping:
                 # only a loser that sticks out of the winner can come back (shorter) once the winner is replaced
-                contested = contested or any(not placeholder and (start < s or end > e)
+                contested = contested or any(not placeholder and _can_come_back(entity, sh.text, start, end, s, e)
                                              for s, e, placeholder in overlapping)
                 continue
             taken.add(start, end)
@@ -1998,9 +2010,11 @@ def _as_detected(text: str) -> str:
     return shadow(text).text
 
 
-def _touches_neighbour(text: str, start: int, end: int, covered: Callable[[int], bool]) -> bool:
+def _touches_neighbour(text: str, start: int, end: int, covered: Callable[[int], bool],
+                       title_cased: Callable[[], bool] = lambda: True) -> bool:
     """Whether a candidate beside this span could read it through a look-behind/look-ahead (at most 2 chars).
-    `covered(i)`: whether text[i] is inside a match replaced in the same round or an earlier placeholder."""
+    `covered(i)`: whether text[i] is inside a match replaced in the same round or an earlier placeholder;
+    `title_cased()`: whether the name rules will read the text after the replacement title-cased."""
     left, right = _as_detected(text[max(0, start - 8):start]), _as_detected(text[end:end + 8])
     b1, b2 = left[-1:], left[-2:-1]
     a1, a2 = right[:1], right[1:2]
@@ -2028,6 +2042,10 @@ def _touches_neighbour(text: str, start: int, end: int, covered: Callable[[int],
         a1 = a2 = " "
     if a1 == "<" and _TAG_AFTER.match(text, end):
         a1 = a2 = " "
+    # "https://ines:pw@dav.example.org": after "@" only a mention ("@Anna", a capital) starts a candidate that
+    # reads the span's last character, and only in text the name rules read as it is written
+    if a1 == "@" and a2 and not a2.isupper() and right == text[end:end + 8] and not title_cased():
+        a1 = a2 = " "
     return bool(
         b1.isalnum() or b1 == "_" or (b1 and not b1.isspace() and b2 and not b2.isspace())
         # one character after the span, a candidate's 2-character look-behinds and cue words only matter for
@@ -2041,8 +2059,8 @@ def _touches_neighbour(text: str, start: int, end: int, covered: Callable[[int],
     )
 
 
-def _settled(text: str, matches: list[PiiMatch]) -> bool:
-    """Whether replacing these matches can leave nothing new to find (see _settle)."""
+def _settled(text: str, matches: list[PiiMatch], replaced: str) -> bool:
+    """Whether replacing these matches (giving `replaced`) can leave nothing new to find (see _settle)."""
     spans = [(m.start, m.end) for m in matches]
     if "<" in text:
         spans = sorted(spans + [p.span() for p in _PLACEHOLDER.finditer(text)])
@@ -2052,7 +2070,11 @@ def _settled(text: str, matches: list[PiiMatch]) -> bool:
         k = bisect.bisect_right(starts, i) - 1
         return i >= 0 and k >= 0 and spans[k][1] > i
 
-    return not any(_touches_neighbour(text, m.start, m.end, covered) for m in matches)
+    def title_cased() -> bool:  # whether the name rules will read the replaced text title-cased
+        folded = shadow(replaced).text
+        return _cased(folded) is not folded
+
+    return not any(_touches_neighbour(text, m.start, m.end, covered, title_cased) for m in matches)
 
 
 def anonymize_text(
@@ -2094,8 +2116,9 @@ def _settle(text: str, pseudonymizer: Pseudonymizer, entities: Iterable[str] | N
         if not matches:
             return current
         counts.update(m.entity for m in matches)
-        settled = not contested and _settled(current, matches)
-        current = _replace(current, matches, pseudonymizer, created)
+        replaced = _replace(current, matches, pseudonymizer, created)
+        settled = not contested and _settled(current, matches, replaced)
+        current = replaced
         if settled:
             return current
     return current
