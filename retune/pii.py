@@ -35,7 +35,6 @@ import bisect
 import hmac
 import html.entities
 import ipaddress
-import itertools
 import json
 import math
 import operator
@@ -965,10 +964,13 @@ _SLASH_DATE = re.compile(r"\d{1,4}/\d{1,2}/\d")
 _PHONE_EXTENSION = re.compile(r"(?i)[ ]?,?[ ]?(?:ext\.?|x|extension|durchwahl|poste|apdo\.?|ext)[ ]?\d{1,5}(?![\w])")
 
 
+_DIGIT_GROUPS = re.compile(r"\d+")
+
+
 def _phone_shape_ok(text: str, start: int, end: int) -> bool:
     """Context and shape rules shared by every phone candidate (the number itself is validated elsewhere)."""
     value = text[start:end]
-    groups = re.findall(r"\d+", value)
+    groups = _DIGIT_GROUPS.findall(value)
     if not groups or _DATE_LIKE.fullmatch(value) or groups[0] == "0" or sum(len(g) == 1 for g in groups) >= 3:
         return False  # dates, decimals and versions (0.3.33), digit tables (0 1 2 3)
     if "/" in value and (value.count("/") > 1 or _SLASH_DATE.match(value)):
@@ -1019,16 +1021,19 @@ def _find_phone(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     # the cheap regex and shape rules first; the numbering-plan check (phonenumbers.parse) only on survivors
     for m in _PHONE.finditer(text):
         start = m.start()
-        if any(start < e and s < m.end() for s, e in urls):
+        if urls and any(start < e and s < m.end() for s, e in urls):
+            continue
+        if _phone_ok(text, start, m.end(), options):
+            ext = _PHONE_EXTENSION.match(text, m.end())  # "ext. 204" identifies the person's own line
+            yield start, ext.end() if ext else m.end()
             continue
         # the candidate may run on into a neighbour written with other separators ("+44 20 7946 0958
         # 203.0.113.42"): when the whole does not pass, its prefixes that end where such a neighbour starts are
         # tried, longest first (not inside a chain of one separator such as the order number 026-2661136-38660)
         value = m.group()
-        ends = itertools.chain((m.end(),), (start + i for i in range(len(value) - 1, 6, -1)  # lazily: rarely needed
-                                            if value[i] in " .-/" and value[i - 1].isdigit()
-                                            and set(_PHONE_SEPARATORS.findall(value, i + 1))
-                                            - set(_PHONE_SEPARATORS.findall(value, 0, i))))
+        ends = (start + i for i in range(len(value) - 1, 6, -1)
+                if value[i] in " .-/" and value[i - 1].isdigit()
+                and set(_PHONE_SEPARATORS.findall(value, i + 1)) - set(_PHONE_SEPARATORS.findall(value, 0, i)))
         for end in ends:
             if _phone_ok(text, start, end, options):
                 ext = _PHONE_EXTENSION.match(text, end)  # "ext. 204" identifies the person's own line
@@ -1038,7 +1043,7 @@ def _find_phone(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
 
 def _phone_ok(text: str, start: int, end: int, options: PiiOptions) -> bool:
     value = text[start:end]
-    digits = re.sub(r"\D", "", value)
+    digits = _NON_DIGIT.sub("", value)
     if not 7 <= len(digits) <= 15 or not _phone_shape_ok(text, start, end):
         return False
     # after a cue word ("tél.", "meine Nummer:") a number of a region outside phone_regions counts too
