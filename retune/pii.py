@@ -1066,31 +1066,34 @@ _NOT_STREET_WORD = (r"(?:Also|Pls|Plz|Please|Thanks|Thank|Thx|Merci|Danke|Gracia
 # Three patterns, so each starts with what the regex engine can skip to quickly: a house number (en, fr), a street
 # word with a German/Dutch suffix, a street word first (de, es, it, be).
 _ADDRESS_NUMBER_FIRST = re.compile(
+    # the first digit and its look-behind shared by both forms: a pattern that starts with one character class is
+    # searched by the regex engine from the positions that hold one (not tried at every position)
+    r"\d(?<![\w#-]\d)(?:"
     # 12 Main Street, 1234 N Maple Ave, 42 West 42nd Street, 14a Queen's Parade
-    rf"\d(?<![\w#-]\d)\d{{0,4}}[A-Za-z]?,?[ ]+(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?[ ]+)?"
+    rf"\d{{0,4}}[A-Za-z]?,?[ ]+(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?[ ]+)?"
     rf"(?:(?:{_CAP}(?:['’]s)?|\d{{1,3}}(?:st|nd|rd|th))[ ]+){{1,3}}{_STREET_TYPES}(?:[ ](?:NE|NW|SE|SW|N|S|E|W)\.?)?"
     r"(?![\w])"
     # 45 rue de Rivoli, 12, bd de la Liberté, 3 bis avenue Jean-Jaurès
-    rf"|\d(?<![\w#-]\d)\d{{0,3}}(?:[ ]?(?:(?i:bis|ter|quater)|[A-Da-d]))?,?[ ]+(?:[Rr]ue|[Aa]venue|[Aa]v\.|"
+    rf"|\d{{0,3}}(?:[ ]?(?:(?i:bis|ter|quater)|[A-Da-d]))?,?[ ]+(?:[Rr]ue|[Aa]venue|[Aa]v\.|"
     rf"[Bb]oulevard|[Bb]d\.?|[Pp]lace|[Qq]uai|[Cc]hemin|[Aa]llée|[Ii]mpasse|[Cc]ours|[Rr]oute|[Rr]te|[Ss]quare|[Cc]alle|[Vv]ia|"
     rf"[Ff]aubourg|[Rr]ésidence|[Ll]otissement|[Cc]hauss[ée]e)"
     # the street's name: one space between its words (a wider gap ends it), and not a word that starts the next
     # sentence in a title-cased shout ("RUE PASTEUR   ALSO #61", "RUE PASTEUR PLS CALL")
     rf"{_PARTICLES_FR_ES_IT}(?:[ ]+{_CAP}(?:-{_CAP})*(?:[ ](?!{_NOT_STREET_WORD}){_CAP}(?:-{_CAP})*){{0,2}}"
-    rf"|[ ]+[a-zà-ÿ]{{3,}}(?:-[a-zà-ÿ]{{2,}})*)"
+    rf"|[ ]+[a-zà-ÿ]{{3,}}(?:-[a-zà-ÿ]{{2,}})*))"
 )
 _ADDRESS_SUFFIX = re.compile(
     # Hauptstraße 12, Friedrich-Ebert-Straße 3, Keizersgracht 123, Baerlestraat 12-II; the look-ahead (a word, then
     # a house number) rejects most capitalised words at once
-    r"[A-ZÀ-ÖØ-Þ](?<![\w-][A-ZÀ-ÖØ-Þ])(?=[\w-]*\.?[ ]+\d)(?:[a-zß-öø-ÿ]+-[A-ZÀ-ÖØ-Þ])*"
+    r"[A-ZÀ-ÖØ-Þ](?<![\w-][A-ZÀ-ÖØ-Þ])(?:(?=[\w-]*\.?[ ]+\d)(?:[a-zß-öø-ÿ]+-[A-ZÀ-ÖØ-Þ])*"
     r"[a-zß-öø-ÿ]*(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer|chaussee|steig|pfad|markt|"
     r"-Straße|-Str\.|-Weg|-Platz|-Allee|-Ring|"
     r"straat|gracht|laan|plein|kade|singel|dijk|steeg|hof|gasse|gässli)"
     rf"[ ]+{_HOUSE_NO}(?:-I{{1,3}}|[ ]?hs)?(?![\w])"
     # Lerchenfelder Gürtel 12, Alte Landstraße 3: an adjective and a street word
-    r"|[A-ZÀ-ÖØ-Þ](?<![\w-][A-ZÀ-ÖØ-Þ])[a-zß-öø-ÿ]+[ ]"
+    r"|[a-zß-öø-ÿ]+[ ]"
     r"(?:Straße|Str\.|Weg|Gasse|Allee|Platz|Ring|Damm|Ufer|Gürtel|Chaussee|Landstraße|Steig)"
-    rf"[ ]+{_HOUSE_NO}(?![\w])"
+    rf"[ ]+{_HOUSE_NO}(?![\w]))"
 )
 # "Van Baerlestraat 12", "Sankt-..." : a Dutch or German prefix word before a suffixed street name
 _STREET_PREFIX_BEFORE = re.compile(r"(?<![\w-])(?:Van|De|Den|Van der|Van de|Sankt|St\.)[ ]$")
