@@ -574,12 +574,14 @@ def _find_iban(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
 # one separator between digit groups: space, dot, dash, slash, underscore, a few spaces, " - "
 _SEP = r"(?:[ .\-/_]|[ ]{2,4}|[ ]-[ ])"
 _CARD = re.compile(
-    r"(?<![\w+#/.,$€£-])(?<!\d[ .-])"
-    r"(?:\d{12,19}"  # unspaced
-    rf"|\d{{4}}{_SEP}\d{{4}}{_SEP}\d{{4}}{_SEP}\d{{4}}{_SEP}\d{{1,3}}(?!{_SEP}\d)"  # 19 digits 4-4-4-4-3
-    rf"|\d{{4}}{_SEP}\d{{4}}{_SEP}\d{{4}}{_SEP}\d{{1,7}}(?!{_SEP}\d)"  # 4-4-4-4(-ish); mixed separators too
-    rf"|\d{{4}}{_SEP}\d{{4}}{_SEP}\d{{4}}(?!{_SEP}\d)"  # 12-digit Maestro 4-4-4
-    rf"|\d{{4}}{_SEP}\d{{6}}{_SEP}\d{{4,5}}(?!{_SEP}\d))"  # Amex / Diners 4-6-5
+    # the first digit consumed before the look-behinds: a pattern that starts with one character class is searched
+    # from the positions that hold one, not tried at every position
+    r"\d(?<![\w+#/.,$€£-]\d)(?<!\d[ .-]\d)"
+    r"(?:\d{11,18}"  # unspaced: 12-19 digits
+    rf"|\d{{3}}{_SEP}\d{{4}}{_SEP}\d{{4}}{_SEP}\d{{4}}{_SEP}\d{{1,3}}(?!{_SEP}\d)"  # 19 digits 4-4-4-4-3
+    rf"|\d{{3}}{_SEP}\d{{4}}{_SEP}\d{{4}}{_SEP}\d{{1,7}}(?!{_SEP}\d)"  # 4-4-4-4(-ish); mixed separators too
+    rf"|\d{{3}}{_SEP}\d{{4}}{_SEP}\d{{4}}(?!{_SEP}\d)"  # 12-digit Maestro 4-4-4
+    rf"|\d{{3}}{_SEP}\d{{6}}{_SEP}\d{{4,5}}(?!{_SEP}\d))"  # Amex / Diners 4-6-5
     r"(?![\w-]|[.,]\d)"
 )
 _CARD_CUE = re.compile(r"(?i)(?:(?:card|maestro|karte|carte|tarjeta)\w*|\bcb|debit|credit|\bcc|visa|mastercard|"
@@ -638,7 +640,7 @@ def _find_card(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
 
 
 # --- SSN -----------------------------------------------------------------------------------------
-_SSN = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-]|[.,]\d)")
+_SSN = re.compile(r"(\d(?<![\w-]\d)\d{2})([- ])(\d{2})\2(\d{4})(?![\w-]|[.,]\d)")  # (starts with a digit: see _CARD)
 _SSN_CUED = re.compile(r"(?i)\b(?:ssn|social sec(?:urity|\.)?(?: number| no\.?| #)?|ss#)[\s:#.]{0,5}"
                        r"(\d{3}[ -]?\d{2}[ -]?\d{4})(?![\w-]|[.,]\d)")
 _SSN_CUED_LOWER = _lowered(_SSN_CUED)
