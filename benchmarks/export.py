@@ -12,6 +12,7 @@ loss had fallen from 1.74 at 24 steps to 0.36) and its merged model are cached u
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -42,10 +43,16 @@ class Row:
     size_bytes: int
     size_vs_fp32: float
     top1: float  # share of text positions whose top-1 token equals eager's
-    greedy: float  # share of 32-token greedy continuation tokens equal to eager's
+    # served: share of eager's greedy reply tokens (up to 32, stopping at end of turn, the end included) that the
+    # variant's reply (same rule) holds in place; what the parity gate uses (core.served_agreement)
+    served: float
+    served_per_prompt: list[float]
+    greedy: float  # forced: share of exactly 32 greedy tokens (end of turn suppressed) equal to eager's
     greedy_per_prompt: list[float]
-    # every prompt whose continuation left eager's: [prompt, first differing position, eager's top-2 logit gap there]
+    # every prompt whose forced continuation left eager's: [prompt, first differing position, eager's top-2 logit
+    # gap there, eager's served reply length (the divergence is past its end when position >= length)]
     divergences: list[list[float]]
+    divergences_past_end: int  # of those, how many fell after eager's reply had ended (text never served)
     max_logit_rel_err: float
     forward128_ms: float
     generate32_ms: float  # prompt 32 tokens, 32 new tokens, KV cache
@@ -165,6 +172,38 @@ def eager_continuations(model: Any, prompts: list[dict], new_tokens: int) -> tup
     return tokens, gaps
 
 
+def eager_replies(model: Any, prompts: list[dict], new_tokens: int, stop: list[int]) -> list[list[int]]:
+    """Eager's greedy replies as served: up to `new_tokens`, ending with the first end-of-turn token (included)."""
+    return [core._generate(model, p, new_tokens, stop=stop) for p in prompts]
+
+
+def weights_digest(model_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(model_dir.glob("*.safetensors")):
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 24):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cached_sensitivity(model_dir: Path, calibration: list[list[int]], cache: Path) -> tuple[dict[str, float], float]:
+    """core.matmul_sensitivity, cached by the model's weights, the calibration token ids and the search's
+    parameters (its defaults: block size, texts, tokens); returns the scores and the seconds spent (0 if cached)."""
+    import inspect
+
+    defaults = {k: v.default for k, v in inspect.signature(core.matmul_sensitivity).parameters.items()
+                if v.default is not inspect.Parameter.empty}  # fmt: skip
+    key = hashlib.sha256(json.dumps([weights_digest(model_dir), calibration, defaults], default=str).encode())
+    path = cache / f"sensitivity-{key.hexdigest()[:16]}.json"
+    if path.exists():
+        return json.loads(path.read_text()), 0.0
+    start = time.perf_counter()
+    scores = core.matmul_sensitivity(model_dir, calibration)
+    cache.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(scores, indent=1))
+    return scores, time.perf_counter() - start
+
+
 def first_divergence(reference: list[int], candidate: list[int]) -> int | None:
     return next((i for i, (a, b) in enumerate(zip(reference, candidate, strict=False)) if a != b), None)
 
@@ -206,7 +245,7 @@ def main() -> None:
         raise SystemExit(f"{args.base} is not a model directory: run `make base-smollm2` first")
 
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.set_num_threads(1)
     args.finetuned = args.finetuned or ROOT / f".cache/models/smollm2-retuned-{args.steps}"
@@ -215,13 +254,9 @@ def main() -> None:
     texts = texts_of(model_dir, args.texts)
     prompts = held_out_prompts(model_dir, args.finetuned / "examples.parquet", args.prompts)
     calibration = calibration_ids(model_dir, args.texts, 16)
-    sensitivity = None
-    if "int8_weight_only_sensitive" in args.recipes:
-        start = time.perf_counter()
-        sensitivity = core.matmul_sensitivity(model_dir, calibration)
-        print(f"sensitivity search: {time.perf_counter() - start:.0f} s", flush=True)
 
-    # Build every variant first (not timed against each other).
+    # Build every variant first (not timed against each other). The smooth recipes quantize a smoothed copy of the
+    # model (its own merged weights and fp32 ONNX, under WORKDIR/smoothed).
     build_s: dict[str, float] = {}
     paths: dict[str, Path] = {}
     fp32_dir = args.workdir / "fp32"
@@ -230,12 +265,29 @@ def main() -> None:
         shutil.rmtree(fp32_dir, ignore_errors=True)
         core.export_onnx(model_dir, fp32_dir)
     build_s["fp32"], paths["fp32"] = time.perf_counter() - start, fp32_dir
+    sources = {False: (model_dir, fp32_dir)}
+    if any(r in core.SMOOTHED_RECIPES for r in args.recipes):
+        smoothed_merged, smoothed_fp32 = args.workdir / "smoothed" / "merged", args.workdir / "smoothed" / "fp32"
+        record = smoothed_merged / core.SMOOTHING_FILE
+        fresh = {"alpha": core.SMOOTH_ALPHA,
+                 "calibration_sha256": hashlib.sha256(json.dumps(calibration).encode()).hexdigest()}
+        if not (args.reuse and record.exists() and (smoothed_fp32 / "model.onnx").exists()
+                and all(json.loads(record.read_text()).get(k) == v for k, v in fresh.items())):  # fmt: skip
+            shutil.rmtree(args.workdir / "smoothed", ignore_errors=True)
+            core.smooth_model(model_dir, smoothed_merged, calibration)
+            core.smoothed_onnx(smoothed_merged, smoothed_fp32)
+        sources[True] = (smoothed_merged, smoothed_fp32)
+    sensitivities: dict[bool, dict[str, float]] = {}
     for recipe in args.recipes:
+        smooth = recipe in core.SMOOTHED_RECIPES
+        if recipe in core.SENSITIVE_RECIPES and smooth not in sensitivities:
+            sensitivities[smooth], took = cached_sensitivity(sources[smooth][0], calibration, args.workdir / "cache")
+            print(f"sensitivity search ({'smoothed' if smooth else 'plain'} model): {took:.0f} s", flush=True)
         start = time.perf_counter()
         out = args.workdir / recipe
         if not (args.reuse and (out / "model.onnx").exists()):
             shutil.rmtree(out, ignore_errors=True)
-            core.quantize(fp32_dir, out, recipe, calibration, sensitivity)
+            core.quantize(sources[smooth][1], out, recipe, calibration, sensitivities.get(smooth))
         build_s[recipe], paths[recipe] = time.perf_counter() - start, out
 
     # Quality: eager is the yardstick (logits on the texts, generate() continuations on the prompts).
@@ -244,6 +296,11 @@ def main() -> None:
     with torch.no_grad():
         eager_logits = [eager_model(**t).logits[0].float() for t in texts]
     eager_gens, eager_gaps = eager_continuations(eager_model, prompts, args.new_tokens)
+    stop = core.end_of_turn_ids(AutoTokenizer.from_pretrained(model_dir), eager_model.config)
+    eager_served = eager_replies(eager_model, prompts, args.new_tokens, stop)
+    ended = [len(r) for r in eager_served if r[-1] in stop]
+    print(f"eager replies ending (at a stop token {stop}) within {args.new_tokens} tokens: {len(ended)} of "
+          f"{len(prompts)}, lengths {sorted(ended)}", flush=True)  # fmt: skip
     margins = [round(min(g), 3) for g in eager_gaps]
     print(f"eager's smallest top-2 logit gap along each continuation: {margins}", flush=True)
     generators = {name: core.OnnxGenerator(path, threads=1) for name, path in paths.items()}
@@ -252,21 +309,26 @@ def main() -> None:
         logits = [torch.from_numpy(gen.logits(t["input_ids"][0].tolist())) for t in texts]
         pairs = list(zip(logits, eager_logits, strict=True))
         gens = [gen.generate(p["input_ids"][0].tolist(), args.new_tokens, suppress=suppress) for p in prompts]
+        replies = [gen.generate(p["input_ids"][0].tolist(), args.new_tokens, stop=stop) for p in prompts]
+        served = [core.served_agreement(r, c) for r, c in zip(eager_served, replies, strict=True)]
         hits = sum(int((a.argmax(-1) == b.argmax(-1)).sum()) for a, b in pairs)
         agreements = [core.greedy_agreement(r, c, args.new_tokens) for r, c in zip(eager_gens, gens, strict=True)]
         divergences = []
         for i, (ref, cand) in enumerate(zip(eager_gens, gens, strict=True)):
             at = first_divergence(ref, cand)
             if at is not None:
-                divergences.append([i, at, round(eager_gaps[i][at], 3)])
+                divergences.append([i, at, round(eager_gaps[i][at], 3), len(eager_served[i])])
         quality[name] = {
             "divergences": divergences,
+            "served": statistics.mean(served),
+            "served_per_prompt": served,
             "top1": hits / sum(b.shape[0] for b in eager_logits),
             "greedy": statistics.mean(agreements),
             "greedy_per_prompt": agreements,
             "rel_err": max(float((a - b).abs().max() / b.abs().max()) for a, b in pairs),
         }
-        print(f"{name}: top-1 {quality[name]['top1']:.3f}, greedy {quality[name]['greedy']:.3f}", flush=True)
+        print(f"{name}: top-1 {quality[name]['top1']:.3f}, served greedy {quality[name]['served']:.3f}, forced "
+              f"greedy {quality[name]['greedy']:.3f}", flush=True)
 
     # Speed: eager and every variant interleaved run by run, so load from other processes hits all alike.
     load_before = os.getloadavg()
@@ -282,7 +344,7 @@ def main() -> None:
     rows, variants = [], []
     for name, path in paths.items():
         q, gen_ms, size = quality[name], latency[name].prompt_ms, core.onnx_size(path)
-        parity = core.judge(name, q["greedy"], q["top1"], q["rel_err"], goal)
+        parity = core.judge(name, q["served"], q["top1"], q["rel_err"], goal, forced=q["greedy"])
         speedup, size_vs_fp32 = eager[32] / gen_ms[32], size / fp32_size
         misses = list(parity.misses)
         if speedup < GOAL["generate_speedup"]:
@@ -290,8 +352,10 @@ def main() -> None:
         if size_vs_fp32 > GOAL["size_vs_fp32"]:
             misses.append(f"size {size_vs_fp32:.0%} of fp32 > {GOAL['size_vs_fp32']:.0%}")
         rows.append(Row(
-            name=name, size_bytes=size, size_vs_fp32=size_vs_fp32, top1=q["top1"], greedy=q["greedy"],
+            name=name, size_bytes=size, size_vs_fp32=size_vs_fp32, top1=q["top1"], served=q["served"],
+            served_per_prompt=[round(a, 3) for a in q["served_per_prompt"]], greedy=q["greedy"],
             greedy_per_prompt=[round(a, 3) for a in q["greedy_per_prompt"]], divergences=q["divergences"],
+            divergences_past_end=sum(d[1] >= d[3] for d in q["divergences"]),
             max_logit_rel_err=q["rel_err"], forward128_ms=forward[name], generate32_ms=gen_ms[32],
             generate128_ms=gen_ms[128], forward_speedup=forward["eager"] / forward[name], speedup=speedup,
             speedup128=eager[128] / gen_ms[128], gate="pass" if not misses else "; ".join(misses),
@@ -300,17 +364,20 @@ def main() -> None:
         variants.append(core.Variant(name, path, size, parity, latency[name]))
 
     chosen, reason = core.choose_variant(variants, goal, latency[core.EAGER])
-    header = ("| variant | size | size vs fp32 | top-1 agreement | 32-token greedy agreement | max logit rel. err "
-              f"| prompts diverged (at eager top-2 gap < {NEAR_TIE}) "
+    header = ("| variant | size | size vs fp32 | top-1 agreement | served greedy agreement (gated) "
+              "| forced 32-token greedy agreement | max logit rel. err "
+              f"| prompts diverged, forced (at eager top-2 gap < {NEAR_TIE}; past eager's end of turn) "
               "| forward 128 ms (× eager) | generate 32+32 ms (× eager) | generate 128+32 ms (× eager) | goal |")
-    lines = [header, "|" + "---|" * 11,
-             f"| PyTorch eager | - | - | 1.000 | 100% | 0 | 0 | {forward['eager']:.0f} (1.00) | {eager[32]:.0f} (1.00) "
+    lines = [header, "|" + "---|" * 12,
+             f"| PyTorch eager | - | - | 1.000 | 100% | 100% | 0 | 0 | {forward['eager']:.0f} (1.00) "
+             f"| {eager[32]:.0f} (1.00) "
              f"| {eager[128]:.0f} (1.00) | - |"]  # fmt: skip
     for r in rows:
         lines.append(
             f"| {r.name}{' (gate pick)' if r.name == chosen.name else ''} | {r.size_bytes / 2**20:.0f} MB "
-            f"| {r.size_vs_fp32:.0%} | {r.top1:.3f} | {r.greedy:.1%} | {r.max_logit_rel_err:.3f} "
-            f"| {len(r.divergences)} of {len(prompts)} ({sum(d[2] < NEAR_TIE for d in r.divergences)}) "
+            f"| {r.size_vs_fp32:.0%} | {r.top1:.3f} | {r.served:.1%} | {r.greedy:.1%} | {r.max_logit_rel_err:.3f} "
+            f"| {len(r.divergences)} of {len(prompts)} ({sum(d[2] < NEAR_TIE for d in r.divergences)}; "
+            f"{r.divergences_past_end}) "
             f"| {r.forward128_ms:.0f} ({r.forward_speedup:.2f}) | {r.generate32_ms:.0f} ({r.speedup:.2f}) "
             f"| {r.generate128_ms:.0f} ({r.speedup128:.2f}) | {r.gate} |"
         )
@@ -332,6 +399,10 @@ def main() -> None:
             "text_positions": positions, "greedy_prompts": len(prompts), "new_tokens": args.new_tokens,
             "greedy_prompts_from": "the fine-tune's held-out test conversations, up to each agent reply",
             "near_tie": NEAR_TIE,
+            "stop_token_ids": stop, "eager_replies_ending_within_new_tokens": len(ended),
+            "eager_reply_lengths": [len(r) for r in eager_served],
+            "gated_agreement": "served (core.served_agreement): after a reply's end of turn the forced continuation "
+            "is text retune serve never produces, where eager's top-2 logits are often near-tied",
             "runs": args.runs, "generate_prompt_tokens": list(core.LATENCY_PROMPT_TOKENS),
             "forward_tokens": TEXT_TOKENS,
             "eager": "transformers generate(), KV cache, greedy", "onnx": "retune.export.OnnxGenerator (onnxruntime, "
@@ -343,7 +414,13 @@ def main() -> None:
         "variants": {r.name: asdict(r) for r in rows},
         "fp32_matmuls_of_outlier_aware": json.loads((outliers / "fp32_matmuls.json").read_text()) if outliers else None,
         "fp32_matmuls_of_sensitive": json.loads((sensitive / "fp32_matmuls.json").read_text()) if sensitive else None,
-        "sensitivity_top20": dict(sorted((sensitivity or {}).items(), key=lambda kv: -kv[1])[:20]),
+        "sensitivity_top20": {("smoothed" if smooth else "plain"): dict(sorted(scores.items(),
+                                                                               key=lambda kv: -kv[1])[:20])
+                              for smooth, scores in sensitivities.items()},
+        "fp32_matmuls_of_smooth_sensitive": json.loads((paths["int8_weight_only_smooth_sensitive"] /
+                                                        "fp32_matmuls.json").read_text())
+        if "int8_weight_only_smooth_sensitive" in paths else None,
+        "smoothing": {"alpha": core.SMOOTH_ALPHA, "calibration_texts": len(calibration)},
         "gate": asdict(goal),
         "gate_pick": chosen.name,
         "reason": reason,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -397,7 +398,9 @@ def smooth_model(merged_dir: Path, out_dir: Path, calibration: list[list[int]], 
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
     AutoTokenizer.from_pretrained(merged_dir).save_pretrained(out_dir)
-    record = {"alpha": alpha, "matmuls_smoothed": count, "calibration_texts": len(calibration)}
+    texts_digest = hashlib.sha256(json.dumps(calibration).encode()).hexdigest()
+    record = {"alpha": alpha, "matmuls_smoothed": count, "calibration_texts": len(calibration),
+              "calibration_sha256": texts_digest}  # fmt: skip
     (out_dir / SMOOTHING_FILE).write_text(json.dumps(record, indent=1))
     return out_dir
 
