@@ -66,7 +66,7 @@ def _anonymize_record(
         return text
 
     for path in paths:
-        pii._apply_at_path(record, path, collect)
+        _apply_at_path(record, path, collect)
     known = set().union(*(pii.names_in(t, options) for t in texts)) if pii._wants_names(entities) else set()
 
     def replace(text: str) -> str:
@@ -75,8 +75,19 @@ def _anonymize_record(
         return new
 
     for path in paths:
-        record = pii._apply_at_path(record, path, replace)
+        record = _apply_at_path(record, path, replace)
     return record
+
+
+def _apply_at_path(obj: object, path: list[str], fn: Callable[[str], str]) -> object:
+    """Apply fn to the string(s) at a dotted path, walking through lists; missing keys are skipped."""
+    if isinstance(obj, list):
+        return [_apply_at_path(item, path, fn) for item in obj]
+    if not path:
+        return fn(obj) if isinstance(obj, str) else obj
+    if isinstance(obj, dict) and path[0] in obj:
+        obj[path[0]] = _apply_at_path(obj[path[0]], path[1:], fn)
+    return obj
 
 
 def _parse(body: bytes) -> tuple[dict | None, str | None]:

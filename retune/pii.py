@@ -35,7 +35,6 @@ import bisect
 import hmac
 import html.entities
 import ipaddress
-import json
 import math
 import operator
 import os
@@ -2175,65 +2174,6 @@ def anonymize_table(
     import pyarrow as pa
 
     return table.set_column(index, field, pa.array(new_texts, type=field.type)), counts
-
-
-def _apply_at_path(obj: object, path: list[str], fn: Callable[[str], str]) -> object:
-    """Apply fn to the string(s) at a dotted path, walking through lists; missing keys are skipped."""
-    if isinstance(obj, list):
-        return [_apply_at_path(item, path, fn) for item in obj]
-    if not path:
-        return fn(obj) if isinstance(obj, str) else obj
-    if isinstance(obj, dict) and path[0] in obj:
-        obj[path[0]] = _apply_at_path(obj[path[0]], path[1:], fn)
-    return obj
-
-
-def anonymize_jsonl(
-    in_path: Path, out_path: Path, fields: list[str], pseudonymizer: Pseudonymizer,
-    entities: Iterable[str] | None = None, *, options: PiiOptions | None = None,
-) -> tuple[int, Counter[str]]:
-    """Copy a JSONL file line by line, anonymizing the strings at `fields` (dotted paths, through lists, e.g.
-    "messages.content"); other fields and the line order are kept. A line that is not JSON is anonymized
-    as plain text (it may still hold PII). Returns (lines written, counts per entity)."""
-    entities = None if entities is None else list(entities)
-    paths = [f.split(".") for f in fields]
-    counts: Counter[str] = Counter()
-    n = 0
-    with Path(in_path).open("rb") as src, Path(out_path).open("wb") as dst:
-        for raw in src:
-            line = raw.decode("utf-8", errors="surrogateescape").rstrip("\r\n")
-            ending = raw[len(raw.rstrip(b"\r\n")):]
-            try:
-                record = json.loads(line)
-            except ValueError:
-                record = None
-            if not isinstance(record, dict):
-                new, c = anonymize_text(line, pseudonymizer, entities, options=options)
-                counts.update(c)
-            else:
-                # first gather names over all fields of the record, so a signature name is also
-                # replaced in the agent's greeting
-                texts: list[str] = []
-
-                def collect(s: str, texts: list[str] = texts) -> str:
-                    texts.append(s)
-                    return s
-
-                for p in paths:
-                    _apply_at_path(record, p, collect)
-                known = set().union(*(names_in(t, options) for t in texts)) if _wants_names(entities) else set()
-
-                def replace(s: str, known: set[str] = known) -> str:
-                    new, c = anonymize_text(s, pseudonymizer, entities, known_names=known, options=options)
-                    counts.update(c)
-                    return new
-
-                for p in paths:
-                    record = _apply_at_path(record, p, replace)
-                new = json.dumps(record, ensure_ascii=False)
-            dst.write(new.encode("utf-8", errors="surrogateescape") + ending)
-            n += 1
-    return n, counts
 
 
 def load_key(env_var: str = "RETUNE_PII_KEY") -> tuple[bytes, bool]:

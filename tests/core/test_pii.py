@@ -15,7 +15,6 @@ from retune.pii import (
     PiiOptions,
     PiiTimeout,
     Pseudonymizer,
-    anonymize_jsonl,
     anonymize_table,
     anonymize_text,
     find_pii,
@@ -430,28 +429,6 @@ def test_anonymize_table_keeps_schema_and_other_columns_and_carries_names():
     assert counts == Counter({"NAME": 2, "EMAIL": 1})
     only_email, counts = anonymize_table(table, P, ["EMAIL"])
     assert counts == Counter({"EMAIL": 1}) and "Zbyszka Nowak" in only_email.column("text")[0].as_py()
-
-
-def test_anonymize_jsonl_keeps_other_fields_order_and_bad_lines(tmp_path):
-    records = [
-        {"messages": [{"role": "user", "content": "I'm Kenji Tanaka, card 4111 1111 1111 1111"},
-                      {"role": "assistant", "content": "Thanks Kenji."}], "conversation_id": "a", "n": 1},
-        {"messages": [{"role": "user", "content": "no pii"}], "meta": {"ip": "203.0.113.9"}, "conversation_id": "b"},
-    ]
-    src = tmp_path / "in.jsonl"
-    src.write_text(json.dumps(records[0]) + "\n" + '{"broken": "mail me at x@example.com\n'
-                   + json.dumps(records[1]) + "\n")
-    dst = tmp_path / "out.jsonl"
-    n, counts = anonymize_jsonl(src, dst, ["messages.content"], P)
-    assert n == 3
-    first, broken, second = dst.read_text().splitlines()
-    first, second = json.loads(first), json.loads(second)
-    assert [k for k in first] == ["messages", "conversation_id", "n"] and first["n"] == 1
-    assert "Kenji" not in json.dumps(first) and "4111" not in json.dumps(first)
-    assert first["messages"][1]["content"] == f"Thanks {P.placeholder('NAME', 'Kenji')}."
-    assert "x@example.com" not in broken and broken.startswith('{"broken"')
-    assert second == records[1]  # the IP is outside the anonymized fields
-    assert counts == Counter({"NAME": 2, "CARD": 1, "EMAIL": 1})
 
 
 def _load_generator():
