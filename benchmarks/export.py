@@ -6,8 +6,12 @@ quality and speed vs eager.
 The LoRA fine-tune (retune's own trainer on the sample conversations; 72 steps by default, where the held-out
 loss had fallen from 1.74 at 24 steps to 0.36) and its merged model are cached under
 .cache/models/smollm2-retuned-STEPS. Greedy agreement is measured on prompts from the held-out test conversations
-(each one up to each of its agent replies). Eager (transformers generate(), KV cache) and every ONNX variant
-(retune.export.OnnxGenerator) are timed interleaved run by run: the machine is shared, read the ratios."""
+(each one up to each of its agent replies) two ways: served (what the parity gate uses: replies up to 32 tokens
+stopping at end of turn, as `retune serve` answers; core.served_agreement) and forced (exactly 32 tokens, end of
+turn suppressed, most of a short reply's continuation then being text never served). Sensitivity searches are
+cached under WORKDIR/cache by the model's weights, the calibration token ids and the search's parameters. Eager
+(transformers generate(), KV cache) and every ONNX variant (retune.export.OnnxGenerator) are timed interleaved run by
+run: the machine is shared, read the ratios."""
 
 from __future__ import annotations
 

@@ -31,12 +31,6 @@ EXTERNAL_DATA_BYTES = 2**31 - 1
 # apart, and every continuation passes such a gap (the smallest per prompt: 0.004-0.89); the gate then keeps fp32
 # ONNX (1.54x eager). accuracy_level 1/2 would avoid int8 activations but ran ~10x slower than fp32 here.
 RECIPES = (
-    # int8_weight_only_sensitive on the smoothed model (smooth_activations: SmoothQuant's exact rewrite, outlier
-    # input channels scaled down and their weight columns up, folded into the RMSNorm, up_proj and v_proj
-    # weights) with its own sensitivity search: the int8 activation blocks meet flatter rows.
-    "int8_weight_only_smooth_sensitive",
-    # int8_weight_only_all on the smoothed model.
-    "int8_weight_only_smooth_all",
     # 8-bit MatMulNBits (accuracy_level 4) on every MatMul including the untied lm_head, the embedding table as
     # int8 rows with a scale per block; then the MatMuls whose rounding alone moves the next-token distribution
     # most on training text (matmul_sensitivity: KL vs fp32, one Linear at a time) stay float (fp16 on disk), most
@@ -44,6 +38,12 @@ RECIPES = (
     # Measured: 39% size, top-1 0.955, greedy 82%, 2.66x eager generation (60 MatMuls float, mostly v_proj and
     # down_proj); the best quantized recipe, 0.13 short of the greedy goal. The search costs ~5 min on one thread.
     "int8_weight_only_sensitive",
+    # int8_weight_only_sensitive on the smoothed model (smooth_activations: SmoothQuant's exact rewrite, outlier
+    # input channels scaled down and their weight columns up, folded into the RMSNorm, up_proj and v_proj
+    # weights) with its own sensitivity search: the int8 activation blocks meet flatter rows.
+    "int8_weight_only_smooth_sensitive",
+    # int8_weight_only_all on the smoothed model.
+    "int8_weight_only_smooth_all",
     # 8-bit MatMulNBits on every MatMul including the untied lm_head, except those whose input activations carry
     # outliers on calibration text (max |x| > OUTLIER_RATIO x rms: a few down_proj on SmolLM2), which stay fp32.
     # int8 activations inside the kernel (accuracy_level 4) are what makes it fast, and what outliers break.
