@@ -26,31 +26,41 @@ LATENCY_NEW_TOKENS = 32
 EXTERNAL_DATA_BYTES = 2**31 - 1
 
 # Quantization recipes, each measured on SmolLM2-135M fine-tuned by retune for 72 steps (held-out loss 0.36), 48
-# held-out prompts, one thread (benchmarks/results/export.json; 24-step figures in export-24steps.json). None keeps
-# 95% greedy agreement over 32 tokens: the int8 errors flip eager's choice where its top-2 logits are up to ~0.35
-# apart, and every continuation passes such a gap (the smallest per prompt: 0.004-0.89); the gate then keeps fp32
-# ONNX (1.54x eager). accuracy_level 1/2 would avoid int8 activations but ran ~10x slower than fp32 here.
+# held-out prompts, one thread (benchmarks/results/export.json; 24-step figures in export-24steps.json). Greedy
+# figures: served (gated: replies up to 32 tokens stopping at end of turn) / forced (exactly 32 tokens). None keeps
+# 95% served agreement: the int8 errors flip eager's choice where its top-2 logits are up to ~0.35 apart, and most
+# replies pass such a gap (the smallest per prompt: 0.004-0.89); the gate then keeps fp32 ONNX (1.65x eager).
+# accuracy_level 1/2 would avoid int8 activations but ran ~10x slower than fp32 here. Simulating the rounding in
+# PyTorch (teacher-forced along eager's 48 replies, the sensitive recipe's float MatMuls: 13 replies flipped) put
+# the int8 activations (per-block inside MatMulNBits) ahead of the weights as the error source (11 flipped by the
+# activations alone, 8 by the weights alone); leaving token 0 (the attention sink) unrounded gave 11, blocks of 16
+# gave 11; smoothing every-MatMul int8 gave 14 instead of 21 (the smooth recipes below: less in ONNX).
 RECIPES = (
     # 8-bit MatMulNBits (accuracy_level 4) on every MatMul including the untied lm_head, the embedding table as
     # int8 rows with a scale per block; then the MatMuls whose rounding alone moves the next-token distribution
     # most on training text (matmul_sensitivity: KL vs fp32, one Linear at a time) stay float (fp16 on disk), most
     # sensitive first, within SENSITIVE_SIZE_BUDGET of the fp32 size and SENSITIVE_FLOAT_SHARE of the weights.
-    # Measured: 39% size, top-1 0.955, greedy 82%, 2.66x eager generation (60 MatMuls float, mostly v_proj and
-    # down_proj); the best quantized recipe, 0.13 short of the greedy goal. The search costs ~5 min on one thread.
+    # Measured: 39% size, top-1 0.955, greedy 88.3% served / 82.2% forced, 2.78x eager generation (60 MatMuls
+    # float, mostly v_proj and down_proj); the best quantized recipe, 0.067 short of the gate's 0.95 served
+    # agreement. The search costs ~5 min on one thread.
     "int8_weight_only_sensitive",
     # int8_weight_only_sensitive on the smoothed model (smooth_activations: SmoothQuant's exact rewrite, outlier
     # input channels scaled down and their weight columns up, folded into the RMSNorm, up_proj and v_proj
-    # weights) with its own sensitivity search: the int8 activation blocks meet flatter rows.
+    # weights) with its own sensitivity search: the int8 activation blocks meet flatter rows. alpha 0.5 (0.3 and
+    # 0.7 simulated worse). Measured: 39%, top-1 0.958, greedy 78.8% / 68.9%, 2.73x: worse than without smoothing
+    # (the KL ranking on the smoothed model keeps other MatMuls float, and they flip more replies).
     "int8_weight_only_smooth_sensitive",
-    # int8_weight_only_all on the smoothed model.
+    # int8_weight_only_all on the smoothed model. Measured: 39%, top-1 0.956, greedy 81.7% / 73.5%, 3.51x
+    # (int8_weight_only_all: 0.941, 77.1% / 68.3%, 3.48x): smoothing helps every-MatMul int8, not enough.
     "int8_weight_only_smooth_all",
     # 8-bit MatMulNBits on every MatMul including the untied lm_head, except those whose input activations carry
     # outliers on calibration text (max |x| > OUTLIER_RATIO x rms: a few down_proj on SmolLM2), which stay fp32.
     # int8 activations inside the kernel (accuracy_level 4) are what makes it fast, and what outliers break.
-    # Measured: 43%, top-1 0.939, greedy 64%, 3.10x.
+    # Measured: 43%, top-1 0.939, greedy 73.1% / 64.0%, 3.28x.
     "int8_weight_only_outlier_aware",
     # 8-bit block-wise weight-only MatMulNBits on every MatMul including the (untied) lm_head; the
     # embedding table kept as fp16: the lm_head is a third of the bytes read per generated token.
+    # Measured: 39%, top-1 0.941, greedy 77.1% / 68.3%, 3.48x.
     "int8_weight_only_all",
     # The same without the lm_head, which stays fp32 (it is a Transpose of the tied embedding).
     "int8_weight_only_matmulnbits",
@@ -970,8 +980,9 @@ def _parity(name: str, generator: OnnxGenerator, reference: _Reference, new_toke
         reply = generator.generate(ids, new_tokens, stop=reference.stop_ids)
         served.append(served_agreement(ref_reply, reply))
     # The gate uses the served figure: after its end of turn a short reply's forced continuation is text no user
-    # sees, where eager's top-2 logits are often within 0.01 and any rounding flips them (measured on SmolLM2:
-    # 31 of 48 eager replies end before 32 tokens, 9 of 23 int8 divergences fell after that end).
+    # sees, where eager's top-2 logits are often within 0.01 and any rounding flips them (measured on SmolLM2,
+    # benchmarks/results/export.json: 31 of 48 eager replies end within 32 tokens; 6 of the 19 forced divergences
+    # of int8_weight_only_sensitive fall after that end).
     return judge(name, sum(served) / len(served), top1_hits / positions, max(rel_errs), gate,
                  forced=sum(forced) / len(forced))  # fmt: skip
 
