@@ -159,6 +159,12 @@ def test_recipes_quantize_what_they_say(exported):
             assert (sensitive.get(name) == "MatMul") == (name in kept), name
             assert (sensitive.get(name + "_Q8") == "MatMulNBits") == (name not in kept), name
             assert (sensitive.get(name + "_weight_cast") == "Cast") == (name in kept), name  # fp16 on disk
+    # Smoothed: the same graphs as their plain twins, built from the smoothed model (its record beside them).
+    assert ops["int8_weight_only_smooth_all"]["/lm_head/MatMul_Q8"] == "MatMulNBits"
+    assert ops["int8_weight_only_smooth_sensitive"]["/model/embed_tokens/Gather_q"] == "Gather"
+    for name in ("int8_weight_only_smooth_all", "int8_weight_only_smooth_sensitive"):
+        assert json.loads((paths[name] / "smoothing.json").read_text())["matmuls_smoothed"] > 0
+    assert not (paths["int8_weight_only_all"] / "smoothing.json").exists()
     # Dynamic: the selective recipe leaves down_proj, v_proj and the last blocks' gate/up in float.
     dynamic, selective = ops["int8_dynamic"], ops["int8_dynamic_selective"]
     assert dynamic["/model/layers.0/mlp/down_proj/MatMul_quant"] == "MatMulInteger"
