@@ -238,14 +238,11 @@ def anonymize(
                                  pii.Pseudonymizer(key), options=options)  # fmt: skip
     found = ", ".join(f"{k} {v}" for k, v in sorted(report.found.items())) or "no personal data found"
     where = "standard output" if output == "-" else output
-    set_aside = (
-        f"; {report.rejected} rejected → {reject.path} ("
-        + ", ".join(f"{reason} {n}" for reason, n in report.reasons.most_common()) + ")"
-        if report.rejected else "; 0 rejected"
-    )
+    set_aside = ", ".join(f"{reason} {n}" for reason, n in report.reasons.most_common())
     (err if output == "-" else console).print(
-        f"{report.lines} lines = {report.anonymized} anonymized → {where} + {report.rejected} rejected: {found}"
-        f"{set_aside}", soft_wrap=True, highlight=False, markup=False,
+        f"{report.lines} lines = {report.anonymized} anonymized + {report.rejected} rejected → {where}; replaced "
+        f"{found}" + (f"; rejected lines in {reject.path} ({set_aside})" if report.rejected else ""),
+        soft_wrap=True, highlight=False, markup=False,
     )
 
 

@@ -85,9 +85,9 @@ def test_cli_counts_every_line_and_names_the_rejected_file(tmp_path, monkeypatch
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [1, 2]
     assert "anna.berg" not in out.read_text()
     summary = " ".join(result.output.split())
-    assert "3 lines = 2 anonymized" in summary and "+ 1 rejected" in summary and "invalid JSON 1" in summary
+    assert "3 lines = 2 anonymized + 1 rejected" in summary and "(invalid JSON 1)" in summary
     rejected = tmp_path / "clean.rejected.jsonl"
-    assert str(rejected) in summary.replace(" ", "") or rejected.name in summary
+    assert rejected.name in summary
     assert json.loads(rejected.read_text())["raw"] == "not json"
 
     missing = CliRunner().invoke(app, ["anonymize", str(tmp_path / "nope.jsonl"), "-o", str(out), "--fields", "m"])

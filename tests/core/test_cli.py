@@ -55,7 +55,7 @@ def test_anonymize_keeps_other_fields_and_order(tmp_path):
     assert "<PHONE_" in result[1]["messages"][0]["content"]
     assert result[0]["note"] == "a@b.co"  # not a selected field: untouched
     assert result[2] == records[2]
-    assert "3 records" in out.stdout
+    assert "3 lines = 3 anonymized + 0 rejected" in out.stdout
     assert "jane.doe" not in out.stdout + out.stderr
 
 
