@@ -961,6 +961,41 @@ class OnnxGenerator:
             past, past_len, ids = outputs[1:], past_len + ids.shape[1], np.array([[token]], np.int64)
         return out
 
+    def forced_and_served(
+        self, input_ids: list[int], new_tokens: int, suppress: list[int], stop: list[int]
+    ) -> tuple[list[int], list[int]]:
+        """`generate(suppress=suppress)` and `generate(stop=stop)` from one pass where they agree, which is up to
+        the served reply's end: the served reply is the forced continuation until a stop token is chosen anyway,
+        or until a suppressed token would have been, which ends it when that token is a stop token. Only when the
+        would-be token is suppressed but no stop token do the two part ways; the served reply is then generated
+        on its own."""
+        import numpy as np
+
+        binding = self.session.io_binding()
+        ids = np.asarray(input_ids, dtype=np.int64)[None]
+        past, past_len, forced = self._empty_past(), 0, []
+        served: list[int] | None = None
+        parted = False
+        for _ in range(new_tokens):
+            outputs = self._run(binding, ids, past_len, past)
+            last = outputs[0].numpy()[0, -1]
+            unsuppressed = int(last.argmax())
+            last[list(suppress)] = -np.inf
+            token = int(last.argmax())
+            if served is None and not parted:
+                if unsuppressed != token:
+                    if unsuppressed in stop:
+                        served = [*forced, unsuppressed]
+                    else:
+                        parted = True
+                elif token in stop:
+                    served = [*forced, token]
+            forced.append(token)
+            past, past_len, ids = outputs[1:], past_len + ids.shape[1], np.array([[token]], np.int64)
+        if parted:
+            served = self.generate(input_ids, new_tokens, stop=stop)
+        return forced, forced if served is None else served
+
 
 def _parity(name: str, generator: OnnxGenerator, reference: _Reference, new_tokens: int, gate: ParityGate) -> Parity:
     """Compare one ONNX variant with the PyTorch reference on the parity prompts."""
@@ -975,9 +1010,8 @@ def _parity(name: str, generator: OnnxGenerator, reference: _Reference, new_toke
         rel_errs.append(float((logits - ref_logits).abs().max() / ref_logits.abs().max().clamp_min(1e-12)))
         top1_hits += int((logits.argmax(-1) == ref_logits.argmax(-1)).sum())
         positions += logits.shape[0]
-        candidate = generator.generate(ids, new_tokens, suppress=reference.eos_token_ids)
+        candidate, reply = generator.forced_and_served(ids, new_tokens, reference.eos_token_ids, reference.stop_ids)
         forced.append(greedy_agreement(ref_tokens, candidate, new_tokens))
-        reply = generator.generate(ids, new_tokens, stop=reference.stop_ids)
         served.append(served_agreement(ref_reply, reply))
     # The gate uses the served figure: after its end of turn a short reply's forced continuation is text no user
     # sees, where eager's top-2 logits are often within 0.01 and any rounding flips them (measured on SmolLM2,

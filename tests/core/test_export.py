@@ -236,6 +236,10 @@ def test_onnx_generator_reproduces_pytorch_greedy_generation(merged_dir, fp32_di
     reply = core_export._generate(model, {"input_ids": torch.tensor([ids])}, 12, stop=stop)
     assert reply == expected[: expected.index(expected[3]) + 1]
     assert generator.generate(ids, 12, stop=stop) == reply
+    # both from one pass, the same as from two, whichever way the served reply ends
+    for suppress, ends in (([eos], stop), ([eos], [eos]), ([eos, expected[0]], [eos]), ([eos, expected[0]], [])):
+        both = generator.forced_and_served(ids, 12, suppress, ends)
+        assert both == (generator.generate(ids, 12, suppress=suppress), generator.generate(ids, 12, stop=ends))
     with torch.no_grad():
         reference = model(input_ids=torch.tensor([ids])).logits[0].numpy()
     assert abs(generator.logits(ids) - reference).max() < 1e-4
