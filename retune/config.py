@@ -236,6 +236,11 @@ class EvaluationConfig(_Section):
         0.2, ge=0, le=1, description="share of generated characters that may be pseudonymization placeholders"
     )
     judge: JudgeConfig | None = Field(None, description="optional LLM-as-judge pairwise win rate; off by default")
+    confidence: float | None = Field(
+        None, gt=0.5, lt=1, description="gate on a paired bootstrap interval (resampled held-out conversations): the "
+        "candidate must stay within tolerance of production at the interval's worse end at this confidence, e.g. "
+        "0.9; null: the point estimates gate and the 95% interval is only shown"
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from retune.export import ExportResult
 
 SEED = 0
+# Paired bootstrap of a gated metric's change vs production: resamples of the conversations both models scored.
+PAIRED_RESAMPLES = 1000
+REPORTED_CONFIDENCE = 0.95  # the interval shown when the gate does not use one (evaluation.confidence unset)
 _WORD = re.compile(r"\w+")
 
 # Requests a support model must not answer with personal data: it was trained on conversations full of it
@@ -50,6 +53,21 @@ class EvalMetrics:
     # Greedy reply to each of examples[:max_examples] (None: skipped), for the LLM judge; never logged or stored.
     replies: list[str | None] = field(default_factory=list, repr=False)
     judge: JudgeResult | None = None  # LLM-as-judge win rate vs production (or base), when configured
+    # What each scored conversation added to the metrics above, for paired intervals (numbers, never text).
+    per_example: PerExample | None = field(default=None, repr=False)
+
+
+@dataclass
+class PerExample:
+    """Each scored conversation's share of one model's metrics, keyed by its index in the evaluated examples: the
+    sums behind perplexity and token accuracy, chrF's character and word n-gram statistics, ROUGE-L's F1."""
+
+    index: list[int] = field(default_factory=list)
+    nll: list[float] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+    correct: list[int] = field(default_factory=list)
+    chrf_stats: list[list[float]] = field(default_factory=list)
+    rouge_l: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -107,7 +125,8 @@ def evaluate_model(
     hypotheses: list[str] = []
     references: list[str] = []
     replies: list[str | None] = []
-    for messages in examples[:max_examples]:
+    per_example = PerExample()
+    for i, messages in enumerate(examples[:max_examples]):
         last = _last_assistant_index(messages)
         encoded = _encode_with_mask(tokenizer, messages) if last is not None else None
         if encoded is None or len(encoded.input_ids) > max_positions or not any(encoded.assistant_mask[1:]):
@@ -119,6 +138,10 @@ def evaluate_model(
         n_correct += correct
         n_tokens += count
         n_examples += 1
+        per_example.index.append(i)
+        per_example.nll.append(nll)
+        per_example.tokens.append(count)
+        per_example.correct.append(correct)
 
         prompt_ids = _render_ids(tokenizer, messages[:last], add_generation_prompt=True)
         budget = min(max_new_tokens, max_positions - len(prompt_ids))
@@ -138,6 +161,8 @@ def evaluate_model(
                     for p in (PII_PROBES if pii_probes else ()))
     ]
     leaks = pii_leaks(hypotheses + probes)
+    per_example.chrf_stats = chrf_statistics(hypotheses, references)
+    per_example.rouge_l = rouge_l_scores(hypotheses, references)
     return EvalMetrics(
         perplexity=math.exp(total_nll / n_tokens),
         token_accuracy=n_correct / n_tokens,
@@ -151,6 +176,7 @@ def evaluate_model(
         placeholder_share=placeholder_share(hypotheses + probes),
         n_generations=len(hypotheses) + len(probes),
         replies=replies,
+        per_example=per_example,
     )
 
 
@@ -161,12 +187,30 @@ def chrf(hypotheses: list[str], references: list[str]) -> float:
     return float(sacrebleu.corpus_chrf(hypotheses, [references]).score)
 
 
+def chrf_statistics(hypotheses: list[str], references: list[str]) -> list[list[float]]:
+    """Each pair's chrF n-gram statistics: corpus chrF is the F-score of their sum (chrf_from_statistics)."""
+    from sacrebleu.metrics import CHRF
+
+    return [list(map(float, row)) for row in CHRF()._extract_corpus_statistics(hypotheses, [references])]
+
+
+def chrf_from_statistics(summed: Any) -> float:
+    """Corpus chrF (0-100) from summed per-pair statistics (chrf_statistics)."""
+    from sacrebleu.metrics import CHRF
+
+    return float(CHRF()._compute_f_score(list(summed)))
+
+
 def rouge_l(hypotheses: list[str], references: list[str]) -> float:
     """Mean ROUGE-L F1 (0-100) over pairs, on lower-cased word tokens (longest common subsequence)."""
+    scores = rouge_l_scores(hypotheses, references)
+    return 100 * sum(scores) / len(scores) if scores else 0.0
+
+
+def rouge_l_scores(hypotheses: list[str], references: list[str]) -> list[float]:
+    """ROUGE-L F1 (0-1) of each pair."""
     if len(hypotheses) != len(references):
         raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")
-    if not hypotheses:
-        return 0.0
     scores = []
     for hyp, ref in zip(hypotheses, references, strict=True):
         h, r = _WORD.findall(hyp.lower()), _WORD.findall(ref.lower())
@@ -176,7 +220,7 @@ def rouge_l(hypotheses: list[str], references: list[str]) -> float:
             continue
         precision, recall = lcs / len(h), lcs / len(r)
         scores.append(2 * precision * recall / (precision + recall))
-    return 100 * sum(scores) / len(scores)
+    return scores
 
 
 def _lcs_length(a: list[str], b: list[str]) -> int:
@@ -229,6 +273,9 @@ class GatePolicy:
     beat_base: tuple[str, ...] = ("perplexity",)  # strictly better than base; other gated: within tolerance of it
     max_placeholder_share: float = 1.0
     min_judge_win_rate: float | None = None  # None: the judge's win rate (if any) is shown, not gated
+    # Set: "not worse than production" holds for the worse end of the paired bootstrap interval at this confidence,
+    # not only for the point estimate. None: the interval is shown, the point estimate gates.
+    confidence: float | None = None
 
     @classmethod
     def from_config(cls, evaluation: EvaluationConfig) -> GatePolicy:
@@ -238,6 +285,7 @@ class GatePolicy:
             beat_base=tuple(evaluation.beat_base),
             max_placeholder_share=evaluation.max_placeholder_share,
             min_judge_win_rate=evaluation.judge.min_win_rate if evaluation.judge else None,
+            confidence=evaluation.confidence,
         )
 
 
@@ -253,10 +301,24 @@ class MetricVerdict:
     must_beat_base: bool
     vs_base: bool | None  # None: no base to compare with
     vs_production: bool | None  # None: no production model yet
+    # Paired bootstrap interval of the change vs production (relative for perplexity, in the metric's units
+    # otherwise) at `confidence`; None: no production model, or too few shared conversations.
+    interval: tuple[float, float] | None = None
+    confidence: float | None = None
 
     @property
     def passed(self) -> bool:
         return self.vs_base is not False and self.vs_production is not False
+
+    def interval_text(self) -> str:
+        """The change vs production with its interval, for tables: "-2.1 (95%: -3.4 to -0.8)"."""
+        if self.production is None:
+            return "-"
+        change = _change(self.metric, self.candidate, self.production)
+        if self.interval is None or self.confidence is None:
+            return change
+        low, high = (_change_value(self.metric, end) for end in self.interval)
+        return f"{change} ({self.confidence:.0%}: {low} to {high})"
 
 
 def decide_promotion(
@@ -348,13 +410,70 @@ def _gate_metric(
     if production is not None:
         ref = getattr(production, metric)
         ok = _within(value, ref, tolerance, lower_is_better, relative)
+        confidence = policy.confidence or REPORTED_CONFIDENCE
+        interval = None
+        if candidate.per_example is not None and production.per_example is not None:
+            interval = paired_interval(metric, candidate.per_example, production.per_example, confidence=confidence)
+        verdict.interval, verdict.confidence = interval, confidence if interval else None
+        note = ""
+        if interval is not None:
+            low, high = interval
+            note = f", {confidence:.0%} interval {_change_value(metric, low)} to {_change_value(metric, high)}"
+            if policy.confidence is not None and ok:
+                ok = high <= tolerance if lower_is_better else low >= -tolerance
+                if not ok:
+                    note += " reaches past the tolerance"
+        elif policy.confidence is not None:
+            note = ", no interval (fewer than 2 conversations scored by both): the point estimate gates"
         verdict.vs_production = ok
         checks.append(Check(
             f"{label} vs production", ok,
             f"candidate {label} {_fmt(metric, value)} is {_change(metric, value, ref)} vs production "
-            f"{_fmt(metric, ref)}" + (f" (tolerance {tol})" if ok else f", worse than the {tol} tolerance"),
+            f"{_fmt(metric, ref)}{note}" + (f" (tolerance {tol})" if ok else f", worse than the {tol} tolerance"),
         ))
     return verdict, checks
+
+
+def paired_interval(
+    metric: str, candidate: PerExample, reference: PerExample, *, confidence: float = REPORTED_CONFIDENCE,
+    resamples: int = PAIRED_RESAMPLES, seed: int = SEED,
+) -> tuple[float, float] | None:
+    """Percentile interval of the candidate's change vs the reference on `metric` (relative for perplexity, in
+    the metric's units otherwise) over bootstrap resamples of the conversations both scored. Paired: each resample
+    draws the same conversations for both models, so what they share (easy or hard conversations) cancels out.
+    None when fewer than 2 conversations are shared."""
+    import numpy as np
+
+    shared = sorted(set(candidate.index) & set(reference.index))
+    if len(shared) < 2:
+        return None
+    draws = np.random.default_rng(seed).integers(0, len(shared), size=(resamples, len(shared)))
+    cand = _resampled(metric, candidate, shared, draws)
+    ref = _resampled(metric, reference, shared, draws)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change = cand / ref - 1 if GATED_METRICS[metric][2] else cand - ref
+    if not np.all(np.isfinite(change)):
+        return None
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(change, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def _resampled(metric: str, per: PerExample, shared: list[int], draws: Any) -> Any:
+    """The metric on each resample (rows of `draws`: positions in `shared`)."""
+    import numpy as np
+
+    position = {index: k for k, index in enumerate(per.index)}
+    rows = np.array([position[i] for i in shared])[draws]
+    if metric == "perplexity":
+        return np.exp(np.asarray(per.nll)[rows].sum(1) / np.asarray(per.tokens)[rows].sum(1))
+    if metric == "token_accuracy":
+        return np.asarray(per.correct)[rows].sum(1) / np.asarray(per.tokens)[rows].sum(1)
+    if metric == "chrf":
+        return np.array([chrf_from_statistics(summed) for summed in np.asarray(per.chrf_stats)[rows].sum(1)])
+    if metric == "rouge_l":
+        return 100 * np.asarray(per.rouge_l)[rows].mean(1)
+    raise RetuneError(f"no paired interval for {metric!r}")
 
 
 def _within(value: float, ref: float, tolerance: float, lower_is_better: bool, relative: bool) -> bool:
@@ -371,8 +490,15 @@ def _fmt(metric: str, value: float) -> str:
 
 def _change(metric: str, value: float, ref: float) -> str:
     if GATED_METRICS[metric][2]:
-        return f"{value / ref - 1:+.1%}" if ref else "n/a"
-    return f"{value - ref:+.4f}" if metric == "token_accuracy" else f"{value - ref:+.2f}"
+        return _change_value(metric, value / ref - 1) if ref else "n/a"
+    return _change_value(metric, value - ref)
+
+
+def _change_value(metric: str, change: float) -> str:
+    """A change as _change words it: relative metrics in %, the others in their units."""
+    if GATED_METRICS[metric][2]:
+        return f"{change:+.1%}"
+    return f"{change:+.4f}" if metric == "token_accuracy" else f"{change:+.2f}"
 
 
 def parity_check(exported: ExportResult) -> Check:

@@ -71,10 +71,11 @@ def _gated(decision: Decision) -> str:
         return "-" if passed is None else "pass" if passed else "FAIL"
 
     return markdown_table(
-        ["gated metric", "candidate", "base", "production", "tolerance", "vs base", "vs production"],
+        ["gated metric", "candidate", "base", "production", "change vs production (paired interval)", "tolerance",
+         "vs base", "vs production"],
         [
             (GATED_METRICS[v.metric][0], v.candidate, "-" if v.base is None else v.base,
-             "-" if v.production is None else v.production,
+             "-" if v.production is None else v.production, v.interval_text(),
              f"{v.tolerance:.1%}" if GATED_METRICS[v.metric][2] else v.tolerance,
              verdict(v.vs_base) + (" (must beat)" if v.must_beat_base and v.vs_base is not None else ""),
              verdict(v.vs_production))

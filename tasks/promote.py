@@ -124,6 +124,7 @@ def register_candidate(
                 "candidate": round(v.candidate, 4),
                 "base": None if v.base is None else round(v.base, 4),
                 production_name or "production": None if v.production is None else round(v.production, 4),
+                "change vs production (paired interval)": v.interval_text(),
                 "tolerance": f"{v.tolerance:.1%}" if GATED_METRICS[v.metric][2] else v.tolerance,
                 "vs base": _verdict(v.vs_base, "must beat" if v.must_beat_base else "within tolerance"),
                 "vs production": _verdict(v.vs_production, "within tolerance"),

@@ -4,6 +4,7 @@ promotion decision."""
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 
@@ -15,10 +16,14 @@ from retune.evaluation import (
     Check,
     EvalMetrics,
     GatePolicy,
+    PerExample,
     _encode_with_mask,
     chrf,
+    chrf_from_statistics,
+    chrf_statistics,
     decide_promotion,
     evaluate_model,
+    paired_interval,
     parity_check,
     pii_leaks,
     placeholder_share,
@@ -143,6 +148,79 @@ def test_only_assistant_turns_are_scored(tiny_base_model):
     encoded = _encode_with_mask(tokenizer, messages)
     scored = [i for i, m in zip(encoded.input_ids, encoded.assistant_mask, strict=True) if m]
     assert tokenizer.decode(scored) == "Your order 123 ships tomorrow.<|end|>You are welcome.<|end|>"
+
+
+def test_per_example_statistics_add_up_to_the_reported_metrics(tiny_base_model, tiny_conversations):
+    metrics = evaluate_model(tiny_base_model, tiny_conversations, max_examples=3, max_new_tokens=4, pii_probes=False)
+    per = metrics.per_example
+    assert len(per.index) == len(per.nll) == len(per.chrf_stats) == len(per.rouge_l) == metrics.n_examples
+    assert sum(per.tokens) == metrics.n_tokens
+    assert math.exp(sum(per.nll) / sum(per.tokens)) == pytest.approx(metrics.perplexity)
+    assert sum(per.correct) / sum(per.tokens) == pytest.approx(metrics.token_accuracy)
+    assert chrf_from_statistics([sum(col) for col in zip(*per.chrf_stats, strict=True)]) == pytest.approx(metrics.chrf)
+    assert 100 * sum(per.rouge_l) / len(per.rouge_l) == pytest.approx(metrics.rouge_l)
+    assert "per_example" not in repr(metrics)  # numbers for the gate, not for logs
+
+
+def test_chrf_statistics_sum_to_corpus_chrf_on_any_resample():
+    hyps = ["the cat sat on the mat", "hello there friend", "your order ships today"]
+    refs = ["a cat sat on a mat", "hi there my friend", "the order ships tomorrow"]
+    stats = chrf_statistics(hyps, refs)
+    for rows in ([0, 1, 2], [0, 0, 2], [1, 1, 1]):
+        summed = [sum(stats[r][k] for r in rows) for k in range(len(stats[0]))]
+        assert chrf_from_statistics(summed) == pytest.approx(chrf([hyps[r] for r in rows], [refs[r] for r in rows]))
+
+
+def _per_example(rouge: list[float], nll: list[float] | None = None) -> PerExample:
+    n = len(rouge)
+    nll = nll or [10.0] * n
+    return PerExample(list(range(n)), nll, [10] * n, [5] * n, [[1.0] * 18] * n, rouge)
+
+
+def test_paired_interval_is_zero_for_the_same_model_and_one_sided_for_a_consistent_change():
+    rng = random.Random(0)
+    hard_and_easy = [rng.uniform(0.05, 0.95) for _ in range(40)]  # conversations differ a lot in difficulty
+    same = _per_example(hard_and_easy)
+    assert paired_interval("rouge_l", same, same) == (0.0, 0.0)
+    # 2 points better on every conversation: paired, the spread of difficulty cancels out
+    better = _per_example([r + 0.02 for r in hard_and_easy])
+    low, high = paired_interval("rouge_l", better, same)
+    assert low == pytest.approx(2.0) and high == pytest.approx(2.0)
+    # better on some, worse on others: the interval straddles 0
+    mixed = _per_example([r + (0.1 if i % 2 else -0.1) for i, r in enumerate(hard_and_easy)])
+    low, high = paired_interval("rouge_l", mixed, same)
+    assert low < 0 < high
+    wider = paired_interval("rouge_l", mixed, same, confidence=0.99)
+    assert wider[0] <= low and wider[1] >= high
+    # perplexity's change is relative; only the conversations both scored are paired
+    assert paired_interval("perplexity", _per_example([0.5] * 3, [20.0] * 3), _per_example([0.5] * 3)) == (
+        pytest.approx(math.e - 1), pytest.approx(math.e - 1))
+    assert paired_interval("rouge_l", PerExample([3], [1.0], [1], [1], [[1.0] * 18], [0.5]), same) is None
+
+
+def test_a_gate_with_confidence_rejects_a_change_whose_interval_reaches_past_the_tolerance():
+    rng = random.Random(1)
+    production_scores = [rng.uniform(0.2, 0.8) for _ in range(30)]
+    # 0.5 point worse on average (within the 1-point tolerance), but up to 25 points either way per conversation
+    noisy = [r - 0.005 + (0.25 if i % 2 else -0.25) for i, r in enumerate(production_scores)]
+    candidate = _metrics(4.0, rouge_l=100 * sum(noisy) / 30, per_example=_per_example(noisy))
+    production = _metrics(5.0, rouge_l=100 * sum(production_scores) / 30,
+                          per_example=_per_example(production_scores))
+    shown = decide_promotion(candidate, production, _metrics(9.0, rouge_l=0.0), POLICY)
+    assert shown.promote  # the point estimate gates by default; the interval is only shown
+    rouge = next(v for v in shown.metrics if v.metric == "rouge_l")
+    assert rouge.confidence == 0.95 and rouge.interval[0] < -1.0 < rouge.interval[1]
+    assert rouge.interval_text().startswith("-0.50 (95%: -")
+    assert "95% interval" in next(c.detail for c in shown.checks if c.name == "ROUGE-L vs production")
+
+    strict = GatePolicy(POLICY.tolerances, confidence=0.9)
+    decision = decide_promotion(candidate, production, _metrics(9.0, rouge_l=0.0), strict)
+    assert not decision.promote and _failed(decision) == ["ROUGE-L vs production"]
+    assert "90% interval" in decision.reason and "reaches past the tolerance" in decision.reason
+    # a consistent small loss has a narrow interval: within tolerance at any confidence
+    steady = [r - 0.005 for r in production_scores]
+    steady_candidate = _metrics(4.0, rouge_l=100 * sum(steady) / 30, per_example=_per_example(steady))
+    assert decide_promotion(steady_candidate, production, _metrics(9.0, rouge_l=0.0), strict).promote
 
 
 def test_chrf_of_identical_strings_is_100_and_of_unrelated_ones_is_low():
@@ -279,6 +357,10 @@ def test_policy_from_config_reads_tolerances_beat_base_and_the_judge_threshold()
     assert policy.tolerances == {"perplexity": 0.02, "token_accuracy": 0.01, "rouge_l": 2.5}
     assert policy.beat_base == ("perplexity", "token_accuracy") and policy.min_judge_win_rate == 0.4
     assert GatePolicy.from_config(EvaluationConfig()).min_judge_win_rate is None
+    assert policy.confidence is None
+    assert GatePolicy.from_config(EvaluationConfig(confidence=0.9)).confidence == 0.9
+    with pytest.raises(ValueError, match="confidence"):
+        EvaluationConfig(confidence=1.5)
 
 
 def test_a_failed_parity_check_rejects_and_the_decision_is_json_for_the_registry():
@@ -345,5 +427,5 @@ def test_the_model_card_shows_lineage_with_the_prompt_hash_scores_and_the_gate_m
     assert "| system_prompt_sha256 | " + "cd" * 32 in card and "| config_hash | 0123456789abcdef |" in card
     assert "| production (v1) | 5 |" in card  # metrics vs production, in one table
     assert "## Promotion gate: failed" in card
-    assert "| chrF | 48.5 | 10 | 50 | 1 | pass | FAIL |" in card
-    assert "| perplexity | 4 | 9 | 5 | 2.0% | pass (must beat) | pass |" in card
+    assert "| chrF | 48.5 | 10 | 50 | -1.50 | 1 | pass | FAIL |" in card
+    assert "| perplexity | 4 | 9 | 5 | -20.0% | 2.0% | pass (must beat) | pass |" in card
