@@ -583,8 +583,9 @@ _CARD = re.compile(
     rf"|\d{{3}}{_SEP}\d{{6}}{_SEP}\d{{4,5}}(?!{_SEP}\d))"  # Amex / Diners 4-6-5
     r"(?![\w-]|[.,]\d)"
 )
-_CARD_CUE = re.compile(r"(?i)(?:(?:card|maestro|karte|carte|tarjeta)\w*|\bcb|debit|credit|\bcc|visa|mastercard|"
-                       r"amex|charged to|paid with|bezahlt mit|payé avec|pagué con)\b[^\n\d]{0,25}$")
+# "card" starts its word ("Ricarda" is no cue), "karte" ends German compounds too ("Kreditkarte", "EC-Karte")
+_CARD_CUE = re.compile(r"(?i)(?:\b(?:card|maestro|carte|tarjeta)\w*|karte\w*|\bcb|(?:debit|credit)\w*|\bcc|visa|"
+                       r"mastercard|amex|charged to|paid with|bezahlt mit|payé avec|pagué con)\b[^\n\d]{0,25}$")
 _CARD_CUE_LOWER = _lowered(_CARD_CUE)
 
 
@@ -935,7 +936,8 @@ _PHONE = re.compile(
     r"|\(\d{2,5}\)[ .-]?\d{3,4}[ .-]?\d{3,4}"  # (415) 555-0132
     r"|\(0\d{1,4}\)[ .-]?\d{4,10}"  # (030) 1234567
     r"|\d{7,15}"  # compact: national with trunk 0, or any after a cue word
-    r")(?![\w]|[.,-]\d)"
+    # not before ":" and a digit: that group is the hour of a time ("08.08.2026 04:06", "0151 2345678 12:30")
+    r")(?![\w]|[.,:-]\d)"
 )
 _DATE_LIKE = re.compile(r"\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\d{2,4}")
 _NANP = re.compile(r"\+?1?[ .-]?\(\d{3}\) ?\d{3}[-. ]\d{4}|(?:\+?1[ .-])?\d{3}([-. ])\d{3}\1\d{4}")
@@ -946,8 +948,10 @@ _NOT_PHONE_CUE = re.compile(
     r"commande|pedido|rechnung|factura|facture|auftrag|auftragsnr|bestellnr|kundennr|kundennummer|vertragsnr|"
     r"vertrag|rechnungsnr|ean|gtin|upc|isbn|sendungsnummer|sendung|paket|colis|envío|env[íi]o|seguimiento|"
     r"suivi|réf|referencia|expediente|dossier|vorgang|aktenzeichen|mitgliedsnr|membership|contract|policy|"
-    r"police|póliza|imei|s/n)\b\.?[ ]*"
-    r"(?:number|nummer|numéro|número|no\.?|nr\.?|#)?[ ]*:?[ ]*#?$"
+    r"police|póliza|imei|s/n|cde|cmd)"
+    # a key in JSON or key=value logs: "order_id": "0786617805", orderNo=0151234567, ticket-ref: ...
+    r"(?:[_-]?(?:id|no|nr|num|number|ref))?\b\.?[ ]*"
+    r"(?:number|nummer|numéro|número|no\.?|nr\.?|n[°º]|n\.º|núm\.?|#)?[ ]*[\"']?[ ]*[:=]?[ ]*[\"']?[ ]*#?$"
 )
 _NOT_PHONE_CUE_LOWER = _lowered(_NOT_PHONE_CUE)
 # words right before a number that say it is a phone number (then no prefix is needed)
@@ -976,7 +980,10 @@ def _phone_shape_ok(text: str, start: int, end: int) -> bool:
         return False  # dates, decimals and versions (0.3.33), digit tables (0 1 2 3)
     if "/" in value and (value.count("/") > 1 or _SLASH_DATE.match(value)):
         return False  # a date and a time ("08/01/2026 09:50"), a path of numbers
-    if _cue_search(_NOT_PHONE_CUE_LOWER, _NOT_PHONE_CUE, text, max(0, start - 30), start):
+    not_phone = _cue_search(_NOT_PHONE_CUE_LOWER, _NOT_PHONE_CUE, text, max(0, start - 30), start)
+    # "no"/"nr" alone name no kind of number: after a phone word ("Tel. Nr.", "phone no:") it is the phone's
+    if not_phone and not (not_phone.group().startswith(("no", "nr"))
+                          and _cue_search(_PHONE_CUE_LOWER, _PHONE_CUE, text, max(0, start - 40), start)):
         return False
     before = text[start - 1] if start > 0 else " "
     after = text[end] if end < len(text) else " "
@@ -1157,18 +1164,26 @@ def _address_candidates(text: str) -> Iterator[re.Match]:
     yield from _ADDRESS_WORD_FIRST.finditer(text)
 
 
+# "wohne in der Hauptstraße 5", "in der Zum Sportplatz 2": the preposition before a street, not a street's name
+_PREPOSITION_BEFORE_STREET = re.compile(r"(?:In|Auf|An|Unter|Hinter|Vor|Bei)[ ](?:[Dd]er|[Dd]en|[Dd]em)[ ]+")
+
+
 def _find_address(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     if not _digit_count(text):  # every form has a house number
         return
     for m in _address_candidates(text):
-        unit = (_UNIT_BEFORE.search(text, max(0, m.start() - 20), m.start())
-                or _STREET_PREFIX_BEFORE.search(text, max(0, m.start() - 12), m.start()))
+        start = m.start()
+        if m.re is _ADDRESS_WORD_FIRST and (prep := _PREPOSITION_BEFORE_STREET.match(text, start)) and (
+                _ADDRESS_SUFFIX.match(text, prep.end()) or _ADDRESS_WORD_FIRST.match(text, prep.end())):
+            start = prep.end()
+        unit = (_UNIT_BEFORE.search(text, max(0, start - 20), start)
+                or _STREET_PREFIX_BEFORE.search(text, max(0, start - 12), start))
         end = m.end()
         unit_after = _UNIT_AFTER.match(text, end)
         if unit_after:
             end = unit_after.end()
         tail = _ADDRESS_TAIL.match(text, end)
-        yield (unit.start() if unit else m.start()), tail.end() if tail else end
+        yield (unit.start() if unit else start), tail.end() if tail else end
 
 
 # --- NAME ----------------------------------------------------------------------------------------
@@ -1366,6 +1381,8 @@ _NOT_NAMES = frozenset("""
     its c'est hier soy ici aquí aqui suis née nee wrote schrieb schreef écrit escribió
     kundenservice kundendienst kundenbetreuung serviceteam supportteam soporte servicio atención sav
     gmbh inc ltd llc corp plc sarl sas ag kg moi toi encore nochmal wieder
+    grüße grüsse gruß gruss grüßen grüssen zusammen allerseits tardes noches días salutations saludos cordialement
+    wishes
 """.split())
 # a cued "name" followed by one of these is an organisation or a product: "This is Max Support"
 _ORG_AFTER = re.compile(r"[ ]+(?:[Ss]upport|[Tt]eam|[Cc]ustomer|[Ss]ervice|[Ii]nc\b|[Ll]td\b|GmbH|[Aa]pp\b|"
@@ -1472,9 +1489,16 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
                 cut = max((i for i, w in enumerate(words) if i >= 2 and w.lower() in ("de", "von", "di", "da")),
                           default=0)
                 name = " ".join(words[:cut])
-            if name:
+            title = _LEADING_TITLE.match(name)
+            if title and title.end() < len(name):  # "Dear Mr Brightman,": the title is not part of the name
+                found.append((m.start("name") + title.end(), name[title.end():]))
+            elif name:
                 found.append((m.start("name"), name))
     return tuple(found)
+
+
+# a title a cue's name may start with ("Dear Dr O'Sullivan,", "Hallo Frau Weber,"); not "Don", also a given name
+_LEADING_TITLE = re.compile(r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herr|Herrn|Frau|Mme|Mlle|Sr|Sra|Srta|Sig|Dhr|Mevr)[ ]+")
 
 
 _CUE_PLAN = _cue_plan()
@@ -1758,6 +1782,7 @@ def names_in(text: str, options: PiiOptions | None = None) -> set[str]:
 # --- tables pasted from spreadsheets ---------------------------------------------------------------
 # A block of lines split into the same number of cells by tabs, "|" or ";": the header row is the cue for the
 # cells under it ("Geburtsdatum" over "03.03.1985"), which carry no cue of their own.
+_IDENTIFIER = "IDENTIFIER"  # not an entity: a column whose cells are no personal data
 _COLUMN_ENTITY = [
     ("DOB", re.compile(r"(?i)^(?:dob|d\.o\.b\.?|date of birth|birth ?date|birthday|geburtsdatum|geb\.?(?:-?datum)?|"
                        r"date (?:de )?naiss(?:ance|\.)?|ddn|f(?:echa)?\.? ?(?:de )?nac(?:imiento|\.)?|"
@@ -1772,6 +1797,15 @@ _COLUMN_ENTITY = [
     ("NAME", re.compile(r"(?i)^(?:name|full name|customer|customer name|contact|first name|last name|surname|"
                         r"vorname|nachname|kunde|nom|prénom|nom complet|nombre|apellidos?|nombre completo|titular|"
                         r"account holder|cardholder)$")),
+    # a column of order, invoice or tracking numbers: its cells are no phone or card numbers however they look
+    # ("Commande" over "0912345678"), as such a word before a number says inline
+    (_IDENTIFIER, re.compile(r"(?i)^(?:order|orders|order (?:no\.?|number|id|#)|order_id|bestellung|bestellnr\.?|"
+                             r"bestellnummer|auftrag|auftragsnr\.?|commande|cde|n° (?:de )?commande|pedido|"
+                             r"n[º°] (?:de )?pedido|invoice|invoice (?:no\.?|number)|rechnung|rechnungsnr\.?|facture|"
+                             r"factura|ticket|ticket (?:no\.?|number|id)|case|case (?:no\.?|number|id)|vorgang|"
+                             r"tracking|tracking (?:no\.?|number)|sendungsnummer|suivi|seguimiento|sku|art\.?-?nr\.?|"
+                             r"artikelnummer|ref\.?|reference|référence|referencia|kundennr\.?|kundennummer|"
+                             r"customer (?:no\.?|number|id)|contract|vertrag|vertragsnr\.?|contrat|contrato)$")),
 ]
 _CELL_OK = {  # what a cell must look like to be taken on its header's word
     "DOB": re.compile(rf"(?i){_DATE}"),
@@ -1780,6 +1814,7 @@ _CELL_OK = {  # what a cell must look like to be taken on its header's word
     "ADDRESS": re.compile(r".{6,120}"),
     "NAME": re.compile(rf"(?:{_NAME_WORD}|[{_UP}]{{2,}}|[a-zß-öø-ÿ]{{2,}})(?:[ ,'-]+(?:{_NAME_WORD}|[{_UP}]{{2,}}|"
                        rf"[a-zß-öø-ÿ]{{2,}}|{_PARTICLE})){{0,4}}"),
+    _IDENTIFIER: re.compile(r"[\w ./#-]{3,40}"),
 }
 
 
@@ -1821,9 +1856,15 @@ def _table_cells(text: str) -> dict[str, tuple[tuple[int, int], ...]]:
 
 def _with_table_cells(entity: str, finder: Callable[[str, PiiOptions], Iterable[tuple[int, int]]]):
     def find(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
-        yield from finder(text, options)
-        if "\t" in text or "|" in text or ";" in text:
-            yield from _table_cells(text).get(entity, ())
+        if "\t" not in text and "|" not in text and ";" not in text:
+            yield from finder(text, options)
+            return
+        cells = _table_cells(text)
+        identifiers = cells.get(_IDENTIFIER)
+        for start, end in finder(text, options):
+            if not (identifiers and any(s <= start and end <= e for s, e in identifiers)):
+                yield start, end
+        yield from cells.get(entity, ())
     return find
 
 
@@ -1831,7 +1872,7 @@ _FINDERS: dict[str, Callable[[str, PiiOptions], Iterable[tuple[int, int]]]] = {
     "SECRET": _find_secret,
     "EMAIL": _find_email,
     "IBAN": _find_iban,
-    "CARD": _find_card,
+    "CARD": _with_table_cells("CARD", _find_card),
     "SSN": _find_ssn,
     "NATIONAL_ID": _with_table_cells("NATIONAL_ID", _find_national_id),
     "DOB": _with_table_cells("DOB", _find_dob),

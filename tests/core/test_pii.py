@@ -779,3 +779,55 @@ def test_the_cue_keyword_trie_finds_what_substring_tests_find():
 ])
 def test_spans_end_where_the_personal_data_ends(text, spans):
     assert [(m.entity, m.value) for m in find_pii(text)] == spans
+
+
+@pytest.mark.parametrize(("text", "spans"), [
+    # a number after an identifier's key or abbreviation is no phone (json, key=value, fr, es, de) ...
+    ('{"app_version": "5.0.6", "order_id": "0786617805"}', []),
+    ("ticket_id=0612345678 status=open orderId=0612345679", []),
+    ("Cde n° 0612345678 pas reçue", []),
+    ("Pedido nº 0612345678 sin llegar", []),
+    ("Bestell-Nr. 0612345678 fehlt", []),
+    # ... but after a phone word "no"/"nr" are the phone's own (en, de, fr, es)
+    ('{"phone": "0612345678"}', [("PHONE", "0612345678")]),
+    ("phone no: 0612345678", [("PHONE", "0612345678")]),
+    ("Tel. Nr. 0151 2345678", [("PHONE", "0151 2345678")]),
+    ("Tél. n° 06 12 34 56 78", [("PHONE", "06 12 34 56 78")]),
+    ("Teléfono nº 612 345 678", [("PHONE", "612 345 678")]),
+    ("tel: see order no. 0612345678", []),
+    # a date and a time are no phone number; a phone before a time ends before it (de, fr, en, es)
+    ("Subject: Re: 08.08.2026 04:06", []),
+    ("01.05.2026 00:49 ne marche plus", []),
+    ("2026-03-01 10:00:00 ERROR upstream", []),
+    ("ruf mich an 0151 2345678 12:30 Uhr", [("PHONE", "0151 2345678")]),
+    ("appelez-moi au 06 12 34 56 78 le 03.04.2026 14:30", [("PHONE", "06 12 34 56 78")]),
+    ("llámame al 612 345 678 a las 10:30", [("PHONE", "612 345 678")]),
+    # a column headed by an order/invoice word holds no phone numbers; the phone column beside it does (fr, es)
+    ("Nom\tTél.\tCommande\nAxelle Garnier\t0101 / 277 887\t014554931\n",
+     [("NAME", "Axelle Garnier"), ("PHONE", "0101 / 277 887")]),
+    ("Nombre\tPedido\tTeléfono\nAna Ruiz\t0612345678\t+34 612 345 678\n",
+     [("NAME", "Ana Ruiz"), ("PHONE", "+34 612 345 678")]),
+    ("Name | Invoice | Phone\nAnna Berg | 0612345678 | 0612345679\n", [("NAME", "Anna Berg"), ("PHONE", "0612345679")]),
+    # "card" starts a word ("Ricarda" is no card cue); German compounds and "creditcard" still are
+    ("c'est Ricarda, Sendungsnummer 95467730163588 no ha llegado", [("NAME", "Ricarda")]),
+    ("Kreditkarte 95467730163588", [("CARD", "95467730163588")]),
+    ("creditcard 95467730163588", [("CARD", "95467730163588")]),
+    # a title before a cued name is not part of it (en, de, fr); "Don" is also a given name
+    ("Dear Mr Brightman, your refund is on its way.", [("NAME", "Brightman")]),
+    ("Dear Dr O'Sullivan, thanks", [("NAME", "O'Sullivan")]),
+    ("Hallo Frau Weber, danke", [("NAME", "Weber")]),
+    ("Bonjour Mme Dupont, merci", [("NAME", "Dupont")]),
+    ("Hi Don Johnson, ok", [("NAME", "Don Johnson")]),
+    # greetings and sign-offs are no names after a greeting word (de, es); a name after one still is
+    ("Beste Grüße,\nHenrik Brinkmann\n", [("NAME", "Henrik Brinkmann")]),
+    ("buenas tardes,\n\nme podéis llamar", []),
+    ("HALLO ZUSAMMEN,\n\nBSN 971465800.", [("NATIONAL_ID", "971465800")]),
+    ("Hola Ana Dias, gracias", [("NAME", "Ana Dias")]),
+    # "in der" before a street is the preposition, not the start of a street's name; "In der Au" is a street
+    ("wohnhaft in der mühlenweg 108-110\n20980 kassel", [("ADDRESS", "mühlenweg 108-110\n20980 kassel")]),
+    ("WOHNHAFT IN DER ZUM SPORTPLATZ 2\n75460 LEIPZIG", [("ADDRESS", "ZUM SPORTPLATZ 2\n75460 LEIPZIG")]),
+    ("wohne in der Hauptstraße 5, 10115 Berlin", [("ADDRESS", "Hauptstraße 5, 10115 Berlin")]),
+    ("Ich wohne In der Au 5, 80331 München", [("ADDRESS", "In der Au 5, 80331 München")]),
+])
+def test_words_around_personal_data_survive(text, spans):
+    assert [(m.entity, m.value) for m in find_pii(text)] == spans
