@@ -6,9 +6,10 @@ mail headers, HTML snippets, pasted logs and stack traces, markdown tables, JSON
 transcripts, short lower-case messages with typos, ALL CAPS. Labelled PII: EMAIL, PHONE, CARD (Luhn), IBAN
 (mod 97 and national checks), NATIONAL_ID (US SSN, DE tax ID, FR NIR, ES DNI/NIE, IT codice fiscale, NL BSN,
 PT NIF, BE national number, UK NINO, CH AHV, AT social insurance number, PL PESEL), IP (public v4/v6),
-URL_CREDENTIAL (the whole URL), SECRET, ADDRESS (street, house number and unit; postcode and town are not part of
-the span), DOB (the date, beside a birth cue), NAME. Hard negatives: order, sku, tracking, version, price,
-timestamp, date, product, company, gift_card (fails Luhn), invoice, ticket.
+URL_CREDENTIAL (the user names, passwords, tokens and e-mails inside a URL, not the host and path around them),
+SECRET, ADDRESS (street, house number and unit; postcode and town are not part of the span), DOB (the date, beside
+a birth cue), NAME. Hard negatives: order, sku, tracking, version, price, timestamp, date, product, company,
+gift_card (fails Luhn), invoice, ticket.
 benchmarks/pii.py scores it as "held_out_3"; its first run is kept as "held_out_3_first_run". No test uses it.
 """
 
@@ -40,6 +41,11 @@ class V:
     text: str
     pii: str | None = None
     neg: str | None = None
+    parts: list[tuple[str, str | None]] | None = None  # pieces with their own labels (a URL's credentials)
+
+    def write(self, doc: Labelled) -> None:
+        for piece, label in self.parts or [(self.text, self.pii)]:
+            doc.add(piece, pii=label, negative=None if self.parts else self.neg)
 
 
 SLOT = re.compile(r"\{(\w+)\}")
@@ -53,7 +59,7 @@ def fill(doc: Labelled, template: str, noise=None, **slots: V | str) -> Labelled
         doc.add(noise(literal) if noise else literal)
         value = slots[m.group(1)]
         if isinstance(value, V):
-            doc.add(value.text, pii=value.pii, negative=value.neg)
+            value.write(doc)
         else:
             doc.add(value)
         pos = m.end()
@@ -385,21 +391,24 @@ class Values:
     def ip(self) -> str:
         return self.ipv6() if self.r.random() < 0.35 else self.ipv4()
 
-    def url(self, p) -> str:
+    def url(self, p) -> list[tuple[str, str | None]]:
+        """A URL in pieces: the user names, passwords, tokens and e-mails in it are URL_CREDENTIAL, the scheme, host
+        and path around them are not (the span is the credential, nothing around it)."""
         r = self.r
+        cred = "URL_CREDENTIAL"
         given, family = (re.sub(r"[^a-z]", "", ascii_fold(x).lower()) for x in p[:2])
         user = given + r.choice(["", str(r.randint(1, 99)), "." + family[:4]])
         host = r.choice(["portal.nordlicht-versand.de", "app.brightpath.io", "mon-espace.verdeluz.es",
                          "files.kastell-moebel.de", "cloud.maison-clement.fr", "support.ciclomundo.com"])
         token = self.alnum(r.choice([24, 32, 40]), string.ascii_letters + string.digits + "-_")
         return r.choice([
-            f"https://{host}/account/reset?token={token}",
-            f"https://{user}:{self.alnum(10)}@{host}/webdav/",
-            f"https://{host}/u/{user}/settings",
-            f"https://{host}/login?user={user}&session={token}",
-            f"ftp://{user}:{self.alnum(8)}@{host}/export",
-            f"https://{host}/share/{token}?email={user}%40gmail.com",
-            f"https://{host}/api/v2/orders?access_token={token}",
+            [(f"https://{host}/account/reset?token=", None), (token, cred)],
+            [("https://", None), (user, cred), (":", None), (self.alnum(10), cred), (f"@{host}/webdav/", None)],
+            [(f"https://{host}/u/", None), (user, cred), ("/settings", None)],
+            [(f"https://{host}/login?user=", None), (user, cred), ("&session=", None), (token, cred)],
+            [("ftp://", None), (user, cred), (":", None), (self.alnum(8), cred), (f"@{host}/export", None)],
+            [(f"https://{host}/share/", None), (token, cred), ("?email=", None), (f"{user}%40gmail.com", cred)],
+            [(f"https://{host}/api/v2/orders?access_token=", None), (token, cred)],
         ])
 
     def secret(self) -> str:
@@ -962,7 +971,8 @@ class HeldOut3:
         if key == "ip":
             return V(v.ip(), pii="IP")
         if key == "url":
-            return V(v.url(p), pii="URL_CREDENTIAL")
+            parts = v.url(p)
+            return V("".join(piece for piece, _ in parts), parts=parts)
         if key == "secret":
             return V(v.secret(), pii="SECRET")
         if key == "address":
@@ -1103,7 +1113,9 @@ class HeldOut3:
             doc.add('Traceback (most recent call last):\n  File "/usr/lib/python3.11/site-packages/nordlicht_sdk/'
                     f'client.py", line {r.randint(40, 900)}, in _request\n    resp.raise_for_status()\n'
                     "requests.exceptions.HTTPError: 401 Client Error: Unauthorized for url: ")
-            doc.add(v.url(ctx["person"]), pii="URL_CREDENTIAL").add("\n")
+            for piece, label in v.url(ctx["person"]):
+                doc.add(piece, pii=label)
+            doc.add("\n")
         else:
             doc.add("java.lang.IllegalStateException: no default address for customer ")
             doc.add(v.email(ctx["person"]), pii="EMAIL").add(" (account ").add(v.order(), negative="order")
