@@ -1195,12 +1195,22 @@ _NAME_WORD = (rf"(?:[{_UP}](?:[{_LOW}]{{2,3}})?['’])?[{_UP}][{_LOW}]+(?:[{_UP}
 # particles inside a full name: "Ludwig van Beethoven", "María de la Cruz", "Anna von der Heide"
 _PARTICLE = (r"(?i:van|von|der|den|de|del|della|la|le|di|da|dos|das|do|du|ten|ter|zu|vom|ó|ní|al|bin|ibn|abu|"
              r"dal|y|el|ap|ben|bint|bat|mac)")  # any case: "DE LA FUENTE"
+_PARTICLE_WORDS = frozenset(_PARTICLE.removeprefix("(?i:").removesuffix(")").split("|"))
 _FULL_NAME = rf"{_NAME_WORD}(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{_NAME_WORD}){{0,3}}"
 # how people write their name under a message: "Anna Berg", "BERG, Anna" (cased to "Berg, Anna"), "A. Berg"
 # ("Berg, Anna" is one family name before the comma: "Mateo Rossi, Finance Department" ends at "Rossi")
+# the family name in capitals, a comma, the given name: "PÉREZ DE TUDELA, Iker", "SCHMIDT-ROTTLUFF, Ilse"
+# (not before a word in lower case: "this is UPS, Tracking your parcel")
+_CAPS_FAMILY_FIRST = (rf"[{_UP}]{{2,}}(?:[ -][{_UP}]{{2,}}){{0,3}},[ ]{_NAME_WORD}(?:[ -]{_NAME_WORD})?"
+                      r"(?![ ]+[a-zß-öø-ÿ])")
+# an initial and the family name: "A. Berg", "B. del Olmo"
+_INITIAL_NAME = rf"[{_UP}]\.[ ]?(?:{_PARTICLE}[ ]){{0,2}}{_NAME_WORD}(?:[ ]{_NAME_WORD})?"
 _SIGNED_NAME = (rf"(?:{_NAME_WORD},[ ]{_NAME_WORD}(?:[ -]{_NAME_WORD})?|{_FULL_NAME}"
-                rf"|[{_UP}]{{2,}}(?:[ -][{_UP}]{{2,}})?,[ ]{_NAME_WORD}(?:[ -]{_NAME_WORD})?"
-                rf"|[{_UP}]\.[ ]?{_NAME_WORD}(?:[ ]{_NAME_WORD})?)")
+                rf"|{_CAPS_FAMILY_FIRST}|{_INITIAL_NAME})")
+# how people name themselves after "my name is", "c'est", "soy": as they sign, but "Anna, Paris" is no name
+_INTRO_NAME = rf"(?:{_CAPS_FAMILY_FIRST}|{_INITIAL_NAME}|{_FULL_NAME})"
+# what may follow a sign-off word before the break: up to two words ("Saludos cordiales", "Thanks again"), "." ","
+_SIGNOFF_TAIL = r"(?:[ ][^\W\d_]{2,}){0,2}\.?,?"
 # a line break in plain text or in HTML
 _BREAK = r"(?:[ \t]*(?:\r?\n|(?i:<br[ ]?/?>|</?(?:p|div|span|b|strong|td|tr)(?:[ ][^<>]{0,60})?>)))+[ \t]*"
 # cue words match in any case (the name itself must be capitalised: ALL CAPS and all-lower-case text is
@@ -1210,7 +1220,7 @@ _NAME_CONTEXTS = [
                rf"mein name ist|je m'appelle|"
                rf"mon nom est|me llamo|mi nombre es|je suis|soy|yo soy|sono|mi chiamo|ik ben|mijn naam is|"
                rf"hier spricht|le habla|vous parlez avec|you're speaking with|you are speaking with)[ ]+"
-               rf"(?P<name>{_FULL_NAME})"),
+               rf"(?P<name>{_INTRO_NAME})"),
     # a name field in JSON or key=value logs: "name": "Anna Berg", customer_name=Anna Berg
     re.compile(rf"(?=[FfCcLlDdNnVvHh])(?i:\b(?:full_?name|customer_?name|first_?name|last_?name|display_?name|contact_?name|name|nombre|"
                rf"nom|vorname|nachname|holder|cardholder))[\"']?[ ]?[:=][ ]?[\"']?(?P<name>{_FULL_NAME})[\"'&,\n]"),
@@ -1236,13 +1246,15 @@ _NAME_CONTEXTS = [
                rf"[ ,]+(?P<name>{_FULL_NAME})[ ]*[,!]"),
     re.compile(rf"(?=[RrBbTtCcSsGgDdMmAaUu])"  # first letters of the cues: other positions fail fast
                rf"(?i:regards|best wishes|thanks|thank you|cheers|sincerely|best|grüßen|grüße|gruß|danke|"
-               rf"cordialement|bien à vous|merci|saludos|atentamente|gracias|un saludo),?"
+               rf"cordialement|cdlt|bien à vous|bonne journée|bonne soirée|merci|saludos|atentamente|atte|gracias|"
+               rf"un saludo|un abrazo|mfg){_SIGNOFF_TAIL}"
                rf"{_BREAK}(?P<name>{_SIGNED_NAME})[ \t]*(?:\r?\n|$|<)"),
     # a sign-off "--" line, or a name in lower case alone on the line after a sign-off word
     re.compile(rf"(?m)(?:^|(?<=>))--[ ]?{_BREAK}(?P<name>{_SIGNED_NAME})[ \t]*(?:\r?\n|$|<)"),
     re.compile(r"(?=[RrBbTtCcSsGgDdLlVvMmAaUu])(?i:regards|best wishes|thanks|thank you|cheers|sincerely|best|grüßen|"
                r"grüße|gruß|danke|lg|vg|mfg|"
-               r"cordialement|cdlt|bien à vous|merci|saludos|atentamente|atte\.?|gracias|un saludo|un abrazo),?"
+               r"cordialement|cdlt|bien à vous|bonne journée|bonne soirée|merci|saludos|atentamente|atte|gracias|"
+               r"un saludo|un abrazo)(?:[ ][^\W\d_]{2,}){0,2}\.?,?"
                r"[ \t]*\r?\n[ \t]*(?P<name>[a-zß-öø-ÿ]{2,}(?:[ '-][a-zß-öø-ÿ]{2,}){0,2})[ \t]*(?:\r?\n|$)"),
     re.compile(rf"\b(?i:account holder|card ?holder|name on the card is|addressed to)[ :]+(?P<name>{_FULL_NAME})"),
     # a display name before an address in angle brackets: "From: Anna Berg <anna@x.de>", "Anna Berg <...> wrote:"
@@ -1263,12 +1275,12 @@ _NAME_CONTEXTS = [
                rf"(?P<name>(?:{_PARTICLE}[ ]){{0,2}}{_FULL_NAME})"),
     # chat introductions
     re.compile(rf"(?=[IiCcSsAaHh])\b(?i:it's|it is|its|c'est|ici|soy|aquí|hier ist|hier spricht)[ ]+"
-               rf"(?P<name>{_FULL_NAME})"
+               rf"(?P<name>{_INTRO_NAME})"
                rf"(?=[ ]*(?:[,.!;:)\n]|$|(?i:from|here|speaking|de|von|aus|ici)\b))"),
     # a greeting and an introduction need no punctuation after the name: "hey its Tomasz Laurent 9261 ..."; a
     # greeting, a comma and a name end at a punctuation mark or a number: "HI, ÍÑIGO 1459 ...", "Hi, Declan. about"
     re.compile(rf"(?=[HhSsBb])\b(?i:hey|hi|hello|hallo|salut|hola|bonjour|buenas)[ ,!]+"
-               rf"(?i:it's|its|it is|this is|c'est|soy|hier ist|ici|aquí)[ ]+(?P<name>{_FULL_NAME})"),
+               rf"(?i:it's|its|it is|this is|c'est|soy|hier ist|ici|aquí)[ ]+(?P<name>{_INTRO_NAME})"),
     re.compile(rf"(?=[HhSsBb])\b(?i:hey|hi|hello|hallo|salut|hola|bonjour|buenas)[ ]*,[ ]*"
                rf"(?P<name>{_FULL_NAME})(?=[ ]*(?:[,.!:;)\n]|$|\d))"),
     # the same introduction in a lower-case chat: "salut c'est jonas larsen und ...", "hola soy ingrid garcía"
@@ -1304,7 +1316,7 @@ _CUE_KEYWORDS = {
     **dict.fromkeys([p for p in _NAME_CONTEXTS if p.pattern.startswith("(?=[RrBbTtCcSsGgDd")],
                     ("regard", "wish", "thank", "cheers", "sincerely", "best", "grü", "gruß", "gruss", "danke", "lg",
                      "vg", "mfg", "cordial", "à vous", "merci", "saludo", "atentamente", "atte", "gracias", "abrazo",
-                     "cdlt")),
+                     "cdlt", "bonne")),
     next(p for p in _NAME_CONTEXTS if "wrote|schrieb" in p.pattern): ("wrote", "schrieb", "écrit", "escribi",
                                                                      "escrito", "geschreven", "scri"),
     next(p for p in _NAME_CONTEXTS if p.pattern.startswith(r"\b(?:schrieb|schreef)")): ("schrieb", "schreef"),
@@ -1316,12 +1328,13 @@ _CUE_KEYWORDS = {
 # text is far cheaper than trying two dozen words at every position): what must follow each word, per pattern
 _SIGNOFF_LOWER_NAME = next(p for p in _NAME_CONTEXTS if p.pattern.startswith("(?=[RrBbTtCcSsGgDdLl"))
 _SIGNOFF_WORDS = ("regards", "best wishes", "thanks", "thank you", "cheers", "sincerely", "best", "grüßen", "grüße",
-                  "gruß", "danke", "cordialement", "bien à vous", "merci", "saludos", "atentamente", "gracias",
-                  "un saludo")
+                  "gruß", "danke", "cordialement", "cdlt", "bien à vous", "bonne journée", "bonne soirée", "merci",
+                  "saludos", "atentamente", "atte", "gracias", "un saludo", "un abrazo", "mfg")
 _AFTER_SIGNOFF = {
-    _SIGNATURE: (_SIGNOFF_WORDS, re.compile(rf",?{_BREAK}(?P<name>{_SIGNED_NAME})[ \t]*(?:\r?\n|$|<)")),
-    _SIGNOFF_LOWER_NAME: (_SIGNOFF_WORDS + ("lg", "vg", "mfg", "cdlt", "atte", "un abrazo"), re.compile(
-        r"\.?,?[ \t]*\r?\n[ \t]*(?P<name>[a-zß-öø-ÿ]{2,}(?:[ '-][a-zß-öø-ÿ]{2,}){0,2})[ \t]*(?:\r?\n|$)")),
+    _SIGNATURE: (_SIGNOFF_WORDS, re.compile(rf"{_SIGNOFF_TAIL}{_BREAK}(?P<name>{_SIGNED_NAME})[ \t]*(?:\r?\n|$|<)")),
+    _SIGNOFF_LOWER_NAME: (_SIGNOFF_WORDS + ("lg", "vg"), re.compile(
+        rf"{_SIGNOFF_TAIL}[ \t]*\r?\n[ \t]*(?P<name>[a-zß-öø-ÿ]{{2,}}(?:[ '-][a-zß-öø-ÿ]{{2,}}){{0,2}})[ \t]*"
+        r"(?:\r?\n|$)")),
 }
 
 
@@ -1382,7 +1395,7 @@ _NOT_NAMES = frozenset("""
     kundenservice kundendienst kundenbetreuung serviceteam supportteam soporte servicio atención sav
     gmbh inc ltd llc corp plc sarl sas ag kg moi toi encore nochmal wieder
     grüße grüsse gruß gruss grüßen grüssen zusammen allerseits tardes noches días salutations saludos cordialement
-    wishes
+    wishes problem problems problema problemas problème problèmes
 """.split())
 # a cued "name" followed by one of these is an organisation or a product: "This is Max Support"
 _ORG_AFTER = re.compile(r"[ ]+(?:[Ss]upport|[Tt]eam|[Cc]ustomer|[Ss]ervice|[Ii]nc\b|[Ll]td\b|GmbH|[Aa]pp\b|"
@@ -1397,11 +1410,20 @@ _MODEL_AFTER = re.compile(r"[ ]\d{1,2}[A-Za-z]?(?![\d:.,/])")
 def _trim_name(name: str) -> str:
     """Cut a candidate at the first word that is not a name (so 'Anna Here' keeps 'Anna')."""
     words = []
-    for word in name.split(" "):
+    parts = name.split(" ")
+    for i, word in enumerate(parts):
         bare = word.lower().replace("’", "'").removesuffix("'s")  # "Wendy's"
+        # but "von", "der" after a given name are particles: "Jörg von der Heydt", "VON DER HEYDT, Mareike" (after a
+        # whole name "von" is "from": "Priya Fernández von Acme")
+        if (words and bare in _PARTICLE_WORDS and i + 1 < len(parts)
+                and sum(w.lower() not in _PARTICLE_WORDS for w in words) <= 1):
+            words.append(word)
+            continue
         if bare in _NOT_NAMES or (words and bare in _NOT_AFTER_GIVEN):  # "thanks anna for the help"
             break
         words.append(word)
+    while len(words) > 1 and words[-1].lower() in _PARTICLE_WORDS:  # "Anna von" of "Anna von Support"
+        words.pop()
     return " ".join(words)
 
 
@@ -1489,6 +1511,8 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
                 cut = max((i for i, w in enumerate(words) if i >= 2 and w.lower() in ("de", "von", "di", "da")),
                           default=0)
                 name = " ".join(words[:cut])
+            if name.endswith(","):  # "this is URGENT, Please help": the word after the comma was no given name
+                continue
             title = _LEADING_TITLE.match(name)
             if title and title.end() < len(name):  # "Dear Mr Brightman,": the title is not part of the name
                 found.append((m.start("name") + title.end(), name[title.end():]))

@@ -831,3 +831,32 @@ def test_spans_end_where_the_personal_data_ends(text, spans):
 ])
 def test_words_around_personal_data_survive(text, spans):
     assert [(m.entity, m.value) for m in find_pii(text)] == spans
+
+
+@pytest.mark.parametrize(("text", "spans"), [
+    # "FAMILY, Given" and "A. Family" after an introduction, as people sign (fr, de, es, en) ...
+    ("salut, je m'appelle PERRIN, Régis Problem mit iOS 19.6.1", [("NAME", "PERRIN, Régis")]),
+    ("hi, mein name ist ASHWORTH, Rhys, Problem mit 15:17:37", [("NAME", "ASHWORTH, Rhys")]),
+    ("Customer: hola soy FAIRWEATHER, Desmond, iOS 16.0.1 ist nicht angekommen", [("NAME", "FAIRWEATHER, Desmond")]),
+    ("hi, my name is E. Aranda souci avec", [("NAME", "E. Aranda")]),
+    ("ey hola je m'appelle B. del Olmo, Problem mit", [("NAME", "B. del Olmo")]),
+    # ... but capitals and a comma before ordinary words are no name
+    ("this is UPS, Tracking your parcel", []),
+    ("this is URGENT, Please help", []),
+    # sign-offs of several words (es, de, fr, en), in capitals, in HTML, in lower case
+    ("Saludos cordiales,\nPÉREZ DE TUDELA, Iker\n", [("NAME", "PÉREZ DE TUDELA, Iker")]),
+    ("Mit freundlichen Grüßen,\nVON DER HEYDT, Mareike\n", [("NAME", "VON DER HEYDT, Mareike")]),
+    ('<p>Bonne journée</p>\n<div class="signature"><b>Axelle Garnier</b><br/>', [("NAME", "Axelle Garnier")]),
+    ("Thanks again,\nL. Fairweather\n", [("NAME", "L. Fairweather")]),
+    ("Saludos cordiales,\ngonzalo mendizábal\n", [("NAME", "gonzalo mendizábal")]),
+    ("Thanks for your order\nBest Buy\n", []),
+    ("Thanks for the update\nsee you", []),
+    # particles after a given name belong to the family name; after a whole name "von" is "from"
+    ("Gruß,\nJörg von der Heydt\n", [("NAME", "Jörg von der Heydt")]),
+    ("From: Jörg von der Heydt <vonderheydt-jor@ziggo.nl>",
+     [("NAME", "Jörg von der Heydt"), ("EMAIL", "vonderheydt-jor@ziggo.nl")]),
+    ("MY NAME IS PRIYA FERNÁNDEZ VON ACME GMBH. MONDAY WORKS FOR ME.", [("NAME", "PRIYA FERNÁNDEZ")]),
+    ("Hi Anna von Support, danke", [("NAME", "Anna")]),
+])
+def test_names_as_people_write_them_and_only_them(text, spans):
+    assert [(m.entity, m.value) for m in find_pii(text)] == spans
