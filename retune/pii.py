@@ -1079,7 +1079,8 @@ _ADDRESS_NUMBER_FIRST = re.compile(
     r"\d(?<![\w#-]\d)(?:"
     # 12 Main Street, 1234 N Maple Ave, 42 West 42nd Street, 14a Queen's Parade
     rf"\d{{0,4}}[A-Za-z]?,?[ ]+(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?[ ]+)?"
-    rf"(?:(?:{_CAP}(?:['’]s)?|\d{{1,3}}(?:st|nd|rd|th))[ ]+){{1,3}}{_STREET_TYPES}(?:[ ](?:NE|NW|SE|SW|N|S|E|W)\.?)?"
+    rf"(?:(?:{_CAP}(?:['’]s)?|\d{{1,3}}(?:st|nd|rd|th|St|Nd|Rd|Th))[ ]+){{1,3}}{_STREET_TYPES}"
+    r"(?:[ ](?:NE|NW|SE|SW|N|S|E|W)\.?)?"
     r"(?![\w])"
     # 45 rue de Rivoli, 12, bd de la Liberté, 3 bis avenue Jean-Jaurès
     rf"|\d{{0,3}}(?:[ ]?(?:(?i:bis|ter|quater)|[A-Da-d]))?,?[ ]+(?:[Rr]ue|[Aa]venue|[Aa]v\.|"
@@ -1097,7 +1098,7 @@ _ADDRESS_SUFFIX = re.compile(
     r"[a-zß-öø-ÿ]*(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer|chaussee|steig|pfad|markt|"
     r"-Straße|-Str\.|-Weg|-Platz|-Allee|-Ring|"
     r"straat|gracht|laan|plein|kade|singel|dijk|steeg|hof|gasse|gässli)"
-    rf"[ ]+{_HOUSE_NO}(?:-I{{1,3}}|[ ]?hs)?(?![\w])"
+    rf"[ ]+{_HOUSE_NO}(?:-(?:I{{1,3}}|Ii{{1,2}})|[ ]?hs)?(?![\w])"  # 12-II (title-cased: 12-Ii)
     # Lerchenfelder Gürtel 12, Alte Landstraße 3: an adjective and a street word
     r"|[a-zß-öø-ÿ]+[ ]"
     r"(?:Straße|Str\.|Weg|Gasse|Allee|Platz|Ring|Damm|Ufer|Gürtel|Chaussee|Landstraße|Steig)"
@@ -1134,24 +1135,26 @@ _TOWN = (rf"(?:(?:(?:New|San|Santa|Santo|São|Saint|Sainte|St\.|Sankt|Den|Bad|Le
 # (title-cased too: shouted text is title-cased before the address rules run, "LONDON NW1 6XE" -> "London Nw1 6Xe")
 _UK_POSTCODE = r"[A-Z][A-Za-z]?\d[A-Za-z\d]?[ ]?\d[A-Z][A-Za-z]"
 _ADDRESS_TAIL = re.compile(
-    r"(?:(?:,[ ]*|[ ]+|[ ]*(?:<br ?/?>|\r?\n)[ ]*)"  # unit: ", Apt 5", ", Flat 2"
+    # (a "<br>" in any case: title-cased text has "<Br/>")
+    r"(?:(?:,[ ]*|[ ]+|[ ]*(?:(?i:<br ?/?>)|\r?\n)[ ]*)"  # unit: ", Apt 5", ", Flat 2"
     r"(?i:apt\.?|apartment|flat|unit|suite|ste\.?|#)[ ]?\w{1,5})?"
-    r"(?:,[ ]*|[ ]*[·•|][ ]*|[ ]+[-–][ ]+|[ ]+|[ ]*(?:<br ?/?>|\r?\n)[ ]*)(?:"
-    rf"(?:\d{{4}}[ ]?[A-Z]{{2}}|(?:[A-Z]{{1,2}}-)?\d{{4,5}})[ ]+{_TOWN}"  # 1015 CJ Amsterdam, 80331 München, D-80331
+    r"(?:,[ ]*|[ ]*[·•|][ ]*|[ ]+[-–][ ]+|[ ]+|[ ]*(?:(?i:<br ?/?>)|\r?\n)[ ]*)(?:"
+    # 1015 CJ Amsterdam (title-cased: 1015 Cj), 80331 München, D-80331; after a postcode a town in lower case too
+    rf"(?:\d{{4}}[ ]?[A-Z][A-Za-z]|(?:[A-Z]{{1,2}}-)?\d{{4,5}})[ ]+(?:{_TOWN}|[a-zß-öø-ÿ]{{3,}}(?:-[a-zß-öø-ÿ]{{2,}})?)"
     rf"|(?:{_TOWN},?[ ]+)?{_UK_POSTCODE}(?![\w])"  # Bristol BS1 4DJ
     rf"|{_TOWN},[ ]*[A-Z][A-Za-z][ ]+\d{{5}}(?:-\d{{4}})?"  # Austin, TX 78701 (or "Tx", title-cased)
     r"|Dublin[ ]\d{1,2}(?!\d)"
     rf"|\d{{4}}-\d{{3}}[ ]+{_TOWN}"  # 4050-265 Porto
     r")"
     # and the country after the town
-    r"(?:(?:,[ ]*|[ ]+|[ ]*(?:<br ?/?>|\r?\n)[ ]*)(?i:Germany|Deutschland|France|Spain|España|Italy|Italia|Portugal|"
-    r"Netherlands|Nederland|Belgium|Belgique|België|Austria|Österreich|Switzerland|Schweiz|Suisse|Svizzera|Ireland|"
+    r"(?:(?:,[ ]*|[ ]+|[ ]*(?:(?i:<br ?/?>)|\r?\n)[ ]*)(?i:Germany|Deutschland|France|Spain|España|Italy|Italia|"
+    r"Portugal|Netherlands|Nederland|Belgium|Belgique|België|Austria|Österreich|Switzerland|Schweiz|Suisse|Svizzera|Ireland|"
     r"UK|U\.K\.|United Kingdom|England|Scotland|Wales|USA|U\.S\.A\.|United States|Poland|Polska|Luxembourg)(?![\w]))?"
 )
 _UNIT_AFTER = re.compile(
     r",?[ ]+(?:\d{1,2}\.?[ ]?(?:OG|Stock|Etage|étage|e[ ]étage|ème[ ]étage|er[ ]étage|(?:st|nd|rd|th)[ ]floor|piso|"
     r"planta|piano)|(?:Hinterhaus|Vorderhaus|Seitenflügel|Gartenhaus|Dachgeschoss|EG|DG)"
-    r"|(?:int|esc|scala)\.?[ ]?\w{1,3}|"
+    r"|(?:int|esc|scala)\.?[ ]?\w{1,3}|(?i:apt\.?|apartment|flat|unit|suite|ste\.?)[ ]?\d{1,4}[A-Za-z]?|"
     r"(?:étage|floor|piso|piano)[ ]\d{1,2})(?![\w])")
 # "Flat 3, 12 Main Street", "Apt 4B, ...": the unit before a street is part of the address
 _UNIT_BEFORE = re.compile(r"(?i)\b(?:flat|apt\.?|apartment|unit|suite)[ ]+\w{1,5},?[ ]+$|\bn[°º][ ]?$|\bno\.[ ]?$"

@@ -860,3 +860,21 @@ def test_words_around_personal_data_survive(text, spans):
 ])
 def test_names_as_people_write_them_and_only_them(text, spans):
     assert [(m.entity, m.value) for m in find_pii(text)] == spans
+
+
+@pytest.mark.parametrize(("text", "address"), [
+    # shouted and lower-case addresses are title-cased for the rules: "42Nd", "143-Ii", "3314 Jg", "<Br/>" (en, nl, de)
+    ("SHIP TO 561 WEST 42ND STREET.\nABOUT 12:46:59.", "561 WEST 42ND STREET"),
+    ("MEINE ANSCHRIFT: VAN BAERLESTRAAT 143-II / \n[INTERNAL] PLS", "VAN BAERLESTRAAT 143-II"),
+    ("y i live at van baerlestraat 66-ii, 4127 dx utrecht. (lx327614432de)", "van baerlestraat 66-ii, 4127 dx utrecht"),
+    ("ET VIVO EN KEIZERSGRACHT 27, 3314 JG UTRECHT\n", "KEIZERSGRACHT 27, 3314 JG UTRECHT"),
+    ("<b>gesine schmidt-rottluff</b><br/>rosenstrasse 94<br/>05629 bielefeld<br/>t: 0101218408",
+     "rosenstrasse 94<br/>05629 bielefeld"),
+    # a unit after the street, a town in lower case after the postcode; not the next words without a postcode
+    ("my address is 645 Pine Hollow Dr, Apt 27 also born 1947", "645 Pine Hollow Dr, Apt 27"),
+    ("Hauptstraße 5, 10115 berlin und so", "Hauptstraße 5, 10115 berlin"),
+    ("12 Main Street 3 items in total", "12 Main Street"),
+    ("Keizersgracht 123, 1015 CJ Amsterdam", "Keizersgracht 123, 1015 CJ Amsterdam"),
+])
+def test_addresses_end_with_their_unit_postcode_and_town(text, address):
+    assert [(m.entity, m.value) for m in find_pii(text, ["ADDRESS"])] == [("ADDRESS", address)]
