@@ -1247,15 +1247,15 @@ _NAME_CONTEXTS = [
                rf"buenos días|estimad[oa]|querid[oa]|thanks|thank you|many thanks|danke|vielen dank|merci|gracias|"
                rf"muchas gracias|ciao|gentile|beste|hoi)"
                rf"[ ,]+(?P<name>{_FULL_NAME})[ ]*[,!]"),
-    re.compile(rf"(?=[RrBbTtCcSsGgDdMmAaUu])"  # first letters of the cues: other positions fail fast
+    re.compile(rf"(?=[RrBbTtCcSsGgDdMmAaUuLlVv])(?<![^\W\d_])"  # first letters of the cues: others fail fast
                rf"(?i:regards|best wishes|thanks|thank you|cheers|sincerely|best|grüßen|grüße|gruß|danke|"
                rf"cordialement|cdlt|bien à vous|bonne journée|bonne soirée|merci|saludos|atentamente|atte|gracias|"
-               rf"un saludo|un abrazo|mfg){_SIGNOFF_TAIL}"
+               rf"un saludo|un abrazo|mfg|lg|vg){_SIGNOFF_TAIL}"
                rf"{_BREAK}(?P<name>{_SIGNED_NAME})[ \t]*(?:\r?\n|$|<)"),
     # a sign-off "--" line, or a name in lower case alone on the line after a sign-off word
     re.compile(rf"(?m)(?:^|(?<=>))--[ ]?{_BREAK}(?P<name>{_SIGNED_NAME})[ \t]*(?:\r?\n|$|<)"),
-    re.compile(r"(?=[RrBbTtCcSsGgDdLlVvMmAaUu])(?i:regards|best wishes|thanks|thank you|cheers|sincerely|best|grüßen|"
-               r"grüße|gruß|danke|lg|vg|mfg|"
+    re.compile(r"(?=[RrBbTtCcSsGgDdLlVvMmAaUu])(?<![^\W\d_])(?i:regards|best wishes|thanks|thank you|cheers|sincerely|"
+               r"best|grüßen|grüße|gruß|danke|lg|vg|mfg|"
                r"cordialement|cdlt|bien à vous|bonne journée|bonne soirée|merci|saludos|atentamente|atte|gracias|"
                r"un saludo|un abrazo)(?:[ ][^\W\d_]{2,}){0,2}\.?,?"
                r"[ \t]*\r?\n[ \t]*(?P<name>[a-zß-öø-ÿ]{2,}(?:[ '-][a-zß-öø-ÿ]{2,}){0,2})[ \t]*(?:\r?\n|$)"),
@@ -1288,9 +1288,13 @@ _NAME_CONTEXTS = [
                rf"(?P<name>{_FULL_NAME})(?=[ ]*(?:[,.!:;)\n]|$|\d))"),
     # the same introduction in a lower-case chat: "salut c'est jonas larsen und ...", "hola soy ingrid garcía"
     re.compile(r"(?=[HhSsBb])\b(?i:hey|hi|hello|hallo|salut|hola|bonjour|buenas)[ ,!]+"
-               r"(?i:it's|its|it is|this is|c'est|soy|hier ist|ici|aquí)[ ]+"
+               r"(?i:it's|its|it is|this is|c'est|soy|hier ist|ici|aquí|ich bin|im)[ ]+"
                r"(?P<name>[a-zß-öø-ÿ]{2,}(?:[ '-][a-zß-öø-ÿ]+){0,3})"),
+    # weaker introductions: "ich bin" also comes before nouns ("ich bin Neukunde"), and "im" after a greeting is
+    # "I'm" typed without its apostrophe but also German "in the" ("Hallo, im Anhang"): a name of two words or more
+    re.compile(rf"(?=[IiHh])\b(?i:ich bin|(?:hi|hey|hello|hallo)[ ,!]+im)[ ]+(?P<name>{_INTRO_NAME})"),
 ]
+_WEAK_INTRO = _NAME_CONTEXTS[-1]
 _SIGNATURE = next(p for p in _NAME_CONTEXTS if "regards" in p.pattern)
 _DISPLAY_NAME = next(p for p in _NAME_CONTEXTS if "<[^<>" in p.pattern)
 _DASHES = next(p for p in _NAME_CONTEXTS if "--[ ]?" in p.pattern)
@@ -1329,13 +1333,13 @@ _CUE_KEYWORDS = {
 }
 # The two sign-off patterns are run from the places where a sign-off word occurs (str.find on the lower-cased
 # text is far cheaper than trying two dozen words at every position): what must follow each word, per pattern
-_SIGNOFF_LOWER_NAME = next(p for p in _NAME_CONTEXTS if p.pattern.startswith("(?=[RrBbTtCcSsGgDdLl"))
+_SIGNOFF_LOWER_NAME = next(p for p in _NAME_CONTEXTS if p.pattern.startswith("(?=[RrBbTtCcSsGgDdLlVvMmAaUu])"))
 _SIGNOFF_WORDS = ("regards", "best wishes", "thanks", "thank you", "cheers", "sincerely", "best", "grüßen", "grüße",
                   "gruß", "danke", "cordialement", "cdlt", "bien à vous", "bonne journée", "bonne soirée", "merci",
-                  "saludos", "atentamente", "atte", "gracias", "un saludo", "un abrazo", "mfg")
+                  "saludos", "atentamente", "atte", "gracias", "un saludo", "un abrazo", "mfg", "lg", "vg")
 _AFTER_SIGNOFF = {
     _SIGNATURE: (_SIGNOFF_WORDS, re.compile(rf"{_SIGNOFF_TAIL}{_BREAK}(?P<name>{_SIGNED_NAME})[ \t]*(?:\r?\n|$|<)")),
-    _SIGNOFF_LOWER_NAME: (_SIGNOFF_WORDS + ("lg", "vg"), re.compile(
+    _SIGNOFF_LOWER_NAME: (_SIGNOFF_WORDS, re.compile(
         rf"{_SIGNOFF_TAIL}[ \t]*\r?\n[ \t]*(?P<name>[a-zß-öø-ÿ]{{2,}}(?:[ '-][a-zß-öø-ÿ]{{2,}}){{0,2}})[ \t]*"
         r"(?:\r?\n|$)")),
 }
@@ -1352,8 +1356,9 @@ def _after_signoffs(signoff: tuple, text: str, lower: str) -> Iterator[re.Match]
     for word in words:
         q = lower.find(word)
         while q != -1:
-            m = after.match(text, q + len(word))
-            # the word lies within the 40 characters before the break, as a sign-off is written
+            # a whole word ("Erfolg" ends in no "LG"), and it lies within the 40 characters before the break, as a
+            # sign-off is written
+            m = after.match(text, q + len(word)) if not (q and lower[q - 1].isalpha()) else None
             if m and m.start("name") not in seen and q >= _STRIPPED_BEFORE_BREAK.match(text, q + len(word)).end() - 40:
                 seen.add(m.start("name"))
                 yield m
@@ -1365,6 +1370,7 @@ _CUE_KEYWORDS.update({
     next(p for p in _NAME_CONTEXTS if p.pattern.startswith(r"\"(?P<name>")): ("\"",),
     next(p for p in _NAME_CONTEXTS if p.pattern.startswith("(?m)^[ \\t]*(?i:customer name")): (":",),
     _LOWER_AFTER_CUE: ("name", "me llamo", "je m'appelle", "ich hei", "mi nombre", "mon nom"),
+    _WEAK_INTRO: ("ich bin", "im "),
     **dict.fromkeys([p for p in _NAME_CONTEXTS if p.pattern.startswith("(?=[HhSsBb])")],
                     ("hey", "hi", "hello", "hallo", "salut", "hola", "bonjour", "buenas")),
 })
@@ -1398,7 +1404,8 @@ _NOT_NAMES = frozenset("""
     kundenservice kundendienst kundenbetreuung serviceteam supportteam soporte servicio atención sav
     gmbh inc ltd llc corp plc sarl sas ag kg moi toi encore nochmal wieder
     grüße grüsse gruß gruss grüßen grüssen zusammen allerseits tardes noches días salutations saludos cordialement
-    wishes problem problems problema problemas problème problèmes
+    wishes problem problems problema problemas problème problèmes sehr ihres ihrer ihrem ihren nr namen meiner meinem
+    meinen auftrag anhang voraus im
 """.split())
 # a cued "name" followed by one of these is an organisation or a product: "This is Max Support"
 _ORG_AFTER = re.compile(r"[ ]+(?:[Ss]upport|[Tt]eam|[Cc]ustomer|[Ss]ervice|[Ii]nc\b|[Ll]td\b|GmbH|[Aa]pp\b|"
@@ -1515,6 +1522,8 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
                           default=0)
                 name = " ".join(words[:cut])
             if name.endswith(","):  # "this is URGENT, Please help": the word after the comma was no given name
+                continue
+            if pattern is _WEAK_INTRO and " " not in name:
                 continue
             title = _LEADING_TITLE.match(name)
             if title and title.end() < len(name):  # "Dear Mr Brightman,": the title is not part of the name

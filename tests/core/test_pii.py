@@ -878,3 +878,26 @@ def test_names_as_people_write_them_and_only_them(text, spans):
 ])
 def test_addresses_end_with_their_unit_postcode_and_town(text, address):
     assert [(m.entity, m.value) for m in find_pii(text, ["ADDRESS"])] == [("ADDRESS", address)]
+
+
+@pytest.mark.parametrize(("text", "spans"), [
+    # "ich bin" and "hi im" introduce a name of two words or more, in any case (de, en)
+    ("hallo! ich bin Jorg Brinkmann problem with SKU KB-2166-WHT", [("NAME", "Jorg Brinkmann")]),
+    ("Customer: hi im Kai-Uwe Schmidt-Rottluff, Sendungsnummer", [("NAME", "Kai-Uwe Schmidt-Rottluff")]),
+    ("Customer: hi im IGLESIAS, Nerea, Rechnung 4329-114498", [("NAME", "IGLESIAS, Nerea")]),
+    ("hallo! ich bin callum dunmore, problem with Mila Max", [("NAME", "callum dunmore")]),
+    ("Customer: hi im eneko del olmo, v4.3 ist nicht angekommen", [("NAME", "eneko del olmo")]),
+    # ... and are no name before nouns, adverbs and German "im" ("in the")
+    ("Ich bin Neukunde und habe eine Frage", []),
+    ("Ich bin Mitglied Ihres Treueprogramms seit 2019", []),
+    ("Hallo, im Anhang finden Sie die Rechnung", []),
+    ("HALLO, IM NAMEN MEINER FIRMA", []),
+    ("hi im sorry to bother you", []),
+    ("hallo ich bin sehr enttäuscht", []),
+    # "LG" and "VG" sign German mails; inside a word ("Erfolg") they are none
+    ("LG,\nTIEDEMANN, Jörg\nEinkauf | Darty", [("NAME", "TIEDEMANN, Jörg")]),
+    ('<p>VG</p>\n<div class="signature"><b>Almut Gruber</b><br/>', [("NAME", "Almut Gruber")]),
+    ("Vielen Dank für den Erfolg\nNächste Schritte\n", []),
+])
+def test_weaker_introductions_and_short_sign_offs(text, spans):
+    assert [(m.entity, m.value) for m in find_pii(text)] == spans
