@@ -47,6 +47,9 @@ def test_two_batches_train_promote_drift_and_compare(tmp_path, prefect_harness):
     assert any(k.startswith("eval production (v1)") for k in rows2), rows2
     versions = [v.version for v in registry.versions()]
     assert versions == ["v1", "v2"]
+    # v2 was judged against v1 on the same held-out conversations: each change has its paired interval
+    gated = registry.versions()[1].decision["metrics"]
+    assert gated and all(m["confidence"] == 0.95 and m["interval"][0] <= m["interval"][1] for m in gated), gated
     turns2 = read_turns(store, "main")
     assert turns2.num_rows > turns1.num_rows
     drift_json = next((tmp_path / "work" / "runs").glob("*/drift/drift.json"))
