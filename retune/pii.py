@@ -1293,8 +1293,12 @@ _NAME_CONTEXTS = [
     # weaker introductions: "ich bin" also comes before nouns ("ich bin Neukunde"), and "im" after a greeting is
     # "I'm" typed without its apostrophe but also German "in the" ("Hallo, im Anhang"): a name of two words or more
     re.compile(rf"(?=[IiHh])\b(?i:ich bin|(?:hi|hey|hello|hallo)[ ,!]+im)[ ]+(?P<name>{_INTRO_NAME})"),
+    # "omar here, how do i cancel": a first name (from the lexicon, in any case) and "here" opening a message
+    re.compile(rf"(?m)^[ \t]*(?:(?i:hi|hey|hello|hallo|hola|salut|bonjour)[ ,!]+)?"
+               rf"(?P<name>{_NAME_WORD}|[a-zß-öø-ÿ]{{3,}})[ ]+(?i:here|hier|ici|aquí)[ ]*[,.!:;-]"),
 ]
-_WEAK_INTRO = _NAME_CONTEXTS[-1]
+_WEAK_INTRO = _NAME_CONTEXTS[-2]
+_HERE_INTRO = _NAME_CONTEXTS[-1]
 _SIGNATURE = next(p for p in _NAME_CONTEXTS if "regards" in p.pattern)
 _DISPLAY_NAME = next(p for p in _NAME_CONTEXTS if "<[^<>" in p.pattern)
 _DASHES = next(p for p in _NAME_CONTEXTS if "--[ ]?" in p.pattern)
@@ -1371,6 +1375,7 @@ _CUE_KEYWORDS.update({
     next(p for p in _NAME_CONTEXTS if p.pattern.startswith("(?m)^[ \\t]*(?i:customer name")): (":",),
     _LOWER_AFTER_CUE: ("name", "me llamo", "je m'appelle", "ich hei", "mi nombre", "mon nom"),
     _WEAK_INTRO: ("ich bin", "im "),
+    _HERE_INTRO: ("here", "hier", "ici", "aquí"),
     **dict.fromkeys([p for p in _NAME_CONTEXTS if p.pattern.startswith("(?=[HhSsBb])")],
                     ("hey", "hi", "hello", "hallo", "salut", "hola", "bonjour", "buenas")),
 })
@@ -1524,6 +1529,8 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
             if name.endswith(","):  # "this is URGENT, Please help": the word after the comma was no given name
                 continue
             if pattern is _WEAK_INTRO and " " not in name:
+                continue
+            if pattern is _HERE_INTRO and name.lower() not in _GIVEN_NAMES:  # "Support here,", "nobody here."
                 continue
             title = _LEADING_TITLE.match(name)
             if title and title.end() < len(name):  # "Dear Mr Brightman,": the title is not part of the name

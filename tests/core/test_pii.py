@@ -901,3 +901,17 @@ def test_addresses_end_with_their_unit_postcode_and_town(text, address):
 ])
 def test_weaker_introductions_and_short_sign_offs(text, spans):
     assert [(m.entity, m.value) for m in find_pii(text)] == spans
+
+
+@pytest.mark.parametrize(("text", "spans"), [
+    # a first name from the lexicon and "here" opening a message, in any case (en, de, fr)
+    ("omar here, how do i cancel Lumen Pro", [("NAME", "omar")]),
+    ("elena hier, die Lieferung fehlt", [("NAME", "elena")]),
+    ("Hi, Giulia here! does the Aura Doorbell work", [("NAME", "Giulia")]),
+    # not a word that is no first name
+    ("Support here, how can we help?", []),
+    ("nobody here, the office is closed.", []),
+    ("the parcel is here, thanks", []),
+])
+def test_a_first_name_opening_a_message_with_here(text, spans):
+    assert [(m.entity, m.value) for m in find_pii(text)] == spans
