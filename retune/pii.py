@@ -1274,7 +1274,7 @@ _NAME_CONTEXTS = [
                r"mi nombre es|mon nom est)[ ]+(?P<name>[a-zß-öø-ÿ]{2,}(?:[ '-][a-zß-öø-ÿ]+){0,3})"),
     # a title before a name: "Mrs Thompson called", "Frau Müller", "Mme Dupont", "Sr. García"
     re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herrn?|Frau|Mme|Mlle|M(?=\.)|Sra?|Srta|Doña|Don|Sig\.?ra?|Dhr|"
-               rf"Mevr)\.?[ ]+"
+               rf"Mevr|Monsieur|Madame|Mademoiselle|Señora?|Señorita|Signora?|Mister)\.?[ ]+"
                rf"(?P<name>(?:{_PARTICLE}[ ]){{0,2}}{_FULL_NAME})"),
     # chat introductions
     re.compile(rf"(?=[IiCcSsAaHh])\b(?i:it's|it is|its|c'est|ici|soy|aquí|hier ist|hier spricht)[ ]+"
@@ -1296,9 +1296,19 @@ _NAME_CONTEXTS = [
     # "omar here, how do i cancel": a first name (from the lexicon, in any case) and "here" opening a message
     re.compile(rf"(?m)^[ \t]*(?:(?i:hi|hey|hello|hallo|hola|salut|bonjour)[ ,!]+)?"
                rf"(?P<name>{_NAME_WORD}|[a-zß-öø-ÿ]{{3,}})[ ]+(?i:here|hier|ici|aquí)[ ]*[,.!:;-]"),
+    # someone the writer spoke to or lives with: "I spoke to Nomsa Venkataraman", "my neighbour Thi Lan Diallo",
+    # "he hablado con ...", "ho parlato con ...", "j'ai parlé avec ...", "telefoniert mit ..." (a name of two words or
+    # more: one word after these is as often a company, "spoke to Amazon")
+    re.compile(rf"(?=[SsTtCcMmYyOoHhPpGg])\b(?i:spoke (?:to|with)|talked (?:to|with)|chatted with|speaking (?:to|with)|"
+               rf"(?:my|your|our) (?:colleague|coworker|co-worker|neighbour|neighbor|husband|wife|partner|son|"
+               rf"daughter|brother|sister|mother|father|friend)|hablado con|hablé con|parlato con|parlé (?:avec|à)|"
+               rf"gesprochen mit|telefoniert mit|(?:mein(?:e|em)?|meiner) (?:nachbar(?:in)?|kollege|kollegin|frau|mann|"
+               rf"sohn|tochter)|(?:mon|ma) (?:voisin(?:e)?|collègue|mari|femme|fils|fille)|"
+               rf"(?:mi) (?:vecin[oa]|compañer[oa]|marido|mujer|hij[oa]))[ ]+(?P<name>{_FULL_NAME})"),
 ]
-_WEAK_INTRO = _NAME_CONTEXTS[-2]
-_HERE_INTRO = _NAME_CONTEXTS[-1]
+_WEAK_INTRO = _NAME_CONTEXTS[-3]
+_HERE_INTRO = _NAME_CONTEXTS[-2]
+_SPOKE_TO = _NAME_CONTEXTS[-1]
 _SIGNATURE = next(p for p in _NAME_CONTEXTS if "regards" in p.pattern)
 _DISPLAY_NAME = next(p for p in _NAME_CONTEXTS if "<[^<>" in p.pattern)
 _DASHES = next(p for p in _NAME_CONTEXTS if "--[ ]?" in p.pattern)
@@ -1376,13 +1386,18 @@ _CUE_KEYWORDS.update({
     _LOWER_AFTER_CUE: ("name", "me llamo", "je m'appelle", "ich hei", "mi nombre", "mon nom"),
     _WEAK_INTRO: ("ich bin", "im "),
     _HERE_INTRO: ("here", "hier", "ici", "aquí"),
+    _SPOKE_TO: ("spoke", "talked", "chatted", "speaking", "colleague", "coworker", "co-worker", "neighbo", "husband",
+                "wife", "partner", "son ", "daughter", "brother", "sister", "mother", "father", "friend", "hablado",
+                "hablé", "parlato", "parlé", "gesprochen", "telefoniert", "nachbar", "kolleg", "frau ", "mann ",
+                "sohn", "tochter", "voisin", "collègue", "mari ", "femme", "fils", "fille", "vecin", "compañer",
+                "marido", "mujer", "hij"),
     **dict.fromkeys([p for p in _NAME_CONTEXTS if p.pattern.startswith("(?=[HhSsBb])")],
                     ("hey", "hi", "hello", "hallo", "salut", "hola", "bonjour", "buenas")),
 })
 # the titles are case-sensitive: their gate looks at the text itself
 _TITLES = next(p for p in _NAME_CONTEXTS if p.pattern.startswith(r"\b(?:Mr|Mrs"))
 _TITLE_KEYWORDS = ("Mr", "Ms", "Miss", "Mx", "Dr", "Prof", "Herr", "Frau", "Mme", "Mlle", "M.", "Sr", "Do", "Sig",
-                   "Dhr", "Mevr")
+                   "Dhr", "Mevr", "Monsieur", "Madame", "Mademoiselle", "Señor", "Mister")
 # patterns whose name is in lower case: every word must pass, not only the first ones
 _LOWER_CASE_CUES = frozenset(p for p in _NAME_CONTEXTS if "(?P<name>[a-z" in p.pattern
                              and p is not _LOWER_AFTER_CUE and p is not _LOWER_INTRO)
@@ -1528,7 +1543,7 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
                 name = " ".join(words[:cut])
             if name.endswith(","):  # "this is URGENT, Please help": the word after the comma was no given name
                 continue
-            if pattern is _WEAK_INTRO and " " not in name:
+            if (pattern is _WEAK_INTRO or pattern is _SPOKE_TO) and " " not in name:
                 continue
             if pattern is _HERE_INTRO and name.lower() not in _GIVEN_NAMES:  # "Support here,", "nobody here."
                 continue
@@ -1541,7 +1556,8 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
 
 
 # a title a cue's name may start with ("Dear Dr O'Sullivan,", "Hallo Frau Weber,"); not "Don", also a given name
-_LEADING_TITLE = re.compile(r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herr|Herrn|Frau|Mme|Mlle|Sr|Sra|Srta|Sig|Dhr|Mevr)[ ]+")
+_LEADING_TITLE = re.compile(r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herr|Herrn|Frau|Mme|Mlle|Sr|Sra|Srta|Sig|Dhr|Mevr|"
+                            r"Monsieur|Madame|Mademoiselle|Señora?|Señorita|Signora?|Mister)[ ]+")
 
 
 _CUE_PLAN = _cue_plan()
@@ -1668,7 +1684,8 @@ _FAMILY_NAMES = _word_list("pii_family_names.txt") - _FAMILY_EXCLUDED - _NOT_NAM
 # Capitalised words that are not a first name before a family name: sentence starts, greetings, street and
 # product words, months and weekdays (en/de/fr/es/it/nl).
 _NOT_BEFORE_FAMILY = frozenset("""
-    mr mrs ms dr prof herr frau mme mlle sr sra don doña signor signora dear hello hi hey thanks thank please
+    mr mrs ms dr prof herr herrn frau mme mlle sr sra srta don doña signor signora señor señora monsieur madame mister
+    dear hello hi hey thanks thank please
     street road avenue lane drive close crescent calle avenida rue boulevard via viale piazza laan straat plein
     january february march april may june july august september october november december
     monday tuesday wednesday thursday friday saturday sunday montag dienstag mittwoch donnerstag freitag samstag
