@@ -21,6 +21,9 @@ Corpora (all labelled span by span):
 - "dev_spans" (only with --only dev_spans): benchmarks/pii_corpus/dev_spans.py, PII amid the words that must
   survive around it (signatures with titles, e-mail headers, logs, tables, chat, shouted text); for utility, a
   development set (tuned on), not a headline figure.
+- "dev_forms" (only with --only dev_forms): benchmarks/pii_corpus/dev_forms.py, surface forms type by type (URL
+  credentials of many schemes, vendor keys, addresses of fourteen countries, birth dates, checksummed IDs of
+  fourteen countries, seven languages) beside look-alike hard negatives; a development set (tuned on).
 Metrics:
 - leak rate per type: a labelled value leaks when the detected spans leave any of its letters/digits visible, or
   when its digits without separators (its text, for values without digits) still occur in the redacted output;
@@ -93,6 +96,10 @@ def dev_names_corpus() -> list[dict]:
 
 def dev_spans_corpus() -> list[dict]:
     return _load(CORPUS_DIR / "dev_spans.py", "pii_dev_spans").dev_spans()
+
+
+def dev_forms_corpus() -> list[dict]:
+    return _load(CORPUS_DIR / "dev_forms.py", "pii_dev_forms").dev_forms()
 
 
 def examples_corpus() -> list[dict]:
@@ -412,8 +419,9 @@ def main() -> None:
                              "development set)")
     parser.add_argument("--repeat", type=int, default=2, help="copies of the corpus in the 1-vs-2-process run")
     parser.add_argument("--only", choices=["corpus", "held_out", "held_out_2", "held_out_3", "examples", "dev_names",
-                                           "dev_spans"],
-                        action="append", help="run only these corpora (default: all but dev_names, dev_spans)")
+                                           "dev_spans", "dev_forms"],
+                        action="append",
+                        help="run only these corpora (default: all but dev_names, dev_spans, dev_forms)")
     parser.add_argument("--ner-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ner_worker:
@@ -431,8 +439,8 @@ def main() -> None:
     corpora = {"corpus": committed_corpus, "held_out": lambda: held_out_corpus(args.held_out),
                "held_out_2": lambda: held_out_2_corpus(args.held_out_2),
                "held_out_3": lambda: held_out_3_corpus(args.held_out_3), "examples": examples_corpus,
-               "dev_names": dev_names_corpus, "dev_spans": dev_spans_corpus}
-    for name in args.only or [name for name in corpora if name not in ("dev_names", "dev_spans")]:
+               "dev_names": dev_names_corpus, "dev_spans": dev_spans_corpus, "dev_forms": dev_forms_corpus}
+    for name in args.only or [name for name in corpora if name not in ("dev_names", "dev_spans", "dev_forms")]:
         rows = corpora[name]()
         entry = evaluate(name, rows, args.presidio_python, args.repeat, scale=name == "corpus")
         summary["corpora"][name] = entry
