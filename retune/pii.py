@@ -290,8 +290,11 @@ def shadow(text: str) -> _Shadow:
 
 # --- SECRET --------------------------------------------------------------------------------------
 _SECRET_TOKEN = re.compile(
-    r"(?=[spgrAxe-])(?:(?<![\w-])(?:"
+    r"(?=[spgrAxeSnh-])(?:(?<![\w-])(?:"
     r"sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"  # OpenAI, Anthropic
+    r"|SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{30,50}"  # SendGrid
+    r"|SK[0-9a-f]{32}"  # Twilio API key
+    r"|npm_[A-Za-z0-9]{36}|pypi-[A-Za-z0-9_-]{50,}|hf_[A-Za-z0-9]{30,}"  # npm, PyPI, Hugging Face
     r"|(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"  # Stripe
     r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,}"  # GitHub
     r"|glpat-[A-Za-z0-9_-]{20,}"  # GitLab
@@ -303,11 +306,13 @@ _SECRET_TOKEN = re.compile(
     r"|-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----[\s\S]{0,8000}?-----END (?:[A-Z]+ )*PRIVATE KEY-----)"
 )
 _URL = re.compile(
-    r"(?i)\b(?:https?|s?ftps?|ssh|git|wss?|postgres(?:ql)?|mysql|mongodb(?:\+srv)?|redis|amqps?|smtps?|ldaps?)"
+    r"(?i)\b(?:https?|s?ftps?|ssh|git|wss?|postgres(?:ql)?|mysql|mongodb(?:\+srv)?|rediss?|amqps?|smtps?|ldaps?|"
+    r"smb|cifs|nfs|imaps?|pop3s?|mqtts?|rtsps?|svn|rsync|davs?|webdavs?)"
     r"://[^\s<>\"'`]+"
 )
 _URL_SCHEME_BEFORE = re.compile(
-    r"(?i)\b(?:https?|s?ftps?|ssh|git|wss?|postgres(?:ql)?|mysql|mongodb(?:\+srv)?|redis|amqps?|smtps?|ldaps?)$"
+    r"(?i)\b(?:https?|s?ftps?|ssh|git|wss?|postgres(?:ql)?|mysql|mongodb(?:\+srv)?|rediss?|amqps?|smtps?|ldaps?|"
+    r"smb|cifs|nfs|imaps?|pop3s?|mqtts?|rtsps?|svn|rsync|davs?|webdavs?)$"
 )
 
 
@@ -329,19 +334,31 @@ def _urls(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(spans)
 
 
-_URL_USERINFO = re.compile(r"://([^/?#@\s]+)@")
+_URL_USERINFO = re.compile(r"://([^/?#@\s:]*(?::[^/\s]*)?)@(?=[\w\[])")
 _URL_SECRET_PARAM = re.compile(
-    r"(?i)[?&#;](?:access_token|refresh_token|id_token|token|auth|auth_token|authorization|api_key|apikey|"
-    r"key|secret|client_secret|password|passwd|pwd|pass|sig|signature|x-amz-signature|x-amz-credential|"
-    r"session|sessionid|session_id|sid|jwt|code)=([^&#\s]{4,})"
+    r"(?i)[?&#;](?:[\w.-]*(?:token|secret|signature|credential|passwor[dt]|api_?key)|auth|authorization|"
+    r"apikey|key|passwd|pwd|pass|sig|session|sessionid|session_id|sid|jwt|code|otp|magic|t|reset|invite|hash|"
+    r"email|e-?mail|mail|e|user|username|login|u|phone|tel)=([^&#\s]{3,})"
 )
+# a token in the path after a word saying what it unlocks (/reset/<token>), and a user name or e-mail after a
+# word naming the person (/users/jane.doe/)
+_URL_SECRET_PATH = re.compile(
+    r"(?i)/(?:reset(?:[-_]password)?|magic(?:[-_]link)?|verify|verification|confirm|confirmation|activate|"
+    r"activation|invite|invitation|unsubscribe|token|login|auth|signin|sign-in|share|s|dl|download)/"
+    r"([A-Za-z0-9_-]{16,200})(?![\w-])"
+)
+_URL_USER_PATH = re.compile(r"(?i)/(?:users?|u|profiles?|customers?|members?|accounts?|people|~)/([^/?#\s]{3,64})")
 _KEYWORD_SECRET = re.compile(
-    r"(?i)(?=[pascbtrjkm _-])\b(?:(?P<pw>password|passwd|pwd|passcode|passwort|mot de passe|contraseña|kennwort)"
+    r"(?i)(?=[pascbtrjkmswh _-])\b(?:(?P<pw>password|passwd|pwd|passcode|passwort|mot de passe|contraseña|kennwort|"
+    r"senha|palavra[ -]passe|wachtwoord|parola d'ordine|hasło|haslo|heslo|lösenord|passord|adgangskode|"
+    r"salasana|pw|ww|mdp|clave)"
     r"|(?P<key>api[ _-]?key|apikey|access[ _-]?key|secret(?:[ _-]?key)?|client[ _-]?secret|"
     r"(?:auth|access|api|bearer|refresh)?[ _-]?token|private[ _-]?key|jeton|cl[ée](?:[ _-]?api)?|"
     r"clave(?:[ _-]?api)?|schlüssel|api[ _-]?schlüssel|key))"
-    r"[\"']?(?:[ \t]*(?:is|was|=|:|ist|est|es|lautet)[ \t]*|[ \t]+)[\"'`]?(?P<value>[^\s\"'`<>,;&]{6,200})"
+    r"[\"']?(?:[ \t]*(?:is|was|=|:|ist|est|es|lautet|è|é|e|era|->|→|=>)[ \t]*|[ \t]+)[\"'`]?"
+    r"(?P<value>[^\s\"'`<>,;&]{6,200})"
     r"|\bbearer[ \t]+(?P<bearer>[A-Za-z0-9._~+/=-]{16,})"
+    r"|\bauthorization:[ \t]*basic[ \t]+(?P<basic>[A-Za-z0-9+/]{8,}={0,2})"
 )
 _COMMON_WORDS = frozenset("""
     expired invalid incorrect wrong required missing reset changed updated correct empty unknown revoked
@@ -369,6 +386,9 @@ def _secret_value_ok(value: str, is_password: bool) -> bool:
 _RANDOM_TOKEN = re.compile(r"(?<![\w/+=-])[A-Za-z0-9_-]{24,200}(?![\w/+=-])")
 
 
+_URL_PATH_TOKEN = re.compile(r"/([A-Za-z0-9_-]{24,200})(?=[/?#]|$)")
+
+
 def _random_token_ok(value: str) -> bool:
     return (any(c.islower() for c in value) and any(c.isupper() for c in value)
             and sum(c.isdigit() for c in value) >= 2 and _entropy(value) >= 4.0)
@@ -381,13 +401,32 @@ _ENV_SECRET = re.compile(
 )
 # substrings _KEYWORD_SECRET cannot match without (lower-cased): a substring test is far cheaper than its scan
 _KEYWORD_SECRET_HINT = ("pass", "pwd", "kennwort", "contrase", "key", "secret", "token", "jeton", "clé", "cle",
-                        "clave", "schlüssel", "bearer")
+                        "clave", "schlüssel", "bearer", "senha", "wachtwoord", "parola", "hasło", "haslo", "heslo",
+                        "lösenord", "passord", "adgangskode", "salasana", "pw", "ww:", "ww =", "mdp", "basic")
+# short or ambiguous password cues ("pw", "clave"): only with a colon or a verb before the value
+_SHORT_PASSWORD_CUES = frozenset(("pw", "ww", "mdp", "clave"))
 _ENV_SECRET_HINT = ("_token", "_key", "_secret", "_pass", "_pwd", "_apikey", "_credential")
 # distinctive key prefixes in a text written in capitals: GITHUB_PAT_..., XOXP-..., GLPAT-...
 _SECRET_TOKEN_ANY_CASE = re.compile(
     r"(?i)(?<![\w-])(?:github_pat_[a-z0-9_]{40,}|gh[pousr]_[a-z0-9]{30,}|glpat-[a-z0-9_-]{20,}|"
     r"xox[abposr]-[a-z0-9-]{10,}|(?:sk|rk)_(?:live|test)_[a-z0-9]{16,})(?![\w-])"
 )
+
+
+# one-time codes after the words that send them, in the seven languages
+_OTP = re.compile(
+    r"(?i)(?<![\w])(?:(?:verification|confirmation|security|login|sign-in|2fa|mfa|sms|one[- ]time)[ ]code|otp|tan|"
+    r"one[- ]time (?:password|passcode|pin)|2fa|bestätigungscode|einmalcode|sicherheitscode|freigabecode|"
+    r"code (?:de (?:vérification|confirmation|sécurité)|à usage unique|otp)|"
+    r"código (?:de (?:verificación|verificação|confirmación|confirmação|seguridad|segurança|un solo uso)|otp)|"
+    r"codice (?:di verifica|otp|di sicurezza)|verificatiecode|eenmalige code|beveiligingscode)"
+    r"(?![\w])[ \t]*(?:(?:is|was|ist|lautet|est|es|è|é|:|-|–|=|->|→)[ \t]*){0,2}[\"'“]?"
+    r"(\d{4,8}|\d{3}[ -]\d{3})(?![\w]|[.,]?[ -]?\d)"
+)
+_OTP_HINTS = ("code", "otp", "tan", "2fa", "one-time", "one time", "codice", "código")
+# the key blob of an SSH public key is public: no random-token secret
+_SSH_PUBLIC_KEY = re.compile(r"\b(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp\d{3}|sk-ssh-ed25519@openssh\.com)[ ]"
+                             r"AAAA[A-Za-z0-9+/]{20,}={0,2}")
 
 
 def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
@@ -412,23 +451,45 @@ def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
                                                  and any(c.isalpha() for c in value) and _entropy(value) >= 3.5)
             if ok:
                 yield m.start("value"), m.start("value") + len(value)
+    public_keys = [m.span() for m in _SSH_PUBLIC_KEY.finditer(text)] if "AAAA" in text else ()
     for m in _RANDOM_TOKEN.finditer(text):
-        if _random_token_ok(m.group()):
+        if _random_token_ok(m.group()) and not any(s <= m.start() < e for s, e in public_keys):
             yield m.start(), m.end()
+    if _digit_count(text) >= 4 and any(map(lower.__contains__, _OTP_HINTS)):
+        for m in _cue_finditer(_OTP_LOWER, _OTP, text):
+            yield m.start(1), m.end(1)
     if "://" in text:
         for url_start, url_end in _urls(text):
             url = text[url_start:url_end]
             u = _URL_USERINFO.search(url)
-            if u:
+            if u and u.group(1):
                 yield url_start + u.start(1), url_start + u.end(1)
             for p in _URL_SECRET_PARAM.finditer(url):
                 yield url_start + p.start(1), url_start + p.end(1)
+            for p in _URL_SECRET_PATH.finditer(url):
+                value = p.group(1)
+                if any(c.isdigit() for c in value) and any(c.isalpha() for c in value) and _entropy(value) >= 3.5:
+                    yield url_start + p.start(1), url_start + p.end(1)
+            for p in _URL_USER_PATH.finditer(url):
+                value = p.group(1)
+                if not value.isdigit() and any(c in value for c in ".@_%+") and not value.endswith(
+                        (".html", ".htm", ".php", ".pdf", ".json", ".xml", ".js", ".css", ".png", ".jpg")):
+                    yield url_start + p.start(1), url_start + p.end(1)
+            for p in _URL_PATH_TOKEN.finditer(url):  # an unguessable path segment is a capability
+                if _random_token_ok(p.group(1)):
+                    yield url_start + p.start(1), url_start + p.end(1)
     if not any(map(lower.__contains__, _KEYWORD_SECRET_HINT)):
         return
     for m in _cue_finditer(_KEYWORD_SECRET_LOWER, _KEYWORD_SECRET, text):
+        if m.group("basic"):
+            yield m.start("basic"), m.end("basic")
+            continue
         group = "bearer" if m.group("bearer") else "value"
         value = text[m.start(group):m.end(group)].rstrip(".!?)]}")
         is_password = m.group("pw") is not None
+        if is_password and m.group("pw").lower() in _SHORT_PASSWORD_CUES and not re.search(
+                r"(?:is|=|:|ist|est|es|lautet|è|é|e|era|->|→|=>)[ \t]*[\"'`]?$", text[m.end("pw"):m.start(group)]):
+            continue
         if not m.group("bearer") and m.group("key") and not re.search(r"(?:is|was|=|:|ist|est|es|lautet)[ \t]*"
                                                                       r"[\"'`]?$", text[m.end("key"):m.start(group)]):
             is_password = False  # no verb or colon: only a value that looks random
@@ -530,6 +591,7 @@ def _lowered(pattern: re.Pattern) -> re.Pattern:
 
 _KEYWORD_SECRET_LOWER = _lowered(_KEYWORD_SECRET)
 _ENV_SECRET_LOWER = _lowered(_ENV_SECRET)
+_OTP_LOWER = _lowered(_OTP)
 
 
 def _cue_search(lowered: re.Pattern, pattern: re.Pattern, text: str, pos: int, endpos: int) -> re.Match | None:
@@ -641,7 +703,7 @@ def _find_card(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
 
 # --- SSN -----------------------------------------------------------------------------------------
 _SSN = re.compile(r"(\d(?<![\w-]\d)\d{2})([- ])(\d{2})\2(\d{4})(?![\w-]|[.,]\d)")  # (starts with a digit: see _CARD)
-_SSN_CUED = re.compile(r"(?i)\b(?:ssn|social sec(?:urity|\.)?(?: number| no\.?| #)?|ss#)[\s:#.]{0,5}"
+_SSN_CUED = re.compile(r"(?i)\b(?:ssn|social sec(?:urity|\.)?(?: number| no\.?| #)?|ss#)[\s:#.]{0,5}(?:is[ ]|was[ ])?"
                        r"(\d{3}[ -]?\d{2}[ -]?\d{4})(?![\w-]|[.,]\d)")
 _SSN_CUED_LOWER = _lowered(_SSN_CUED)
 
@@ -709,10 +771,11 @@ _ID_CUE = re.compile(
     r"sv-?n(?:ummer|r)|sozialversicherungs\w*|versicherungsnummer|vsnr|nino|national insurance(?: number| no)?|"
     r"ni (?:number|no)|codice fiscale|c\.f\.|cod\. fiscale|rijksregister\w*|num[ée]ro national|insz|nn|"
     r"id (?:no|number|card)|identity|identit[ée]|identidad|ausweis\w*|personalausweis|pass(?:port)?|reisepass|"
-    r"pasaporte|passeport|documento|cpf|pesel|personnummer)\b\.?[^\d\n]{0,20}$"
+    r"pasaporte|passeport|documento|cpf|pesel|personnummer|personnr|person(?:al)? number|cpr(?:-nummer| nr)?|"
+    r"fødselsnummer|henkilötunnus|hetu)\b\.?[^\d\n]{0,20}$"
 )
 _ID_CUE_LOWER = _lowered(_ID_CUE)
-_ID_DIGITS = re.compile(r"\d(?<![\w.,/-]\d)(?:[ .-]?\d){7,10}(?![\w-]|[.,]\d)")
+_ID_DIGITS = re.compile(r"\d(?<![\w.,/-]\d)(?:[ .+-]?\d){7,11}(?![\w-]|[.,]\d)")
 _CF_ODD = dict(zip("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
                    (1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8,
                     12, 14, 16, 10, 22, 25, 24, 23), strict=True))
@@ -764,9 +827,29 @@ def de_tax_id_valid(d: str) -> bool:  # ISO 7064 MOD 11,10; one digit of the fir
     return (11 - product) % 10 == int(d[10])
 
 
+def pesel_valid(d: str) -> bool:  # Polish PESEL: weights 1 3 7 9, a month 1-12 (+20, +40, ... by century)
+    if len(d) != 11 or not 1 <= int(d[2:4]) % 20 <= 12:
+        return False
+    total = sum(int(c) * w for c, w in zip(d[:10], (1, 3, 7, 9, 1, 3, 7, 9, 1, 3), strict=True))
+    return (10 - total % 10) % 10 == int(d[10])
+
+
+def _ddmmyy_ok(d: str) -> bool:
+    return 1 <= int(d[:2]) <= 31 and 1 <= int(d[2:4]) <= 12
+
+
+def personnummer_valid(d: str) -> bool:  # Swedish: YYMMDD + 3 digits + a Luhn digit (a century may lead)
+    d = d[2:] if len(d) == 12 else d
+    return len(d) == 10 and 1 <= int(d[2:4]) <= 12 and 1 <= int(d[4:6]) % 60 <= 31 and luhn_valid(d)
+
+
+def cpr_valid(d: str) -> bool:  # Danish CPR: DDMMYY + 4 digits (no check digit since 2007): a date only, cued
+    return len(d) == 10 and _ddmmyy_ok(d)
+
+
 _CUED_ID_CHECKS: dict[int, tuple[Callable[[str], bool], ...]] = {
-    8: (bsn_valid,), 9: (bsn_valid, nif_pt_valid, luhn_valid), 10: (at_svnr_valid,),
-    11: (de_tax_id_valid, be_national_valid),
+    8: (bsn_valid,), 9: (bsn_valid, nif_pt_valid, luhn_valid), 10: (at_svnr_valid, personnummer_valid, cpr_valid),
+    11: (de_tax_id_valid, be_national_valid, pesel_valid), 12: (personnummer_valid,),
 }
 
 

@@ -1,0 +1,125 @@
+"""PII surface forms by category (URL credentials, secrets, national IDs, ...): each value found, look-alikes kept."""
+
+import pytest
+
+from retune.pii import find_pii
+
+
+def _found(text: str) -> list[tuple[str, str]]:
+    return [(m.entity, text[m.start:m.end]) for m in find_pii(text)]
+
+
+def _covered(text: str, value: str) -> bool:
+    """Every letter and digit of value (at its first place in text) lies inside a detected span."""
+    start = text.index(value)
+    spans = [(m.start, m.end) for m in find_pii(text)]
+    return all(any(s <= i < e for s, e in spans) for i in range(start, start + len(value)) if text[i].isalnum())
+
+
+def _untouched(text: str, value: str) -> bool:
+    start = text.index(value)
+    return not any(m.start < start + len(value) and m.end > start for m in find_pii(text))
+
+
+URL_CREDENTIALS = [  # (text, values that must be covered)
+    ("Hier der Link: smb://jmeier:Sommer2024!@nas.local/share", ["jmeier", "Sommer2024!"]),
+    ("voici le lien amqp://svc_app:tulp_73#X@mq.fabrikam.com:5672/vhost", ["svc_app", "tulp_73#X"]),
+    ("DATABASE_URL=postgres://shop_rw:Fkuy%40hq84@db.internal:5432/orders", ["shop_rw", "Fkuy%40hq84"]),
+    ("redis://:Q1w2e3r4t5y6u7i8o9p0@cache.prod.svc:6379/0", ["Q1w2e3r4t5y6u7i8o9p0"]),
+    ("https://portal.northwind.eu/login/verify?t=PoUGDptFDfOOHPBoUu-E0EjMKb&utm_source=email", ["PoUGDptFDfOOHPBoUu"]),
+    ("enlace: https://app.acme.com/reset-password?otp=bBIAIZqIDGWpJ7tBQi", ["bBIAIZqIDGWpJ7tBQi"]),
+    ("il link https://login.acme.it/reset/A3PSmJv2AsLkZnCMKx5MktmUi ok?", ["A3PSmJv2AsLkZnCMKx5MktmUi"]),
+    ("https://shop.acme.com/unsubscribe?email=ines.abreu%40sapo.pt&list=news", ["ines.abreu%40sapo.pt"]),
+    ("zie https://portal.acme.nl/users/dagny.abreu/settings", ["dagny.abreu"]),
+    ("https://app.acme.com/callback#access_token=7Qic9VHMRciTnfwL53WT40dVLk_gH2eu&state=xyz",
+     ["7Qic9VHMRciTnfwL53WT40dVLk_gH2eu"]),
+    ("https://drive.acme.com/file/d/1aBcD3fGh5JkL7mNoP9qRsTuVwXyZ012345/view", ["1aBcD3fGh5JkL7mNoP9qRsTuVwXyZ012345"]),
+]
+
+
+@pytest.mark.parametrize(("text", "values"), URL_CREDENTIALS)
+def test_url_credentials_are_found(text, values):
+    for value in values:
+        assert _covered(text, value), (value, _found(text))
+
+
+@pytest.mark.parametrize("text", [
+    "see https://docs.northwind.eu/de/returns#refund for the return policy",
+    "Status: https://status.acme.com/incidents/8821 (resolved)",
+    "https://www.example.com/help?lang=fr&topic=shipping",
+    "Mirror: ftp://mirror.example.org/pub/releases/4.2/",
+    "https://github.com/acme/router/commit/4f7bb02e9c1d2a3b4c5d6e7f8a9b0c1d2e3f4a5b",
+    "https://shop.acme.com/products/luna-pro-wireless-headset-black",
+])
+def test_public_urls_are_kept(text):
+    assert [e for e, _ in _found(text)] == []
+
+
+SECRETS = [
+    ("minha senha: Hunter2014? — please reset it", "Hunter2014?"),
+    ("mijn wachtwoord is Cnkrpnmv52@ sinds gisteren", "Cnkrpnmv52@"),
+    ("la mia password è Pk67tFltGOp (temporanea)", "Pk67tFltGOp"),
+    ("la clave es Tulp1978! gracias", "Tulp1978!"),
+    ("mdp : Soleil1999# merci", "Soleil1999#"),
+    ("palavra-passe: Uskcgsms14@", "Uskcgsms14@"),
+    ("Authorization: Basic dmFsZMOtczgwOlNvbW1lcjIwMTEk", "dmFsZMOtczgwOlNvbW1lcjIwMTEk"),
+    ("Ihr Bestätigungscode lautet 422969.", "422969"),
+    ("votre code de vérification est 071585. Il expire dans 10 minutes.", "071585"),
+    ("código de un solo uso: 43445603 - no lo compartas", "43445603"),
+    ("il codice di verifica è 001766", "001766"),
+    ("TAN: 574912", "574912"),
+    ("de sleutel is SK555d04d9d43d42e8348c707b1573c6f7.", "SK555d04d9d43d42e8348c707b1573c6f7"),
+    ("SENDGRID: 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", "SG.ngeVfQFYQlKU0ufo8x5d1A"),
+    ("npm token npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8 leaked", "npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), SECRETS)
+def test_secrets_after_cues_and_key_shapes_are_found(text, value):
+    assert _covered(text, value), _found(text)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("pw reset done for ticket TCK-746047", "TCK-746047"),
+    ("la clave del problema: TCK-11293", "TCK-11293"),
+    ("tan leather case, order #5935204", "5935204"),
+    ("code promo SUMMER2026 expired on 2026-09-16", "2026-09-16"),
+])
+def test_secret_look_alikes_are_kept(text, value):
+    assert _untouched(text, value), _found(text)
+
+
+def test_a_phone_after_a_code_cue_is_a_phone_not_a_code():
+    text = "the 2fa code never arrives on 0044 7700 900508, tried again"
+    assert _found(text) == [("PHONE", "0044 7700 900508")]
+
+
+def test_an_ssh_public_key_is_public():
+    text = "deploy key: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHHGDirDvGot3jgZf8vXZbTkI3PRR3qm5QIC3jIxUKzk deploy@ci"
+    assert _untouched(text, "AAAAC3NzaC1lZDI1NTE5AAAAIHHGDirDvGot3jgZf8vXZbTkI3PRR3qm5QIC3jIxUKzk")
+
+
+NATIONAL_IDS = [  # valid checksums (generated independently of the engine)
+    ("PESEL 93091263258 thanks", "93091263258"),
+    ("nr PESEL: 80040769842", "80040769842"),
+    ("Personnummer: 720204-2987, kund sedan 2018", "720204-2987"),
+    ("personnummer 19900404-3460", "19900404-3460"),
+    ("CPR-nummer: 170663-2405.", "170663-2405"),
+    ("CPR nr. 080252-5516", "080252-5516"),
+    ("social security number is 147541481.", "147541481"),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), NATIONAL_IDS)
+def test_national_ids_after_cues_are_found(text, value):
+    assert _covered(text, value), _found(text)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("PESEL 93091263256 (a typo)", "93091263256"),  # checksum fails
+    ("Personnummer: 720204-2988", "720204-2988"),  # Luhn fails
+    ("CPR 451363-2405", "451363-2405"),  # no such day and month
+    ("order 93091263258 shipped", "93091263258"),  # a valid PESEL shape, but no cue: an order number
+])
+def test_national_id_look_alikes_are_kept(text, value):
+    assert _untouched(text, value), _found(text)
