@@ -502,7 +502,7 @@ def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
 # --- EMAIL ---------------------------------------------------------------------------------------
 _EMAIL = re.compile(
     r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@"
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
+    r"(?:[^\W_](?:[\w-]*[^\W_])?\.)+[A-Za-z]{2,24}(?![\w-])"
 )
 
 
@@ -510,6 +510,11 @@ _EMAIL = re.compile(
 _EMAIL_OBFUSCATED = re.compile(
     r"(?i)(?<![\w.%+-])[a-z0-9][a-z0-9._%+-]*[ ]?(?:\[at\]|\(at\)|\{at\}|\[@\]|\(@\))[ ]?"
     r"[a-z0-9-]+(?:[ ]?(?:\[dot\]|\(dot\)|\{dot\}|\.)[ ]?[a-z0-9-]+)*[ ]?(?:\[dot\]|\(dot\)|\{dot\}|\.)[ ]?"
+    r"[a-z]{2,24}(?![\w-])"
+)
+_EMAIL_SPELLED = re.compile(
+    r"(?i)(?<![\w.%+-])[a-z0-9][a-z0-9._%+-]*[ ]+(?:at|@|arroba|chez|bei)[ ]+[a-z0-9-]+"
+    r"(?:[ ]+(?:dot|\.|punto|punkt|point|ponto|punt)[ ]+[a-z0-9-]+)*[ ]+(?:dot|\.|punto|punkt|point|ponto|punt)[ ]+"
     r"[a-z]{2,24}(?![\w-])"
 )
 
@@ -541,6 +546,10 @@ def _find_email(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     lower = text.lower()
     if "[at]" in lower or "(at)" in lower or "{at}" in lower or "[@]" in text or "(@)" in text:
         for m in _EMAIL_OBFUSCATED.finditer(text):
+            yield m.start(), m.end()
+    if (" dot " in lower or " . " in lower or " punto " in lower or " punkt " in lower or " point " in lower
+            or " ponto " in lower or " punt " in lower):
+        for m in _EMAIL_SPELLED.finditer(text):
             yield m.start(), m.end()
 
 
@@ -923,7 +932,11 @@ _MONTHS = (
     r"(?:jan(?:uary|uar|vier)?|feb(?:ruary|ruar)?|f[ée]v(?:rier)?|mar(?:ch|s)?|m[äa]rz|apr(?:il)?|avr(?:il)?|"
     r"may|mai|jun[ei]?|juin|jul[iy]?|juil(?:let)?|aug(?:ust)?|ao[ûu]t|sep(?:t(?:ember|embre)?)?|"
     r"oct(?:ober|obre)?|okt(?:ober)?|nov(?:ember|iembre|embre)?|dec(?:ember)?|d[ée]c(?:embre)?|dez(?:ember)?|"
-    r"enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|diciembre)"
+    r"enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|diciembre|"
+    # it/nl/pt names and the abbreviations of all seven ("gen.", "mrt", "out.", "dic.", "jui")
+    r"gen(?:naio)?|febbraio|aprile|mag(?:gio)?|giu(?:gno)?|lug(?:lio)?|ago|set(?:tembre|embro)?|ott(?:obre)?|"
+    r"dic|ene|januari|februari|maart|mrt|mei|augustus|janeiro|fevereiro|março|marco|abr|maio|junho|julho|"
+    r"out(?:ubro)?|dezembro|jui)"
 )
 # any way a date is written: ISO, compact, numeric with 2- or 4-digit years, written months in en/de/fr/es with
 # ordinals ("3rd", "1er", "3.", "3º"), "of"/"de" between the parts
@@ -933,7 +946,8 @@ _DATE = (
     r"|\d{1,2}[ \t]?[./-][ \t]?\d{1,2}[ \t]?[./-][ \t]?(?:\d{4}|\d{2})"
     rf"|\d{{1,2}}(?:st|nd|rd|th|er|e|ème|º|°|\.)?[ \t]*(?:of[ \t]+|de[ \t]+)?{_MONTHS}\.?,?[ \t]+(?:de[ \t]+)?"
     r"(?:\d{4}|'\d{2})"
-    rf"|{_MONTHS}\.?[ \t]+(?:the[ \t]+)?\d{{1,2}}(?:st|nd|rd|th)?,?[ \t]+(?:\d{{4}}|'\d{{2}}))"
+    rf"|{_MONTHS}\.?[ \t]+(?:the[ \t]+)?\d{{1,2}}(?:st|nd|rd|th)?,?[ \t]+(?:\d{{4}}|'\d{{2}})"
+    rf"|\d{{1,2}}[-/]{_MONTHS}\.?[-/](?:\d{{4}}|\d{{2}}))"  # 10-Jan-77, 3/mar/1985
 )
 _DOB = re.compile(
     r"(?i)(?<![\w])(?:born(?:[ \t]+(?:on|in))?|date[ \t_-]*of[ \t_-]*birth|d\.?[ \t]?o\.?[ \t]?b\.?|"
@@ -941,9 +955,11 @@ _DOB = re.compile(
     r"geb\.?(?:[ \t-]*dat(?:um|\.)?)?|"
     r"n[ée]e?[ \t]+le|date[ \t_-]+de[ \t_-]+naissance|date[ \t]+(?:de[ \t]+)?naiss\.?|ddn|"
     r"fecha[ \t_-]+(?:de[ \t_-]+)?nac(?:imiento|\.)?|f\.[ \t]*(?:de[ \t]+)?nac(?:imiento|\.)?|"
-    r"nac[ií]d?[oa]?[ \t]+(?:el|en)|cumpleaños|ich[ \t]+bin[ \t]+am|data[ \t]+di[ \t]+nascita|nat[oa][ \t]+il)"
+    r"nac[ií]d?[oa]?[ \t]+(?:el|en)|cumpleaños|ich[ \t]+bin[ \t]+am|data[ \t]+di[ \t]+nascita|nat[oa][ \t]+il|"
+    r"geboren[ \t]+op|geboortedatum|geb\.?[ \t]*datum|data[ \t_-]+(?:de[ \t_-]+)?nasc(?:imento|\.)?|"
+    r"nascid[oa][ \t]+(?:em|a|no[ \t]+dia))"
     r"(?:[\"'\]]?[ \t]*(?:is|was|ist|war|est|es|era|:|-|–|,|=|\"|')?[ \t]*[\"']?)?[ \t]*"
-    r"(?:(?:on|the|am|le|el|en|du|del|il)[ \t]+){0,2}"
+    r"(?:(?:on|the|am|le|el|en|du|del|il|op|em|dia)[ \t]+){0,2}"
     rf"(?P<date>{_DATE})(?![\w])"
 )
 _DOB_LOWER = _lowered(_DOB)
@@ -1450,16 +1466,25 @@ def _after_signoffs(signoff: tuple, text: str, lower: str) -> Iterator[re.Match]
     sign-off word occurs (a few str.find calls), the name pattern tried right after it."""
     words, after, _breaks = signoff
     seen = set()
+    for q, end in _signoff_positions(words, lower):
+        m = after.match(text, end)
+        # it lies within the 40 characters before the break, as a sign-off is written
+        if m and m.start("name") not in seen and q >= _STRIPPED_BEFORE_BREAK.match(text, end).end() - 40:
+            seen.add(m.start("name"))
+            yield m
+
+
+@lru_cache(maxsize=64)  # both sign-off patterns ask for the same text
+def _signoff_positions(words: tuple[str, ...], lower: str) -> tuple[tuple[int, int], ...]:
+    """(start, end) of every sign-off word in the lower-cased text that is a whole word ("Erfolg" ends in no "LG")."""
+    found = []
     for word in words:
         q = lower.find(word)
         while q != -1:
-            # a whole word ("Erfolg" ends in no "LG"), and it lies within the 40 characters before the break, as a
-            # sign-off is written
-            m = after.match(text, q + len(word)) if not (q and lower[q - 1].isalpha()) else None
-            if m and m.start("name") not in seen and q >= _STRIPPED_BEFORE_BREAK.match(text, q + len(word)).end() - 40:
-                seen.add(m.start("name"))
-                yield m
+            if not (q and lower[q - 1].isalpha()):
+                found.append((q, q + len(word)))
             q = lower.find(word, q + 1)
+    return tuple(found)
 
 
 _CUE_KEYWORDS.update({
