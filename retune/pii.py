@@ -550,7 +550,9 @@ def _find_email(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     if (" dot " in lower or " . " in lower or " punto " in lower or " punkt " in lower or " point " in lower
             or " ponto " in lower or " punt " in lower):
         for m in _EMAIL_SPELLED.finditer(text):
-            yield m.start(), m.end()
+            tld = m.group().rsplit(" ", 1)[-1].lower()
+            if len(tld) == 2 or tld in _GENERIC_TLDS:  # "meet at noon dot the office" is prose
+                yield m.start(), m.end()
 
 
 # --- IBAN ----------------------------------------------------------------------------------------
@@ -936,7 +938,7 @@ _MONTHS = (
     # it/nl/pt names and the abbreviations of all seven ("gen.", "mrt", "out.", "dic.", "jui")
     r"gen(?:naio)?|febbraio|aprile|mag(?:gio)?|giu(?:gno)?|lug(?:lio)?|ago|set(?:tembre|embro)?|ott(?:obre)?|"
     r"dic|ene|januari|februari|maart|mrt|mei|augustus|janeiro|fevereiro|março|marco|abr|maio|junho|julho|"
-    r"out(?:ubro)?|dezembro|jui)"
+    r"out(?:ubro)?|novembro|dezembro|jui)"
 )
 # any way a date is written: ISO, compact, numeric with 2- or 4-digit years, written months in en/de/fr/es with
 # ordinals ("3rd", "1er", "3.", "3º"), "of"/"de" between the parts

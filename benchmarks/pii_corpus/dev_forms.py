@@ -1481,7 +1481,8 @@ class DevFormsGen:
                 msg.add(f" port {r.randint(1024, 65535)}")
         else:  # plus-addressing in a sentence
             msg.add(r.choice(["reply to ", "antworte an ", "répondez à ", "responde a "]))
-            msg.add(f"{g.lower()[:4]}+{r.choice(['amazon', 'shop', 'test'])}@{r.choice(DOMAINS)}", pii="EMAIL")
+            local = g.lower().replace(" ", "")[:4]
+            msg.add(f"{local}+{r.choice(['amazon', 'shop', 'test'])}@{r.choice(DOMAINS)}", pii="EMAIL")
         if r.random() < 0.7:
             self.sep_line(msg)
         msg.add("\n")

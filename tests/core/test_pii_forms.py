@@ -123,3 +123,55 @@ def test_national_ids_after_cues_are_found(text, value):
 ])
 def test_national_id_look_alikes_are_kept(text, value):
     assert _untouched(text, value), _found(text)
+
+
+DATES_OF_BIRTH = [
+    ("Data de nascimento\t21 de novembro de 1993\tOrder date\t01.07.2026", "21 de novembro de 1993"),
+    ('{"id": 285310, "birthDate": "27-jui-41", "created": "2026-09-12"}', "27-jui-41"),
+    ("DOB: 10-Jan-77 — thanks", "10-Jan-77"),
+    ("Data nasc.: 20 out. 1965", "20 out. 1965"),
+    ("Date of Birth - 7 mag. 1947", "7 mag. 1947"),
+    ("birthday: 12 dic. 1987", "12 dic. 1987"),
+    ("D.O.B. 19 DEZEMBRO 1944", "19 DEZEMBRO 1944"),
+    ("nascida a 27-07-1945, em Lisboa", "27-07-1945"),
+    ("Geboortedatum\t2/22/1940", "2/22/1940"),
+    ("geboren op 4 maart 1980", "4 maart 1980"),
+    ("nato il 3 giugno 1975", "3 giugno 1975"),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), DATES_OF_BIRTH)
+def test_birth_dates_in_seven_languages_are_found(text, value):
+    assert _covered(text, value), _found(text)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("Bestelldatum 10-Jan-26, Lieferung 3 mag. 2026", "10-Jan-26"),  # dates without a birth cue
+    ("data de envio: 20 out. 2026", "20 out. 2026"),
+    ("geboren op de verkeerde dag? Order #5935204", "5935204"),
+])
+def test_dates_without_a_birth_cue_are_kept(text, value):
+    assert _untouched(text, value), _found(text)
+
+
+EMAILS = [
+    ("write me: hendrikje.vandenbroek at outlook dot de; v5.1.78", "hendrikje.vandenbroek at outlook dot de"),
+    ("schreib an jorunn.terhorst @ free . com bitte", "jorunn.terhorst @ free . com"),
+    ("escríbeme a marisol arroba correo punto es", "marisol arroba correo punto es"),
+    ('<a href="mailto:arjun@españa.es">mail</a>', "arjun@españa.es"),
+    ("E-Mail: zbign@müller.de , ref ORD-2024-67519", "zbign@müller.de"),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), EMAILS)
+def test_spelled_out_and_international_addresses_are_found(text, value):
+    assert _covered(text, value), _found(text)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("we meet at noon dot the office", "noon"),
+    ("version 4 . 2 at build 7 . 1 ok", "build"),
+    ("Ergebnis: 3 . 5 Punkte bei Test 2 . 0", "Test"),
+])
+def test_at_and_dot_in_prose_are_kept(text, value):
+    assert _untouched(text, value), _found(text)
