@@ -1028,7 +1028,7 @@ def _find_ip(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
 # Candidates the phonenumbers matcher does not read in the default region: national forms of other regions
 # ("0151 2345678", "06 12 34 56 78") and 00-prefixed international ones; phonenumbers validates each.
 _PHONE = re.compile(
-    r"(?=[\d+(])(?:(?<=tel:)|(?<=callto:)|(?<![\w+#/.,:@=$€£-]))(?:"
+    r"(?=[\d+(])(?:(?<=tel:)|(?<=callto:)|(?<![\w+#/.,:@$€£-]))(?:"
     r"(?:\+|\b00)\d{7,15}"  # compact international
     r"|(?:(?:\+|\b00)\d{1,3}(?:[ .-]|[ ]{2}|[ ]?[/-][ ]?)?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,10}"
     r"(?:(?:[ .-]|[ ]{2}|[ ]?[/-][ ]?)\d{1,10}){1,6}"  # groups: "0301 / 234 5678", "0039/02 1234 5678", "0151 - 234"
@@ -1061,12 +1061,17 @@ _PHONE_CUE = re.compile(
     r"téléphone|portable|teléfono|móvil|movil|fax|(?:meine|unter der) nummer|rufen sie mich|erreichen sie mich|"
     r"mobil|appelez|joindre|joignable|mon numéro|ll[áa]m\w*|mi número|contacto|ring|reach me|rappelez|festnetz|"
     r"call back(?: on)?|callback|call me back|rückruf\w*|rappel|devolver la llamada|"
-    r"handy\w*|tlf|telf|m[óo]vil|n[úu]mero de contacto|portable|durchwahl|ruf\w*|t|m)\b[^\d\n]{0,15}$"
+    r"handy\w*|tlf|telf|m[óo]vil|n[úu]mero de contacto|portable|durchwahl|ruf\w*|t|m|"
+    r"cellulare|telefono|chiam\w*|richiam\w*|mobiel|telefoon|bel(?:len)?(?: me)?(?: op)?|telem[óo]vel|ligu\w*)"
+    r"\b[^\d\n]{0,15}$"
 )
 _PHONE_CUE_LOWER = _lowered(_PHONE_CUE)
 
 
 _SLASH_DATE = re.compile(r"\d{1,4}/\d{1,2}/\d")
+# a key=value log field that holds a phone number ("sms.send to=+27711224091", "msisdn=4915123404933")
+_PHONE_KEY = re.compile(r"(?i)(?:\b|_)(?:to|msisdn|recipient|phone|phone_?number|tel|mobile|cell|caller|callee|"
+                        r"from|number|sms)[ ]?=$")
 _PHONE_EXTENSION = re.compile(r"(?i)[ ]?,?[ ]?(?:ext\.?|x|extension|durchwahl|poste|apdo\.?|ext)[ ]?\d{1,5}(?![\w])")
 
 
@@ -1089,11 +1094,14 @@ def _phone_shape_ok(text: str, start: int, end: int) -> bool:
     before = text[start - 1] if start > 0 else " "
     after = text[end] if end < len(text) else " "
     # glued to a word, a path or a currency: "0596194f.png", "/id/0151234567", "$1234567", "1234567%"
-    if before.isalnum() or before in "#$€£/_@=&?" or after.isalnum() or after in "_%€$/":
+    if before.isalnum() or before in "#$€£/_@&?" or after.isalnum() or after in "_%€$/":
+        return False
+    phone_key = before == "=" and _PHONE_KEY.search(text, max(0, start - 16), start) is not None
+    if before == "=" and not phone_key:
         return False
     international = value.startswith(("+", "00"))
     trunk = value.startswith(("0", "(0"))
-    cued = _cue_search(_PHONE_CUE_LOWER, _PHONE_CUE, text, max(0, start - 40), start)
+    cued = phone_key or _cue_search(_PHONE_CUE_LOWER, _PHONE_CUE, text, max(0, start - 40), start)
     # plain digit groups without a + or a trunk 0 are order numbers, amounts, ...: only the North
     # American 3-3-4 shape is common enough to accept without a prefix or a cue word
     return bool(international or trunk or cued or _NANP.fullmatch(value))
@@ -1156,8 +1164,8 @@ def _phone_ok(text: str, start: int, end: int, options: PiiOptions) -> bool:
     if not 7 <= len(digits) <= 15 or not _phone_shape_ok(text, start, end):
         return False
     # after a cue word ("tél.", "meine Nummer:") a number of a region outside phone_regions counts too
-    return (len(digits) >= 8 and _cue_search(_PHONE_CUE_LOWER, _PHONE_CUE, text, max(0, start - 40), start)
-            is not None) or _valid_somewhere(
+    return (len(digits) >= 8 and (_cue_search(_PHONE_CUE_LOWER, _PHONE_CUE, text, max(0, start - 40), start)
+                                  is not None or (start > 0 and text[start - 1] == "="))) or _valid_somewhere(
         value, options)
 
 
@@ -1642,6 +1650,11 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
                 # ("hola soy nuevo cliente", "hi it's frustrating" are none)
                 if lower_after_cue == 2 and len(words) < 2 and not (words and words[0] in _GIVEN_NAMES):
                     words = []
+                # "ich bin" and "im" come before adverbs and adjectives too ("hallo ich bin echt sauer"): in lower
+                # case a name after them needs a lexicon word
+                if (lower_after_cue == 2 and words and text[m.start():m.start("name")].lower().endswith(("bin ", "im "))
+                        and words[0] not in _GIVEN_NAMES and words[-1] not in _FAMILY_NAMES):
+                    words = []
                 name = " ".join(words)
             elif lower_line and name != m.group("name"):
                 continue  # "thanks,\nsee you": a lower-case line is a name only when no word of it is a known word
@@ -1654,6 +1667,12 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
             if name.endswith(","):  # "this is URGENT, Please help": the word after the comma was no given name
                 continue
             if (pattern is _WEAK_INTRO or pattern is _SPOKE_TO) and " " not in name:
+                continue
+            # a title-cased "Ich Bin", "Hi Im": the text was all lower case or shouted, where every word is
+            # capitalised ("hallo ich bin echt sauer"): a name needs a lexicon word
+            if (pattern is _WEAK_INTRO and text[m.start():m.start("name")].split()[-1][:1].isupper()
+                    and "," not in name and "." not in name and not (
+                        name.split(" ")[0].lower() in _GIVEN_NAMES or name.split(" ")[-1].lower() in _FAMILY_NAMES)):
                 continue
             if pattern is _HERE_INTRO and name.lower() not in _GIVEN_NAMES:  # "Support here,", "nobody here."
                 continue

@@ -175,3 +175,23 @@ def test_spelled_out_and_international_addresses_are_found(text, value):
 ])
 def test_at_and_dot_in_prose_are_kept(text, value):
     assert _untouched(text, value), _found(text)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("2026-11-22 09:12:00 INFO sms.send to=+27711224091 status=delivered id=5929282429", "+27711224091"),
+    ("2026-11-22 09:19:07 INFO sms.send to=912381713 status=delivered", "912381713"),
+    ("event=call msisdn=4915123404933 dur=31s", "4915123404933"),
+    ("Richiamatemi al 912 386 791 dopo le 17", "912 386 791"),
+    ("bel me op 06 12345678 morgen", "06 12345678"),
+])
+def test_phones_in_log_fields_and_after_it_nl_pt_cues_are_found(text, value):
+    assert _covered(text, value), _found(text)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("GET /api?order_id=0151234567&page=2", "0151234567"),
+    ("status=delivered id=5929282429 retries=3", "5929282429"),
+    ("trace_id=4915123404933 span=12", "4915123404933"),
+])
+def test_numbers_in_other_log_fields_are_kept(text, value):
+    assert _untouched(text, value), _found(text)
