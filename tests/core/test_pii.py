@@ -894,6 +894,11 @@ def test_addresses_end_with_their_unit_postcode_and_town(text, address):
     ("HALLO, IM NAMEN MEINER FIRMA", []),
     ("hi im sorry to bother you", []),
     ("hallo ich bin sehr enttäuscht", []),
+    # all lower case or shouted (title-cased for the rules), a name after them needs a lexicon word
+    ("hallo ich bin total enttäuscht", []),
+    ("HALLO ICH BIN GERADE UNTERWEGS", []),
+    ("HALLO ICH BIN ANNA BERG", [("NAME", "ANNA BERG")]),
+    ("hallo ich bin wirklich genervt, mfg\nOk", []),
     # "LG" and "VG" sign German mails; inside a word ("Erfolg") they are none
     ("LG,\nTIEDEMANN, Jörg\nEinkauf | Darty", [("NAME", "TIEDEMANN, Jörg")]),
     ('<p>VG</p>\n<div class="signature"><b>Almut Gruber</b><br/>', [("NAME", "Almut Gruber")]),
