@@ -1625,11 +1625,9 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
     found = []
     lower = text.lower()
     same_length = len(lower) == len(text)  # (lower() may change the length)
-    present = _cue_keyword_hits(lower)  # ids of the keyword tuples one of whose keywords is in the text
-    for (pattern, keywords, cased_keywords, needs, either_need, signoff, lower_after_cue, lower_line,
-         line_start) in _CUE_PLAN:
-        if keywords and id(keywords) not in present:
-            continue
+    # only the cues one of whose keywords is in the text (or that have none): most texts hold a few of them
+    for (pattern, _keywords, cased_keywords, needs, either_need, signoff, lower_after_cue, lower_line,
+         line_start) in _plans_for(frozenset(_cue_keyword_hits(lower))):
         if cased_keywords and not any(map(text.__contains__, cased_keywords)):
             continue
         if needs and not (any(map(text.__contains__, needs)) if either_need else all(map(text.__contains__, needs))):
@@ -1721,6 +1719,18 @@ _CUE_WORDS = sorted({k for keywords in _CUE_TUPLES.values() for k in keywords})
 _CUE_WORD_REGEX = re.compile(_trie_regex(_CUE_WORDS))
 _CUE_WORD_TUPLES = {word: frozenset(i for i, keywords in _CUE_TUPLES.items() if any(map(word.startswith, keywords)))
                     for word in _CUE_WORDS}
+
+
+_PLANS_WITHOUT_KEYWORDS = frozenset(i for i, plan in enumerate(_CUE_PLAN) if not plan[1])
+_PLANS_BY_KEYWORDS = {k: frozenset(i for i, plan in enumerate(_CUE_PLAN) if plan[1] and id(plan[1]) == k)
+                      for k in _CUE_TUPLES}
+
+
+@lru_cache(maxsize=1024)  # texts share a few combinations of present keywords
+def _plans_for(present: frozenset[int]) -> tuple[tuple, ...]:
+    """The entries of _CUE_PLAN to try, in their order, when the keyword tuples with these ids are present."""
+    indices = _PLANS_WITHOUT_KEYWORDS.union(*(_PLANS_BY_KEYWORDS[k] for k in present))
+    return tuple(_CUE_PLAN[i] for i in sorted(indices))
 
 
 def _cue_keyword_hits(lower: str) -> set[int]:
