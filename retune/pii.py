@@ -1416,6 +1416,12 @@ _NAME_CONTEXTS = [
                rf"(?:mi) (?:vecin[oa]|compañer[oa]|marido|mujer|hij[oa]))[ ]+(?P<name>{_FULL_NAME})"),
 ]
 _WEAK_INTRO = _NAME_CONTEXTS[-3]
+# words of the companies people speak to (carriers, shops, banks, telecoms) that look like a person's name
+_ORG_WORDS = frozenset("""
+    mail post poste posten postnl correos store stores shop markt market depot bank banque banco sparkasse express
+    airlines airways air telekom telecom mobile energy insurance versicherung bahn group logistics delivery courier
+    parcelforce hermes
+""".split())
 _HERE_INTRO = _NAME_CONTEXTS[-2]
 _SPOKE_TO = _NAME_CONTEXTS[-1]
 _SIGNATURE = next(p for p in _NAME_CONTEXTS if "regards" in p.pattern)
@@ -1666,6 +1672,8 @@ def _cued_names(text: str) -> tuple[tuple[int, str], ...]:
                 continue
             if (pattern is _WEAK_INTRO or pattern is _SPOKE_TO) and " " not in name:
                 continue
+            if pattern is _SPOKE_TO and not _ORG_WORDS.isdisjoint(name.lower().split(" ")):
+                continue  # "I talked to Royal Mail", "spoke to Deutsche Post": a company, not a person
             # a title-cased "Ich Bin", "Hi Im": the text was all lower case or shouted, where every word is
             # capitalised ("hallo ich bin echt sauer"): a name needs a lexicon word
             if (pattern is _WEAK_INTRO and text[m.start():m.start("name")].split()[-1][:1].isupper()

@@ -940,6 +940,8 @@ def test_a_first_name_opening_a_message_with_here(text, spans):
     ("I spoke to Amazon about it.", []),
     ("I spoke to Apple Support yesterday.", []),
     ("I talked to Customer Service twice.", []),
+    ("I talked to Royal Mail yesterday.", []),
+    ("Gestern gesprochen mit Deutsche Post, nichts passiert.", []),
 ])
 def test_someone_the_writer_spoke_to(text, spans):
     assert [(m.entity, m.value) for m in find_pii(text)] == spans
