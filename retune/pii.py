@@ -290,11 +290,8 @@ def shadow(text: str) -> _Shadow:
 
 # --- SECRET --------------------------------------------------------------------------------------
 _SECRET_TOKEN = re.compile(
-    r"(?=[spgrAxeSnh-])(?:(?<![\w-])(?:"
+    r"(?=[spgrAxe-])(?:(?<![\w-])(?:"
     r"sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"  # OpenAI, Anthropic
-    r"|SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{30,50}"  # SendGrid
-    r"|SK[0-9a-f]{32}"  # Twilio API key
-    r"|npm_[A-Za-z0-9]{36}|pypi-[A-Za-z0-9_-]{50,}|hf_[A-Za-z0-9]{30,}"  # npm, PyPI, Hugging Face
     r"|(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"  # Stripe
     r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,}"  # GitHub
     r"|glpat-[A-Za-z0-9_-]{20,}"  # GitLab
@@ -424,14 +421,32 @@ _OTP = re.compile(
     r"(\d{4,8}|\d{3}[ -]\d{3})(?![\w]|[.,]?[ -]?\d)"
 )
 _OTP_HINTS = ("code", "otp", "tan", "2fa", "one-time", "one time", "codice", "código")
+@lru_cache(maxsize=8)
+def _any_of(hints: tuple[str, ...]) -> Callable[[str], re.Match | None]:
+    """A search for any of the substrings, as one trie regex: faster than a substring test per hint."""
+    return re.compile(_trie_regex(hints)).search
+
+
 # the key blob of an SSH public key is public: no random-token secret
 _SSH_PUBLIC_KEY = re.compile(r"\b(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp\d{3}|sk-ssh-ed25519@openssh\.com)[ ]"
                              r"AAAA[A-Za-z0-9+/]{20,}={0,2}")
 
 
+# key shapes whose prefixes start with common letters: searched only where a prefix occurs
+_SECRET_TOKEN_MORE = re.compile(
+    r"(?<![\w-])(?:SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{30,50}"  # SendGrid
+    r"|SK[0-9a-f]{32}"  # Twilio API key
+    r"|npm_[A-Za-z0-9]{36}|pypi-[A-Za-z0-9_-]{50,}|hf_[A-Za-z0-9]{30,})(?![\w-])"  # npm, PyPI, Hugging Face
+)
+_SECRET_TOKEN_MORE_PREFIXES = ("SG.", "SK", "npm_", "pypi-", "hf_")
+
+
 def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     for m in _SECRET_TOKEN.finditer(text):
         yield m.start(), m.end()
+    if any(map(text.__contains__, _SECRET_TOKEN_MORE_PREFIXES)):
+        for m in _SECRET_TOKEN_MORE.finditer(text):
+            yield m.start(), m.end()
     if text.isupper():  # shouted text: the prefixes above are case-sensitive
         for m in _SECRET_TOKEN_ANY_CASE.finditer(text):
             yield m.start(), m.end()
@@ -439,7 +454,7 @@ def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     if lower is None:
         lower = text.lower()
     # the case-insensitive patterns run on the lower-cased text; values are read from the text itself
-    if any(map(lower.__contains__, _ENV_SECRET_HINT)):
+    if _any_of(_ENV_SECRET_HINT)(lower):
         for m in _cue_finditer(_ENV_SECRET_LOWER, _ENV_SECRET, text):
             value = text[m.start("value"):m.end("value")].rstrip(".!?)]}")
             if _PLACEHOLDER.match(value):
@@ -455,7 +470,7 @@ def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     for m in _RANDOM_TOKEN.finditer(text):
         if _random_token_ok(m.group()) and not any(s <= m.start() < e for s, e in public_keys):
             yield m.start(), m.end()
-    if _digit_count(text) >= 4 and any(map(lower.__contains__, _OTP_HINTS)):
+    if _any_of(_OTP_HINTS)(lower) and _digit_count(text) >= 4:
         for m in _cue_finditer(_OTP_LOWER, _OTP, text):
             yield m.start(1), m.end(1)
     if "://" in text:
@@ -478,7 +493,7 @@ def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
             for p in _URL_PATH_TOKEN.finditer(url):  # an unguessable path segment is a capability
                 if _random_token_ok(p.group(1)):
                     yield url_start + p.start(1), url_start + p.end(1)
-    if not any(map(lower.__contains__, _KEYWORD_SECRET_HINT)):
+    if not _any_of(_KEYWORD_SECRET_HINT)(lower):
         return
     for m in _cue_finditer(_KEYWORD_SECRET_LOWER, _KEYWORD_SECRET, text):
         if m.group("basic"):
@@ -1173,7 +1188,8 @@ def _phone_ok(text: str, start: int, end: int, options: PiiOptions) -> bool:
 _CAP = r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+"
 _STREET_TYPES = (r"(?:Street|St\.?|Road|Rd\.?|Avenue|Ave\.?|Lane|Ln\.?|Drive|Dr\.?|Boulevard|Blvd\.?|Way|Court|"
                  r"Ct\.?|Place|Pl\.?|Terrace|Close|Crescent|Square|Sq\.?|Parkway|Pkwy\.?|Row|Gardens|Hill|Parade|Mews|"
-                 r"Grove|Walk|Rise|View|Green|Circle|Cir\.?|Trail|Highway|Hwy\.?|Park|Quay|Wharf|Yard)")
+                 r"Grove|Walk|Rise|View|Green|Circle|Cir\.?|Trail|Highway|Hwy\.?|Park|Quay|Wharf|Yard|Tce|Pde|Cres|Gdns|"
+                 r"Esplanade|Esp)")
 # 12, 12a, 12-14, 4/2, 7/B, 112 bis
 _HOUSE_NO = r"\d{1,4}[a-zA-Z]?(?:[ ]?[-/][ ]?(?:\d{1,4}[a-zA-Z]?|[A-Za-z](?![\w]))){0,2}(?:[ ](?:bis|ter)(?![\w]))?"
 _PARTICLES_FR_ES_IT = (r"(?:[ ]+(?i:de la|de las|de los|de l'|del|de|du|des|la|le|les|d'|dei|degli|della|delle|di|"
@@ -1211,7 +1227,9 @@ _ADDRESS_SUFFIX = re.compile(
     # Lerchenfelder Gürtel 12, Alte Landstraße 3: an adjective and a street word
     r"|[a-zß-öø-ÿ]+[ ]"
     r"(?:Straße|Str\.|Weg|Gasse|Allee|Platz|Ring|Damm|Ufer|Gürtel|Chaussee|Landstraße|Steig)"
-    rf"[ ]+{_HOUSE_NO}(?![\w]))"
+    rf"[ ]+{_HOUSE_NO}(?![\w])"
+    r"|[a-zß-öø-ÿ]+[ ](?:Gracht|Markt|Straat|Laan|Plein|Kade|Singel|Dijk|Steenweg|Straße|Str\.|Weg|Gasse|Allee|Platz)"
+    rf"[ ]+{_HOUSE_NO}(?:-(?:I{{1,3}}|Ii{{1,2}})|[ ]?hs)?(?![\w]))"
 )
 # "Van Baerlestraat 12", "Sankt-..." : a Dutch or German prefix word before a suffixed street name
 _STREET_PREFIX_BEFORE = re.compile(r"(?<![\w-])(?:Van|De|Den|Van der|Van de|Sankt|St\.)[ ]$")
@@ -1227,6 +1245,7 @@ _ADDRESS_WORD_FIRST = re.compile(
     rf"|(?<![\w])(?:[Cc]alle|C/|c/|[Aa]venida|[Aa]vda\.|[Aa]v\.|[Pp]aseo|P[ºo]\.?|[Pp]laza|[Pp]za\.|[Cc]amino|"
     rf"[Rr]onda|[Cc]arrer|[Tt]raves[ií]a|[Cc]arretera|[Cc]tra\.|[Pp]asseig|[Pp]laça|[Rr]ambla|[Gg]lorieta|"
     rf"[Rr]ua|[Tt]ravessa|[Aa]lameda|[Pp]raça|[Vv]ia|[Vv]iale|[Cc]orso|[Pp]iazza|[Pp]iazzale|[Ll]argo|[Vv]icolo|[Ss]trada|[Ll]ungomare|"
+    rf"V\.le|P\.za|P\.zza|C\.so|"
     rf"Rue|Avenue|Chaussée|Boulevard)"
     rf"{_PARTICLES_FR_ES_IT}(?:[ ]+(?:{_CAP}|[IVX]{{1,4}}|\d{{1,2}}[ ]de[ ]{_CAP})){{1,4}},?[ ]+(?:n[ºo°][ ]?|n\.[ ]?)?"
     rf"{_HOUSE_NO}"
@@ -1250,9 +1269,16 @@ _ADDRESS_TAIL = re.compile(
     r"(?:,[ ]*|[ ]*[·•|][ ]*|[ ]+[-–][ ]+|[ ]+|[ ]*(?:(?i:<br ?/?>)|\r?\n)[ ]*)(?:"
     # 1015 CJ Amsterdam (title-cased: 1015 Cj), 80331 München, D-80331; after a postcode a town in lower case too
     rf"(?:\d{{4}}[ ]?[A-Z][A-Za-z]|(?:[A-Z]{{1,2}}-)?\d{{4,5}})[ ]+(?:{_TOWN}|[a-zß-öø-ÿ]{{3,}}(?:-[a-zß-öø-ÿ]{{2,}})?)"
+    r"(?:[ ]\([A-Z][A-Za-z]\)|[ ](?:MI|RM|FI|BO|GE|VE|PD|BS|BG|MB|TS|PI|VR|CT|Mi|Rm|Fi|Bo|Ge|Ve|Pd|Bs|Bg|Mb|Ts|Pi|"
+    r"Vr|Ct)(?![\w]))?"  # 50123 Firenze (FI), 20121 Milano MI
     rf"|(?:{_TOWN},?[ ]+)?{_UK_POSTCODE}(?![\w])"  # Bristol BS1 4DJ
     rf"|{_TOWN},[ ]*[A-Z][A-Za-z][ ]+\d{{5}}(?:-\d{{4}})?"  # Austin, TX 78701 (or "Tx", title-cased)
-    r"|Dublin[ ]\d{1,2}(?!\d)"
+    r"|Dublin[ ]\d{1,2}(?!\d)(?:,?[ ]+[A-Z]\d{2}[ ]?[A-Z0-9]{4}(?![\w]))?"  # Dublin 9, D09 X2Y4
+    rf"|(?:{_TOWN},?[ ]+)?[AC-FHKNPRTV-Y]\d{{2}}[ ]?[AC-FHKNPRTV-Y0-9]{{4}}(?![\w])"  # Cork T12 R2NX (Eircode)
+    # Fitzroy VIC 3065; Montréal QC H3A 1B9
+    rf"|{_TOWN},?[ ]+(?:NSW|VIC|QLD|WA|SA|TAS|ACT|NT|Nsw|Vic|Qld|Wa|Sa|Tas|Act|Nt)[ ]+\d{{4}}(?![\w])"
+    rf"|{_TOWN},?[ ]+(?:QC|ON|BC|AB|MB|NS|NB|NL|PE|SK|Qc|On|Bc|Ab|Mb|Ns|Nb|Nl|Pe|Sk)[ ]+"
+    r"[A-Z]\d[A-Z][ ]?\d[A-Z]\d(?![\w])"
     rf"|\d{{4}}-\d{{3}}[ ]+{_TOWN}"  # 4050-265 Porto
     r")"
     # and the country after the town
@@ -1264,6 +1290,8 @@ _UNIT_AFTER = re.compile(
     r",?[ ]+(?:\d{1,2}\.?[ ]?(?:OG|Stock|Etage|étage|e[ ]étage|ème[ ]étage|er[ ]étage|(?:st|nd|rd|th)[ ]floor|piso|"
     r"planta|piano)|(?:Hinterhaus|Vorderhaus|Seitenflügel|Gartenhaus|Dachgeschoss|EG|DG)"
     r"|(?:int|esc|scala)\.?[ ]?\w{1,3}|(?i:apt\.?|apartment|flat|unit|suite|ste\.?)[ ]?\d{1,4}[A-Za-z]?|"
+    r"(?i:bus|appt\.?|app\.?|whg\.?|wohnung|bt\.?|bât\.?|bâtiment)[ ]?\w{1,4}|r/c|\d{1,2}[ºª°][ ]?(?:esq|dto|dt|dir|"
+    r"drt|fte|frente)\.?|"
     r"(?:étage|floor|piso|piano)[ ]\d{1,2})(?![\w])")
 # "Flat 3, 12 Main Street", "Apt 4B, ...": the unit before a street is part of the address
 _UNIT_BEFORE = re.compile(r"(?i)\b(?:flat|apt\.?|apartment|unit|suite)[ ]+\w{1,5},?[ ]+$|\bn[°º][ ]?$|\bno\.[ ]?$"
@@ -1280,9 +1308,174 @@ def _address_candidates(text: str) -> Iterator[re.Match]:
 _PREPOSITION_BEFORE_STREET = re.compile(r"(?:In|Auf|An|Unter|Hinter|Vor|Bei)[ ](?:[Dd]er|[Dd]en|[Dd]em)[ ]+")
 
 
+# an address after the words that announce one: a form's label ("Address:", "Dirección:", "Morada:", a JSON key),
+# a sentence ("I live at", "ich wohne in der", "nos mudamos a", "ik woon op"), or a PO box; the value runs to the
+# end of the line or the sentence, or to the words that follow an address ("thanks", "por favor", "since")
+_ADDRESS_FORM_CUES = (  # before ":" or "=" (a form's label, a JSON key)
+    *(f"{kind} address" for kind in ("shipping", "billing", "delivery", "postal", "mailing", "home", "street", "new")),
+    "address", "addr", "adresse", "anschrift", "lieferadresse", "rechnungsadresse", "postanschrift", "wohnadresse",
+    "neue adresse", "adresse de livraison", "adresse postale", "adresse de facturation", "nouvelle adresse",
+    "dirección", "direccion", "dirección de envío", "direccion de envio", "domicilio", "indirizzo",
+    "indirizzo di spedizione", "adres", "afleveradres", "bezorgadres", "morada", "endereço", "endereco", "street",
+    "straße", "strasse", "calle", "rue", "via",
+)
+_CITY_CUES = ("city", "town", "ort", "wohnort", "stadt", "plz", "plz / ort", "plz und ort", "ville", "code postal",
+              "ciudad", "localidad", "código postal", "codigo postal", "città", "citta", "cap", "plaats",
+              "woonplaats", "postcode", "post code", "zip", "zip code", "localidade", "cidade")
+_ADDRESS_PHRASE_CUES = (  # before the address itself
+    "i live at", "we live at", "i live in", "i'm at", "ship to", "ship it to", "ship them to", "ship the parcel to",
+    "send to", "send it to", "send them to", "send the parcel to", "deliver to", "deliver it to", "we moved to",
+    "i moved to", "address is", "ich wohne", "ich wohne in der", "ich wohne in", "ich wohne am", "ich wohne an der",
+    "wir wohnen", "wir wohnen in der", "wir wohnen in", "wir sind umgezogen", "wir sind umgezogen, neu",
+    "wir sind umgezogen neu", "bitte an", "lieferung an", "j'habite", "j'habite au", "j'habite à", "j'habite a",
+    "nous avons déménagé", "nous avons déménagé au", "nous avons déménagé à", "livrer au", "livrer à", "envoyer au",
+    "envoyer à", "vivo en", "envíen a", "envíenlo a", "enviar a", "nos mudamos a", "mi dirección es", "abito in",
+    "abito a", "spedire a", "ci siamo trasferiti in", "ik woon", "ik woon op", "ik woon aan", "ik woon in",
+    "verzenden naar", "we zijn verhuisd naar", "moro na", "moro em", "enviar para", "mudámo-nos para",
+    "mudámo-nos para a", "mudamos para", "mudamos para a",
+)
+_ADDRESS_CUE_KIND = {**dict.fromkeys(_ADDRESS_FORM_CUES, "form"), **dict.fromkeys(_CITY_CUES, "form"),
+                     **dict.fromkeys(_ADDRESS_PHRASE_CUES, "phrase")}
+_ADDRESS_FORM_AFTER = re.compile(r"(?:[ ]?\([^)\n]{0,20}\))?[\"']?[ \t]*[:=][ \t]*[\"']?")
+_ADDRESS_PHRASE_AFTER = re.compile(r"[ \t:]+")
+
+
+@lru_cache(maxsize=1)
+def _address_cue_regex() -> re.Pattern:
+    """Every address cue once, as a trie over the lower-cased text (built on first use: _trie_regex comes later)."""
+    return re.compile(rf"(?<![\w])(?:{_trie_regex(_ADDRESS_CUE_KIND)})(?![\w])")
+
+
+_ADDRESS_END = (
+    r"(?=[ \t]*(?:$|\r?\n|[;!?]|\.(?:[ \t]*(?:$|\r?\n)|[ \t]+[A-ZÀ-Þ](?:[\w-]+[ \t,.!:]|\.|[ \t])|[ \t]+[(\[])|"
+    r"[ \t]{2,}|[\"<]|[ \t]+(?:\((?![A-Z]{2}\))|(?:—|–|-|/|\|)[ \t])|"
+    r",?[ \t]+(?:(?i:thanks|thank you|thx|please|pls|por favor|merci|danke|bitte|gracias|grazie|obrigad[oa]|bedankt|"
+    r"dank je|since|seit|depuis|desde|dal|sinds|tomorrow|morgen|demain|"
+    r"mañana|domani|amanhã|asap)|and|und|et|y|e|en|or|oder|ou|o|of)(?![\w])))"
+)
+# where a cued address ends, searched once from its fifth character (a lazy "{4,120}?" would try the look-ahead at
+# every character)
+_ADDRESS_STOP = re.compile(_ADDRESS_END.removeprefix("(?=").removesuffix(")") + "|>")
+# words after an address's last number that are no town, state or country ("as soon as possible", "on Monday")
+_AFTER_ADDRESS = frozenset("""
+    as soon on the before after not please pls thanks thank asap by to at for from with until till since if when also
+    and or und oder et ou y o e en merci danke bitte gracias grazie por favor obrigado obrigada bedankt tomorrow today
+    morgen heute demain mañana domani amanhã monday tuesday wednesday thursday friday saturday sunday is was but
+""".split())
+
+
+_GLUED_SENTENCE = re.compile(r"(?<=\d)\.(?=[A-ZÀ-Þ](?:[a-zß-ÿ]|[\s.,]|$))")
+
+
+# after an address's number: the words of a unit ("bajo", "Bât. B", "bus 4") and the particles inside a town's name
+_UNIT_WORDS = frozenset("bajo ático atico entlo izq izda dcha bât bat scala esc hs bus r/c dto esq bis ter".split())
+_TOWN_PARTICLES = frozenset("im am an der sur sous de del la le en upon on-sea ob bei".split())
+# words that name another kind of number ("City: Berlin, order 48213")
+_IDENTIFIER_WORDS = frozenset("""
+    order ticket invoice ref sku tracking bestellung bestellnr commande pedido rechnung facture factura ordine fattura
+    bestelling factuur encomenda fatura case vorgang dossier
+""".split())
+# words that start a new clause after an address has begun
+_CLAUSE_WORDS = frozenset("""
+    also and und et or oder ou but aber mais pero ma maar mas please pls thanks thank merci danke bitte gracias grazie
+    obrigado obrigada bedankt asap born geboren né née nacido nacida nato nata since seit depuis desde because weil
+    is was ist war est es è my mein meine mon ma mi mio mia mijn meu minha before after until avant antes prima vor
+""".split())
+
+
+def _address_value_end(text: str, start: int, end: int) -> int:
+    """End of a cued address: through its last token with a digit, then the capitalised words of a town, state or
+    country (a lower-case town right after a postcode too), not the words of the sentence that follows."""
+    glued = _GLUED_SENTENCE.search(text, start, end)  # "c/ Gran Vía, 52.Mail an ...": a sentence glued on
+    if glued:
+        end = glued.start()
+    tokens = list(re.finditer(r"[^\s,]+", text[start:end]))
+    for i, token in enumerate(tokens[:-1]):  # "Lindenweg 16. see TV-8625": a full stop, then a new sentence
+        word = token.group()
+        if (word.endswith(".") and tokens[i + 1].group()[0].islower() and (word[:-1].isdigit() or len(word) > 5)
+                and any(c.isdigit() for c in text[start:start + token.end()])):
+            tokens = tokens[:i + 1]
+            break
+    first = next((i for i, t in enumerate(tokens) if any(c.isdigit() for c in t.group())), len(tokens))
+    # "645 Pine Hollow Dr, Apt 27 also born 1947", "Berlin, order 48213": a new clause, another kind of number
+    named = next((i for i, t in enumerate(tokens) if t.group().casefold() in _IDENTIFIER_WORDS), len(tokens))
+    for i in range(min(first + 1, named), len(tokens)):
+        word = tokens[i].group().strip(".;:!?")
+        if (word.islower() and word in _CLAUSE_WORDS) or word.casefold() in _IDENTIFIER_WORDS:
+            tokens = tokens[:i]
+            break
+    last = max((i for i, t in enumerate(tokens) if any(c.isdigit() for c in t.group())), default=-1)
+    if last < 0:
+        return start
+    cut = tokens[last].start() + len(tokens[last].group().rstrip(".;:!?"))
+    postcode = re.fullmatch(r"(?:[A-Za-z]{1,2}-)?\d{4,5}", tokens[last].group()) is not None
+    unit = False
+    for i, token in enumerate(tokens[last + 1:], start=1):
+        word = token.group().strip(".;:!?")
+        if word.casefold() in _UNIT_WORDS or (unit and len(word) <= 2):  # "110, BAJO", "Bât. B"
+            unit = word.casefold() in _UNIT_WORDS
+            cut = token.start() + len(token.group().rstrip(".;:!?"))
+            continue
+        unit = False
+        if (not word or word.casefold() in _AFTER_ADDRESS or len(word) > 30
+                or (not postcode and "," in text[start + cut:start + token.start()])):
+            break  # (a town after a comma but without a postcode is no part of it: "221B Baker Street, London")
+        lower_town = postcode and word.isalpha() and (i == 1 or (i == 2 and len(tokens[last + 1].group()) == 2))
+        if word[0].isupper() or word[0] == "(" or lower_town or (
+                word in _TOWN_PARTICLES and i < len(tokens) - last - 1 and tokens[last + i + 1].group()[0].isupper()):
+            cut = token.start() + len(token.group().rstrip(".;:!?"))
+            continue
+        break
+    return start + cut
+
+
+# a street word, a number first, or a postcode: what a sentence's address (not "ship to Germany in 3 days") shows
+_ADDRESS_SHAPE = re.compile(
+    r"(?i)^\d{1,5}[a-z]?\b|\b\d{4,5}\b|\b\d{4}-\d{3}\b|\b[a-z]{1,2}\d[a-z\d]?[ ]?\d[a-z]{2}\b|"
+    r"\b[a-z]\d[a-z][ ]?\d[a-z]\d\b|(?:straße|strasse|str\.|weg|gasse|allee|platz|straat|gracht|laan|plein|kade)\b|"
+    r"\b(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|way|close|crescent|gardens|tce|terrace|pde|parade|rue|bd|"
+    r"boulevard|allée|impasse|quai|chemin|place|calle|c/|avda|avenida|paseo|plaza|ronda|via|viale|v\.le|corso|"
+    r"piazza|rua|travessa|av|largo|markt|bus|box|postfach|postbus|apartado|casella)\b"
+)
+_PO_BOX = re.compile(
+    r"(?<![\w])(?:(?i:p\.?[ ]?o\.?[ ]?box|post[ ]office[ ]box|postfach|postbus|apartado(?:[ ]de[ ]correos)?|apdo\.|"
+    r"casella[ ]postale|caixa[ ]postal|bo[îi]te[ ]postale)|BP|B\.P\.|Bp)[ ]?(?:n[°º.][ ]?)?\d{1,6}(?![\w])"
+)
+
+
+def _cued_addresses(text: str) -> Iterator[tuple[int, int]]:
+    lower = _lower(text)
+    if lower is not None:  # (one trie scan is cheaper than testing for each cue's substring first)
+        for cue in _address_cue_regex().finditer(lower):
+            kind = _ADDRESS_CUE_KIND.get(cue.group())
+            after = (_ADDRESS_FORM_AFTER if kind == "form" else _ADDRESS_PHRASE_AFTER).match(lower, cue.end())
+            if not after:
+                continue
+            start = after.end()
+            stop = _ADDRESS_STOP.search(text, start + 4)
+            if (stop is None or stop.start() - start > 120 or len(text) - start < 4
+                    or any(c in "\n\"<>" for c in text[start:start + 4])):
+                continue
+            end = _address_value_end(text, start, stop.start())
+            value = text[start:end]
+            letters = sum(c.isalpha() for c in value)
+            if (letters < 3 or "@" in value or "://" in value or _PLACEHOLDER.search(value)
+                    or _digit_count(value) > 14 or (kind == "phrase" and not _ADDRESS_SHAPE.search(value))):
+                continue  # no address, an ID or a phone, or a sentence that only mentions a number
+            yield start, end
+    lower = lower or text.lower()
+    if "box" in lower or "postfach" in lower or "postbus" in lower or "apartado" in lower or "apdo" in lower or (
+            "casella" in lower or "bp" in lower or "b.p." in lower or "caixa" in lower or "boîte" in lower
+            or "boite" in lower):
+        for m in _PO_BOX.finditer(text):
+            tail = _ADDRESS_TAIL.match(text, m.end())
+            yield m.start(), tail.end() if tail else m.end()
+
+
 def _find_address(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     if not _digit_count(text):  # every form has a house number
         return
+    yield from _cued_addresses(text)
     for m in _address_candidates(text):
         start = m.start()
         if m.re is _ADDRESS_WORD_FIRST and (prep := _PREPOSITION_BEFORE_STREET.match(text, start)) and (

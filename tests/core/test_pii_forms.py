@@ -195,3 +195,43 @@ def test_phones_in_log_fields_and_after_it_nl_pt_cues_are_found(text, value):
 ])
 def test_numbers_in_other_log_fields_are_kept(text, value):
     assert _untouched(text, value), _found(text)
+
+
+ADDRESSES = [  # (text, the address as labelled)
+    ('{"customer_id": 23456, "street": "Oude Gracht 182-II", "city": "5082 AB Utrecht"}', "Oude Gracht 182-II"),
+    ('{"customer_id": 23456, "street": "Oude Gracht 182-II", "city": "5082 AB Utrecht"}', "5082 AB Utrecht"),
+    ("Address: P.O. Box 603\nOrt: 41004 Valencia\n", "P.O. Box 603"),
+    ("Adresse: Rue du Rhône 202\nLocalidade: 6900 Lugano\n", "6900 Lugano"),
+    ("Lieferadresse: 49 OAK STREET, COLUMBUS, OH 93582 por favor", "49 OAK STREET, COLUMBUS, OH 93582"),
+    ("Nos mudamos a Postfach 27542, 2000 Antwerpen. Gracias", "Postfach 27542, 2000 Antwerpen"),
+    ("We zijn verhuisd naar 112 Clontarf Road, Cork T12 R2NX.", "112 Clontarf Road, Cork T12 R2NX"),
+    ("abito in RONDA DE TOLEDO, 13, PISO 2, PUERTA 4, 08007 BARCELONA merci", "RONDA DE TOLEDO, 13, PISO 2, PUERTA 4, "
+                                                                           "08007 BARCELONA"),
+    ("Morada: Rua Augusta, 216, 3º Dto, 3105-310 Coimbra", "Rua Augusta, 216, 3º Dto, 3105-310 Coimbra"),
+    ("Indirizzo: Grote Markt 142 bus 9\nVille: 2000 Antwerpen", "Grote Markt 142 bus 9"),
+    ("spedire a Corso Vittorio Emanuele II, 62, 50123 Firenze (FI), thanks", "Corso Vittorio Emanuele II, 62, 50123 "
+                                                                            "Firenze (FI)"),
+    ("Cheers,\nDagny Berg\n146 George Street\nFitzroy VIC 3065\n", "146 George Street\nFitzroy VIC 3065"),
+    ("Nous avons déménagé au 27 rue Saint-Denis, Montréal QC H3A 1B9. (ORD-2024-16107)", "27 rue Saint-Denis, "
+                                                                                         "Montréal QC H3A 1B9"),
+    ("Grazie,\nNuno Berg\nV.le dei Mille, 66\n50123 Firenze (FI)\n", "V.le dei Mille, 66\n50123 Firenze (FI)"),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), ADDRESSES)
+def test_addresses_after_cues_and_of_more_countries_are_found(text, value):
+    assert _covered(text, value), _found(text)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("j'habite au 152 place Bellecour. Also: TV-4266-RD", "TV-4266-RD"),  # the next sentence is no address
+    ("Lieferadresse: Lindenweg 16. see TV-8625-WH) please", "TV-8625-WH"),
+    ("Please send it to 227 Oak Crescent before Monday.", "Monday"),
+    ("Delivery address: 55 Willow Drive, Dublin D02 X285. Phone: none", "Phone"),
+    ("ship to Germany in 3 days please", "Germany"),  # a sentence that only mentions a number
+    ("City: Berlin, order 48213", "48213"),  # a town without a postcode: no address
+    ("Order status: shipped, SKU A123-BLK, box 3 of 4", "SKU A123-BLK"),
+    ("our BP 2026 roadmap is out", "roadmap"),
+])
+def test_words_around_cued_addresses_are_kept(text, value):
+    assert _untouched(text, value), _found(text)
