@@ -1341,9 +1341,16 @@ _ADDRESS_PHRASE_AFTER = re.compile(r"[ \t:]+")
 
 
 @lru_cache(maxsize=1)
-def _address_cue_regex() -> re.Pattern:
-    """Every address cue once, as a trie over the lower-cased text (built on first use: _trie_regex comes later)."""
-    return re.compile(rf"(?<![\w])(?:{_trie_regex(_ADDRESS_CUE_KIND)})(?![\w])")
+def _form_cue_regex() -> re.Pattern:
+    """Every address and name cue (_ADDRESS_CUE_KIND, _NAME_CUE_KIND) once, as a trie over the lower-cased text
+    (built on first use: _trie_regex and the name cues come later)."""
+    return re.compile(rf"(?<![\w@])(?:{_trie_regex({**_ADDRESS_CUE_KIND, **_NAME_CUE_KIND})})(?![\w])")
+
+
+@lru_cache(maxsize=64)
+def _form_cue_hits(lower: str) -> tuple[tuple[int, int, str], ...]:
+    """Where address and name cues occur: one scan for both recognizers."""
+    return tuple((m.start(), m.end(), m.group()) for m in _form_cue_regex().finditer(lower))
 
 
 _ADDRESS_END = (
@@ -1446,9 +1453,11 @@ _PO_BOX = re.compile(
 def _cued_addresses(text: str) -> Iterator[tuple[int, int]]:
     lower = _lower(text)
     if lower is not None:  # (one trie scan is cheaper than testing for each cue's substring first)
-        for cue in _address_cue_regex().finditer(lower):
-            kind = _ADDRESS_CUE_KIND.get(cue.group())
-            after = (_ADDRESS_FORM_AFTER if kind == "form" else _ADDRESS_PHRASE_AFTER).match(lower, cue.end())
+        for _, cue_end, cue in _form_cue_hits(lower):
+            kind = _ADDRESS_CUE_KIND.get(cue)
+            if kind is None:
+                continue
+            after = (_ADDRESS_FORM_AFTER if kind == "form" else _ADDRESS_PHRASE_AFTER).match(lower, cue_end)
             if not after:
                 continue
             start = after.end()
@@ -2139,9 +2148,186 @@ def _lexicon_spans(text: str, recased: bool) -> tuple[tuple[int, int], ...]:
     return tuple(_lexicon_names(text, recased))
 
 
+# --- names after a label, an introduction, a sign-off in it/nl/pt, an @-handle --------------------------------
+# "Kunde: XAVIER, Sunita", "Titular: sigrún dal bianco", '"last_name": "van den Broek"', "Mi chiamo maria coelho",
+# "@ifeoma.quintero": the label says a person is named, so the name may be in any case and outside the lexicons
+_NAME_LABELS_GENERIC = (
+    "name", "full name", "customer", "customer name", "client", "client name", "contact", "contact person",
+    "recipient", "sender", "attn", "passenger", "guest", "kunde", "kundin", "kundenname", "ansprechpartner",
+    "ansprechpartnerin", "empfänger", "absender", "nom", "nom complet", "destinataire", "expéditeur", "nombre",
+    "nombre completo", "cliente", "destinatario", "remitente", "contacto", "nome", "nome completo",
+    "nome e cognome", "mittente", "referente", "naam", "volledige naam", "klant", "ontvanger", "afzender",
+    "contactpersoon", "destinatário", "remetente", "contato", "customer_name", "full_name", "fullname",
+    "display_name", "displayname", "username_full",
+)
+_NAME_LABELS_OWNER = (  # whose value is a name even when a single word
+    "account holder", "cardholder", "card holder", "kontoinhaber", "kontoinhaberin", "karteninhaber", "titulaire",
+    "titulaire du compte", "titular", "titular da conta", "titular de la cuenta", "intestatario", "titolare",
+    "rekeninghouder", "tenaamstelling", "first name", "last name", "first_name", "last_name", "firstname",
+    "lastname", "given name", "given_name", "family name", "family_name", "surname", "vorname", "nachname",
+    "prénom", "prenom", "apellido", "apellidos", "cognome", "voornaam", "achternaam", "apelido", "sobrenome",
+)
+_NAME_INTROS_STRONG = (  # they name the writer: the name may be in lower case and in no lexicon
+    "my name is", "my full name is", "mein name ist", "ich heiße", "ich heisse", "je m'appelle", "mon nom est",
+    "me llamo", "mi nombre es", "mi chiamo", "il mio nome è", "mijn naam is", "ik heet", "chamo-me", "me chamo",
+    "o meu nome é", "meu nome é",
+)
+_NAME_INTROS_WEAK = ("this is", "i'm", "i am", "ich bin", "hier ist", "je suis", "c'est", "soy", "sono", "ik ben",
+                     "sou")
+_NAME_SIGNOFFS_MORE = ("cumprimentos", "com os melhores cumprimentos", "obrigado", "obrigada", "atenciosamente",
+                       "abraços", "groetjes", "groeten", "met vriendelijke groet", "met vriendelijke groeten",
+                       "vriendelijke groeten", "grazie", "cordiali saluti", "distinti saluti", "saluti",
+                       "un saluto")  # (those of en/de/fr/es: _SIGNOFF_WORDS)
+_NAME_TITLES = ("mr", "mrs", "ms", "mx", "dr", "prof", "mme", "mlle", "m", "herr", "frau", "sr", "sra", "srta",
+                "sig", "sig.ra", "dhr", "mevr")
+_NAME_CUE_KIND = {**dict.fromkeys(_NAME_LABELS_GENERIC, "label"), **dict.fromkeys(_NAME_LABELS_OWNER, "owner"),
+                  **dict.fromkeys(_NAME_INTROS_STRONG, "strong"), **dict.fromkeys(_NAME_INTROS_WEAK, "weak"),
+                  **dict.fromkeys(_NAME_SIGNOFFS_MORE, "signoff"), **dict.fromkeys(_NAME_TITLES, "title")}
+_NAME_LABEL_AFTER = re.compile(r"[\"']?[ \t]*[:=][ \t]*[\"']?[ \t]*")
+_NAME_INTRO_AFTER = re.compile(r"[ \t]*[:,]?[ \t]+")
+_NAME_TITLE_AFTER = re.compile(r"\.?[ \t]+")
+_NAME_SIGNOFF_AFTER = re.compile(r"[ \t]*[,.!]?[ \t]*\r?\n[ \t]*")
+_NAME_CUE_AFTER = {"label": _NAME_LABEL_AFTER, "owner": _NAME_LABEL_AFTER, "signoff": _NAME_SIGNOFF_AFTER,
+                   "title": _NAME_TITLE_AFTER}
+_COMPANY_AFTER = re.compile(r"[ ]+(?i:gmbh|ag|inc|ltd|llc|plc|sa|sarl|sas|srl|spa|s\.p\.a|bv|b\.v|nv|kg|sl|s\.l|lda|"
+                            r"corp|co|limited|group|gruppe)(?![\w])")
+_NAME_TOKEN = re.compile(r"[^\W\d_](?:[^\W\d_]|['’-](?=[^\W\d_]))*\.?|,")
+_HANDLE = re.compile(r"(?<![^\s(,;\[{])@([^\W\d_]+(?:['-][^\W\d_]+)*(?:[._][^\W\d_]+(?:['-][^\W\d_]+)*){1,2})"
+                     r"(?![\w@-]|\.[^\W\d_])")
+_NOT_HANDLE_WORDS = frozenset("""
+    team support dev devs ops oncall on-call admin admins bot bots info sales help billing all here channel everyone
+    service desk it hr finance legal security qa release prod staging eng engineering group
+    com net org io de fr es it nl pt co uk eu info app dev
+""".split())
+# words that end a name or show the value is none ("Customer: premium", "I am waiting", "ik ben blij")
+_NOT_NAME_WORDS = frozenset("""
+    here there thanks thank please pls from and or but with again also sorry still just now today yes no not the a an
+    my your our his her their this that is was are were be been have has had will would can could should i you we
+    they he she it me us them who what when where why how which if so very really too much many more most some any
+    all none n/a na tbd unknown required optional premium standard basic gold silver business private customer
+    client new old dear hello hi hey good great fine ok okay sure happy glad sad angry upset disappointed waiting
+    writing calling trying looking contacting having getting still available unavailable interested satisfied
+    unhappy confused frustrated sure certain afraid aware able unable back home away late early ready done
+    und oder aber mit von zu im am ist bin sind war nicht noch schon auch sehr hier da dort danke bitte kunde
+    seit leider gerne froh traurig wütend enttäuscht sauer ihr ihre mein meine unser euer
+    et ou mais avec de du des le la les un une est suis sont pas encore aussi très ici là merci client cliente
+    depuis content contente déçu déçue désolé désolée
+    y o pero con del el los las una es soy está estoy somos no todavía también muy aquí allí gracias cliente
+    desde contento contenta enfadado molesto
+    e ma con di da il lo gli una è sono siamo non ancora anche molto qui lì grazie cliente contento contenta
+    deluso delusa arrabbiato
+    en of maar met van het een is ben zijn niet nog ook erg hier daar bedankt klant blij boos teleurgesteld
+    ou mas com do da os as um uma é sou somos não ainda também muito aqui ali obrigado obrigada cliente
+    contente chateado chateada gmbh ag ltd inc sa sarl srl bv nv llc plc kg spa sl lda corp group
+""".split())
+
+
+def _labelled_name(text: str, start: int, kind: str, recased: bool) -> tuple[int, int] | None:
+    """The name that starts at `start` after a cue of this kind: up to four words (particles besides), "FAMILY,
+    Given" after a label, ending at the first word that is no name (or in lower case after a capitalised one)."""
+    words: list[re.Match] = []
+    comma = False
+    cased_name = None  # whether the name's first word is capitalised: a lower-case word after it ends the name
+    pos = start
+    while len(words) < 7:
+        m = _NAME_TOKEN.match(text, pos)
+        if not m or (m.end() < len(text) and text[m.end()].isalnum()):  # glued to digits: "CP768202357FR"
+            break
+        word = m.group()
+        if word == ",":
+            if comma or not words or kind not in ("label", "owner") or len(words) > 3:
+                break
+            comma = True
+        else:
+            bare = word.rstrip(".")
+            particle = bare.lower() in _NAME_PARTICLES or bare.lower() in _PARTICLE_WORDS
+            initial = len(bare) == 1 and word.endswith(".")
+            if not (particle or initial) and (bare.casefold() in _NOT_NAME_WORDS or bare.lower() in _NOT_NAMES
+                                              or bare.lower() in _LOWER_STOP or len(bare) < 2
+                                              or (cased_name and bare.islower())):
+                break
+            company = _COMPANY_AFTER.match(text, m.end())
+            if company:  # "Thomas Berg de Globex Inc.": the words before a company's legal form are its name
+                break
+            if word.endswith(".") and len(bare) > 1:  # a name at a sentence's end: "Mi chiamo Anna Rossi."
+                words.append(m)
+                break
+            if cased_name is None and not particle:
+                cased_name = bare[0].isupper()
+            words.append(m)
+        nxt = m.end()
+        gap = text[nxt:nxt + 2]
+        if word == ",":
+            if not gap.startswith(" "):
+                break
+            pos = nxt + 1
+        elif gap[:1] == " " and gap[1:2] not in ("", " ", "\t", "\n"):
+            pos = nxt + 1
+        elif gap[:1] == ",":
+            pos = nxt
+        else:
+            break
+    while words and (words[-1].group() == "," or words[-1].group().lower() in _PARTICLE_WORDS):
+        words.pop()
+    if not words:
+        return None
+    names = [w.group().rstrip(".") for w in words if w.group() != ","]
+    real = [n for n in names if n.lower() not in _NAME_PARTICLES and n.lower() not in _PARTICLE_WORDS]
+    if not real or len(real) > 4 or any(len(n) > 30 for n in names):
+        return None
+    end = words[-1].start() + len(words[-1].group().rstrip("."))
+    in_lexicon = any(n.lower() in _GIVEN_NAMES or n.lower() in _FAMILY_NAMES for n in real)
+    proper = all(n[0].isupper() for n in real) and not all(n.isupper() and len(n) <= 3 for n in real)
+    # after a weak cue ("ich bin", "this is") only a title-cased name as written, or one the lexicons know
+    title = not recased and all(n[0].isupper() and not n.isupper() for n in real)
+    if kind == "weak" and not (2 <= len(real) <= 3 and (in_lexicon or title)):
+        return None
+    if kind in ("label", "strong", "signoff") and len(real) < 2 and not in_lexicon:
+        return None
+    if kind == "signoff" and not (proper or in_lexicon):
+        return None
+    if kind == "title" and not (len(names[0]) == 1 and words[0].group().endswith(".") and len(real) >= 2):
+        return None  # "Dear Mrs S. Oyelowo": an initial and a family name (a title and a name alone: _TITLES)
+    if kind in ("label", "owner"):
+        # a label's value is the whole field ("Kunde: XAVIER, Sunita" and a line break, a comma, a dash): a chat
+        # speaker's "Customer: card number 5189..." is a message, no name
+        if not re.match(r"[ \t]*(?:$|\r?\n|[,;|\"'(/<]|[ \t][—–-][ \t]|\.[ \t]*(?:$|\r?\n))", text[end:end + 4]) and (
+                not re.match(r"[ \t]+(?i:here|thanks|thank you|please|merci|danke|gracias|grazie|obrigad[oa]|bedankt)"
+                             r"(?![\w])", text[end:end + 12])):
+            return None
+        if kind == "label" and all(n.islower() for n in real) and not in_lexicon:
+            return None
+    return words[0].start(), end
+
+
+@lru_cache(maxsize=64)
+def _labelled_names(text: str, recased: bool = False) -> tuple[tuple[int, str], ...]:
+    found: list[tuple[int, str]] = []
+    lower = _lower(text)
+    if lower is not None:
+        for _, cue_end, cue in _form_cue_hits(lower):
+            kind = _NAME_CUE_KIND.get(cue)
+            if kind is None:
+                continue
+            after = _NAME_CUE_AFTER.get(kind, _NAME_INTRO_AFTER).match(text, cue_end)
+            if not after or (kind in ("label", "owner") and ":" not in after.group() and "=" not in after.group()):
+                continue
+            span = _labelled_name(text, after.end(), kind, recased)
+            if span:
+                found.append((span[0], text[span[0]:span[1]]))
+    if "@" in text:
+        for m in _HANDLE.finditer(text):
+            if not any(part.lower() in _NOT_HANDLE_WORDS for part in re.split(r"[._]", m.group(1))):
+                found.append((m.start(1), m.group(1)))
+    return tuple(found)
+
+
 def _find_name(text: str, known_names: Iterable[str] = (), recased: bool = False) -> Iterable[tuple[int, int]]:
     names: set[str] = {n for n in known_names if n}
     for start, name in _cued_names(text):
+        names.add(name)
+        yield start, start + len(name)
+    for start, name in _labelled_names(text, recased):
         names.add(name)
         yield start, start + len(name)
     for start, end in _lexicon_spans(text, recased):
@@ -2172,6 +2358,7 @@ def names_in(text: str, options: PiiOptions | None = None) -> set[str]:
     turns of a conversation."""
     folded = shadow(text).text
     names = {name for _, name in _cued_names(folded)}
+    names.update(name for _, name in _labelled_names(folded))
     cased = _cased(folded)  # whole names from the lexicons too: "Thandiwe Okonkwo" makes "Okonkwo" a name later
     names.update(n for s, e in _lexicon_spans(cased, cased is not folded) if " " in (n := cased[s:e]))
     if options is not None and options.ner_model:
@@ -2196,7 +2383,8 @@ _COLUMN_ENTITY = [
     ("ADDRESS", re.compile(r"(?i)^(?:address|street|adresse|anschrift|straße|dirección|direccion|domicilio|rue)$")),
     ("NAME", re.compile(r"(?i)^(?:name|full name|customer|customer name|contact|first name|last name|surname|"
                         r"vorname|nachname|kunde|nom|prénom|nom complet|nombre|apellidos?|nombre completo|titular|"
-                        r"account holder|cardholder)$")),
+                        r"account holder|cardholder|kontoinhaber(?:in)?|karteninhaber|titulaire|intestatario|titolare|"
+                        r"rekeninghouder|naam|nome|cognome|klant|cliente|client|voornaam|achternaam)$")),
     # a column of order, invoice or tracking numbers: its cells are no phone or card numbers however they look
     # ("Commande" over "0912345678"), as such a word before a number says inline
     (_IDENTIFIER, re.compile(r"(?i)^(?:order|orders|order (?:no\.?|number|id|#)|order_id|bestellung|bestellnr\.?|"

@@ -235,3 +235,42 @@ def test_addresses_after_cues_and_of_more_countries_are_found(text, value):
 ])
 def test_words_around_cued_addresses_are_kept(text, value):
     assert _untouched(text, value), _found(text)
+
+
+NAMES = [
+    ("Kunde: XAVIER, Sunita\nHier der Link", "XAVIER, Sunita"),
+    ("Kontoinhaber: SUNITA TER HORST, thanks", "SUNITA TER HORST"),
+    ("Customer: QUINTERO, Ljubica\n", "QUINTERO, Ljubica"),
+    ('{"first_name": "Wenceslas", "last_name": "van den Broek", "plan": "Oscar"}', "van den Broek"),
+    ("Klant: thandeka oliveira, thanks", "thandeka oliveira"),
+    ("Titular: sigrún dal bianco, thanks", "sigrún dal bianco"),
+    ("O meu nome é OTTILIE NAKAMURA, thanks", "OTTILIE NAKAMURA"),
+    ("Mijn naam is FILIPPA UCHENNA\n", "FILIPPA UCHENNA"),
+    ("Mi chiamo maria luísa coelho, grazie", "maria luísa coelho"),
+    ("Chamo-me zbigniew radovanović, obrigado", "zbigniew radovanović"),
+    ("Cumprimentos,\nRadomír Bjørnstad\n763 Washington Drive", "Radomír Bjørnstad"),
+    ("Met vriendelijke groet,\nYusra ter Horst\n", "Yusra ter Horst"),
+    ("cc @ifeoma.quintero can you check?", "ifeoma.quintero"),
+    ("Dear Mrs S. Oyelowo,\n", "S. Oyelowo"),
+    ("Gentile Sig. X. Xavier,\n", "X. Xavier"),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), NAMES)
+def test_names_after_labels_intros_and_sign_offs_in_seven_languages_are_found(text, value):
+    assert _covered(text, value), _found(text)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("[08:18:46] Customer: card number 5189, is that fine?", "card number"),  # a chat speaker's message
+    ("Customer: premium plan since 2019", "premium"),
+    ("Name: required", "required"),
+    ("Client: Acme GmbH\n", "Acme GmbH"),
+    ("This is Thomas Berg de Globex Inc. and my order is late", "Globex"),
+    ("ich bin gerade unterwegs, sorry", "gerade unterwegs"),
+    ("ping @support.team and @devops.oncall please", "support.team"),
+    ("mail anna@example.com or visit https://u:pw@nas.local/x", "nas.local"),
+])
+def test_words_after_name_cues_that_are_no_names_are_kept(text, value):
+    assert not any(m.entity == "NAME" and m.start < text.index(value) + len(value) and m.end > text.index(value)
+                   for m in find_pii(text)), _found(text)
