@@ -352,7 +352,9 @@ _KEYWORD_SECRET = re.compile(
     r"|(?P<key>api[ _-]?key|apikey|access[ _-]?key|secret(?:[ _-]?key)?|client[ _-]?secret|"
     r"(?:auth|access|api|bearer|refresh)?[ _-]?token|private[ _-]?key|jeton|cl[ée](?:[ _-]?api)?|"
     r"clave(?:[ _-]?api)?|schlüssel|api[ _-]?schlüssel|key))"
-    r"[\"']?(?:[ \t]*(?:is|was|=|:|ist|est|es|lautet|è|é|e|era|->|→|=>)[ \t]*|[ \t]+)[\"'`]?"
+    # a word between the cue and its colon ("contraseña actual:", "new password:"), a verb and a colon ("lautet:")
+    r"(?:[ \t]+[^\W\d_]{3,12}(?=[ \t]*[:=]))?"
+    r"[\"']?(?:[ \t]*(?:is|was|=|:|ist|est|es|lautet|è|é|e|era|->|→|=>)[ \t]*:?[ \t]*|[ \t]+)[\"'`]?"
     r"(?P<value>[^\s\"'`<>,;&]{6,200})"
     r"|\bbearer[ \t]+(?P<bearer>[A-Za-z0-9._~+/=-]{16,})"
     r"|\bauthorization:[ \t]*basic[ \t]+(?P<basic>[A-Za-z0-9+/]{8,}={0,2})"
@@ -501,6 +503,8 @@ def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
             continue
         group = "bearer" if m.group("bearer") else "value"
         value = text[m.start(group):m.end(group)].rstrip(".!?)]}")
+        if value.endswith(":"):  # a word before the value's colon, not the value
+            continue
         is_password = m.group("pw") is not None
         if is_password and m.group("pw").lower() in _SHORT_PASSWORD_CUES and not re.search(
                 r"(?:is|=|:|ist|est|es|lautet|è|é|e|era|->|→|=>)[ \t]*[\"'`]?$", text[m.end("pw"):m.start(group)]):
@@ -2242,6 +2246,11 @@ def _labelled_name(text: str, start: int, kind: str, recased: bool) -> tuple[int
             bare = word.rstrip(".")
             particle = bare.lower() in _NAME_PARTICLES or bare.lower() in _PARTICLE_WORDS
             initial = len(bare) == 1 and word.endswith(".")
+            if not words and bare.lower() in _NAME_TITLES and len(bare) > 1:  # "ich bin Frau Dr. Müller"
+                pos = m.end() + 1 if text[m.end():m.end() + 1] == " " else m.end()
+                if pos == m.end():
+                    break
+                continue
             if not (particle or initial) and (bare.casefold() in _NOT_NAME_WORDS or bare.lower() in _NOT_NAMES
                                               or bare.lower() in _LOWER_STOP or len(bare) < 2
                                               or (cased_name and bare.islower())):

@@ -71,6 +71,9 @@ SECRETS = [
     ("de sleutel is SK555d04d9d43d42e8348c707b1573c6f7.", "SK555d04d9d43d42e8348c707b1573c6f7"),
     ("SENDGRID: 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", "SG.ngeVfQFYQlKU0ufo8x5d1A"),
     ("npm token npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8 leaked", "npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"),
+    ("Passwort lautet: Fr3iheit#2024", "Fr3iheit#2024"),  # a verb and a colon
+    ("contraseña actual: Mariposa_88", "Mariposa_88"),  # a word between the cue and its colon
+    ("new password: Qwerty!234", "Qwerty!234"),
 ]
 
 
@@ -84,6 +87,8 @@ def test_secrets_after_cues_and_key_shapes_are_found(text, value):
     ("la clave del problema: TCK-11293", "TCK-11293"),
     ("tan leather case, order #5935204", "5935204"),
     ("code promo SUMMER2026 expired on 2026-09-16", "2026-09-16"),
+    ("password reset: done, ticket TCK-11293", "TCK-11293"),
+    ("Passwort lautet: unbekannt", "unbekannt"),
 ])
 def test_secret_look_alikes_are_kept(text, value):
     assert _untouched(text, value), _found(text)
