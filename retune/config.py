@@ -177,7 +177,7 @@ class SplitConfig(_Section):
 
 
 QuantRecipe = Literal[
-    "int8_weight_only_sensitive", "int8_weight_only_smooth_sensitive", "int8_weight_only_smooth_all",
+    "int8_two_pass", "int8_weight_only_sensitive", "int8_weight_only_smooth_sensitive", "int8_weight_only_smooth_all",
     "int8_weight_only_outlier_aware", "int8_weight_only_all",
     "int8_weight_only_matmulnbits", "int8_dynamic_selective", "int8_dynamic",
 ]
@@ -188,7 +188,7 @@ class ExportConfig(_Section):
     # Tried in order; the fastest variant that passes the parity gate wins (fp32 ONNX when none does).
     # (the smooth recipes are known but not tried by default: on SmolLM2 they lost to int8_weight_only_sensitive)
     recipes: list[QuantRecipe] = [
-        "int8_weight_only_sensitive", "int8_weight_only_outlier_aware", "int8_weight_only_all",
+        "int8_two_pass", "int8_weight_only_sensitive", "int8_weight_only_outlier_aware", "int8_weight_only_all",
         "int8_weight_only_matmulnbits", "int8_dynamic_selective", "int8_dynamic",
     ]
     parity_prompts: int = 8

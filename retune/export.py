@@ -36,6 +36,11 @@ EXTERNAL_DATA_BYTES = 2**31 - 1
 # activations alone, 8 by the weights alone); leaving token 0 (the attention sink) unrounded gave 11, blocks of 16
 # gave 11; smoothing every-MatMul int8 gave 14 instead of 21 (the smooth recipes below: less in ONNX).
 RECIPES = (
+    # Two-pass 8-bit MatMulNBits (retune.two_pass): every MatMul, the untied lm_head included, sends its
+    # activations through the int8 kernel as their int8 part and the remainder (two rows of one call), and adds a
+    # 4-bit residual of the 8-bit weight's rounding (not on the lm_head); sibling MatMuls (q/k/v, gate/up) are one
+    # call; the embedding rows int8. Nearly fp32 results at int8 kernel speed.
+    "int8_two_pass",
     # 8-bit MatMulNBits (accuracy_level 4) on every MatMul including the untied lm_head, the embedding table as
     # int8 rows with a scale per block; then the MatMuls whose rounding alone moves the next-token distribution
     # most on training text (matmul_sensitivity: KL vs fp32, one Linear at a time) stay float (fp16 on disk), most
@@ -380,6 +385,8 @@ def quantize(
             outliers = outlier_matmuls(fp32_dir, calibration or [])
             _quantize_weight_only(fp32_dir, out_dir, untie_lm_head=True, exclude=sorted(outliers))
             (out_dir / "fp32_matmuls.json").write_text(json.dumps(outliers, indent=1))
+        elif recipe == "int8_two_pass":
+            _quantize_two_pass(fp32_dir, out_dir)
         elif recipe == "int8_dynamic":
             _quantize_dynamic(fp32_dir, out_dir, exclude=[])
         elif recipe == "int8_dynamic_selective":
@@ -704,6 +711,25 @@ def _quantize_weight_only(
         chatty.setLevel(level)
     quantizer.model.save_model_to_file(str(out_dir / "model.onnx"), use_external_data_format=_external_data(fp32_dir))
     return exclude
+
+
+def _quantize_two_pass(fp32_dir: Path, out_dir: Path) -> list[str]:
+    """retune.two_pass on the exported decoder, its lm_head untied and the embedding rows int8. Returns the MatMuls
+    rewritten."""
+    import onnx
+
+    from retune.two_pass import two_pass_matmuls
+
+    model = onnx.load(str(fp32_dir / "model.onnx"))
+    _fold_transposed_weights(model)
+    _embeddings_to_int8(model)
+    rewritten = two_pass_matmuls(model)
+    if _external_data(fp32_dir):  # a big model: its weights beside the graph, as the fp32 export keeps them
+        onnx.save_model(model, str(out_dir / "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location="model.onnx_data", size_threshold=1024)  # fmt: skip
+    else:
+        onnx.save(model, str(out_dir / "model.onnx"))
+    return rewritten
 
 
 def float_within_budget(

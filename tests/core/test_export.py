@@ -165,6 +165,15 @@ def test_recipes_quantize_what_they_say(exported):
     for name in ("int8_weight_only_smooth_all", "int8_weight_only_smooth_sensitive"):
         assert json.loads((paths[name] / "smoothing.json").read_text())["matmuls_smoothed"] > 0
     assert not (paths["int8_weight_only_all"] / "smoothing.json").exists()
+    # Two-pass: q/k/v and gate/up as one 8-bit call on two activation rows plus one 4-bit residual call each;
+    # the lm_head without a residual; no float projection left.
+    two = ops["int8_two_pass"]
+    for scope in ("self_attn", "mlp"):
+        assert two[f"/model/layers.0/{scope}/two_pass_int8_Q8"] == "MatMulNBits"
+        assert two[f"/model/layers.0/{scope}/two_pass_residual_Q4"] == "MatMulNBits"
+    assert two["/model/layers.0/mlp/down_proj/MatMul_residual_Q4"] == "MatMulNBits"
+    assert two["/lm_head/MatMul_int8_Q8"] == "MatMulNBits" and "/lm_head/MatMul_residual_Q4" not in two
+    assert not [n for n, op in two.items() if op == "MatMul" and "_proj/" in n]
     # Dynamic: the selective recipe leaves down_proj, v_proj and the last blocks' gate/up in float.
     dynamic, selective = ops["int8_dynamic"], ops["int8_dynamic_selective"]
     assert dynamic["/model/layers.0/mlp/down_proj/MatMul_quant"] == "MatMulInteger"
