@@ -353,7 +353,7 @@ _KEYWORD_SECRET = re.compile(
     r"(?:auth|access|api|bearer|refresh)?[ _-]?token|private[ _-]?key|jeton|cl[ée](?:[ _-]?api)?|"
     r"clave(?:[ _-]?api)?|schlüssel|api[ _-]?schlüssel|key))"
     # a word between the cue and its colon ("contraseña actual:", "new password:"), a verb and a colon ("lautet:")
-    r"(?:[ \t]+[^\W\d_]{3,12}(?=[ \t]*[:=]))?"
+    r"(?:(?:[ \t]+[^\W\d_]{2,12}){1,3}(?=[ \t]*[:=]|[ \t]+(?:is|was|ist|war|est|es|è|é|era|lautet)[ \t]))?"
     r"[\"']?(?:[ \t]*(?:is|was|=|:|ist|est|es|lautet|è|é|e|era|->|→|=>)[ \t]*:?[ \t]*|[ \t]+)[\"'`]?"
     r"(?P<value>[^\s\"'`<>,;&]{6,200})"
     r"|\bbearer[ \t]+(?P<bearer>[A-Za-z0-9._~+/=-]{16,})"
@@ -402,6 +402,7 @@ _ENV_SECRET = re.compile(
 _KEYWORD_SECRET_HINT = ("pass", "pwd", "kennwort", "contrase", "key", "secret", "token", "jeton", "clé", "cle",
                         "clave", "schlüssel", "bearer", "senha", "wachtwoord", "parola", "hasło", "haslo", "heslo",
                         "lösenord", "passord", "adgangskode", "salasana", "pw", "ww:", "ww =", "mdp", "basic")
+_IDENTIFIER_SHAPE = re.compile(r"[A-Z]{2,6}[-/#]\d{3,}(?:[-/]\d+)*")
 # short or ambiguous password cues ("pw", "clave"): only with a colon or a verb before the value
 _SHORT_PASSWORD_CUES = frozenset(("pw", "ww", "mdp", "clave"))
 _ENV_SECRET_HINT = ("_token", "_key", "_secret", "_pass", "_pwd", "_apikey", "_credential")
@@ -418,7 +419,12 @@ _OTP = re.compile(
     r"one[- ]time (?:password|passcode|pin)|2fa|bestätigungscode|einmalcode|sicherheitscode|freigabecode|"
     r"code (?:de (?:vérification|confirmation|sécurité)|à usage unique|otp)|"
     r"código (?:de (?:verificación|verificação|confirmación|confirmação|seguridad|segurança|un solo uso)|otp)|"
-    r"codice (?:di verifica|otp|di sicurezza)|verificatiecode|eenmalige code|beveiligingscode)"
+    r"codice (?:di verifica|otp|di sicurezza)|verificatiecode|eenmalige code|beveiligingscode|"
+    r"(?:your|il tuo|il suo|je|uw|o seu|o teu|a sua|votre|ton|tu|su|ihr|dein)"
+    r"(?:[ ](?!order|promo|discount|voucher|coupon|gift|tracking|postal|post|zip|area|country|product|error|"
+    r"status|ref|bestell|rabatt|gutschein|commande|pedido|descuento|ordine|sconto|bestel|korting|encomenda|"
+    r"desconto|cupom|cupón)[^\W\d_]{1,12}){0,3}?[ ]"
+    r"(?:code|codice|código|codigo|pin|passcode|tan))"
     r"(?![\w])[ \t]*(?:(?:is|was|ist|lautet|est|es|è|é|:|-|–|=|->|→)[ \t]*){0,2}[\"'“]?"
     r"(\d{4,8}|\d{3}[ -]\d{3})(?![\w]|[.,]?[ -]?\d)"
 )
@@ -506,8 +512,11 @@ def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
         if value.endswith(":"):  # a word before the value's colon, not the value
             continue
         is_password = m.group("pw") is not None
-        if is_password and m.group("pw").lower() in _SHORT_PASSWORD_CUES and not re.search(
-                r"(?:is|=|:|ist|est|es|lautet|è|é|e|era|->|→|=>)[ \t]*[\"'`]?$", text[m.end("pw"):m.start(group)]):
+        if is_password and m.group("pw").lower() in _SHORT_PASSWORD_CUES and not re.fullmatch(
+                r"[\"']?[ \t]*(?:(?:is|=|:|ist|est|es|lautet|è|é|e|era|->|→|=>)[ \t]*)+[\"'`]?",
+                text[m.end("pw"):m.start(group)]):
+            continue  # "la clave del problema: TCK-11293": a short cue, then other words
+        if _IDENTIFIER_SHAPE.fullmatch(value):  # "password for order: TCK-11293" names a ticket, not a password
             continue
         if not m.group("bearer") and m.group("key") and not re.search(r"(?:is|was|=|:|ist|est|es|lautet)[ \t]*"
                                                                       r"[\"'`]?$", text[m.end("key"):m.start(group)]):
@@ -2382,14 +2391,18 @@ _IDENTIFIER = "IDENTIFIER"  # not an entity: a column whose cells are no persona
 _COLUMN_ENTITY = [
     ("DOB", re.compile(r"(?i)^(?:dob|d\.o\.b\.?|date of birth|birth ?date|birthday|geburtsdatum|geb\.?(?:-?datum)?|"
                        r"date (?:de )?naiss(?:ance|\.)?|ddn|f(?:echa)?\.? ?(?:de )?nac(?:imiento|\.)?|"
-                       r"data di nascita)$")),
+                       r"data di nascita|data (?:de )?nasc(?:imento|\.)?|geboortedatum|geb\.? ?datum|nascimento)$")),
     ("NATIONAL_ID", re.compile(r"(?i)^(?:ssn|sin|nino?|bsn|nif|nie|dni|nir|id(?: no\.?| number| nr\.?)?|"
                                r"national id|passport(?: no\.?)?|ausweis\S*|[\w./-]*steuer[\w./-]*|"
                                r"n° (?:identité|sécu)|"
-                               r"documento|identidad|codice fiscale|c\.f\.|svnr|sv-nummer)$")),
+                               r"documento|identidad|codice fiscale|c\.f\.|svnr|sv-nummer|contribuinte|"
+                               r"n\.?º? contribuinte|burgerservicenummer|pesel|personnummer|cpr|"
+                               r"rijksregisternummer)$")),
     ("PHONE", re.compile(r"(?i)^(?:phone|tel\.?|tél\.?|telephone|telefon|teléfono|téléphone|mobile|mobil|móvil|"
-                         r"handy|cell|portable|fax)(?: (?:no\.?|number|nr\.?|nummer))?$")),
-    ("ADDRESS", re.compile(r"(?i)^(?:address|street|adresse|anschrift|straße|dirección|direccion|domicilio|rue)$")),
+                         r"handy|cell|portable|fax|telefone|telemóvel|telemovel|telefono|cellulare|telefoon|mobiel|"
+                         r"gsm|contacto)(?: (?:no\.?|number|nr\.?|nummer|numero|número))?$")),
+    ("ADDRESS", re.compile(r"(?i)^(?:address|street|adresse|anschrift|straße|dirección|direccion|domicilio|rue|"
+                           r"indirizzo|adres|morada|endereço|endereco)$")),
     ("NAME", re.compile(r"(?i)^(?:name|full name|customer|customer name|contact|first name|last name|surname|"
                         r"vorname|nachname|kunde|nom|prénom|nom complet|nombre|apellidos?|nombre completo|titular|"
                         r"account holder|cardholder|kontoinhaber(?:in)?|karteninhaber|titulaire|intestatario|titolare|"

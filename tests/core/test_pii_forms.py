@@ -74,6 +74,9 @@ SECRETS = [
     ("Passwort lautet: Fr3iheit#2024", "Fr3iheit#2024"),  # a verb and a colon
     ("contraseña actual: Mariposa_88", "Mariposa_88"),  # a word between the cue and its colon
     ("new password: Qwerty!234", "Qwerty!234"),
+    ("La password del wifi è CasaMia2024", "CasaMia2024"),  # words between the cue and its verb
+    ("SMS 14:02 Il tuo codice è 583920. Non condividerlo.", "583920"),
+    ("SMS: Je code is 4821. Deel deze niet.", "4821"),
 ]
 
 
@@ -89,6 +92,8 @@ def test_secrets_after_cues_and_key_shapes_are_found(text, value):
     ("code promo SUMMER2026 expired on 2026-09-16", "2026-09-16"),
     ("password reset: done, ticket TCK-11293", "TCK-11293"),
     ("Passwort lautet: unbekannt", "unbekannt"),
+    ("your order code is 4821 and ships today", "4821"),
+    ("the password I used is wrong, order 77410", "77410"),
 ])
 def test_secret_look_alikes_are_kept(text, value):
     assert _untouched(text, value), _found(text)
@@ -279,3 +284,13 @@ def test_names_after_labels_intros_and_sign_offs_in_seven_languages_are_found(te
 def test_words_after_name_cues_that_are_no_names_are_kept(text, value):
     assert not any(m.entity == "NAME" and m.start < text.index(value) + len(value) and m.end > text.index(value)
                    for m in find_pii(text)), _found(text)
+
+
+
+@pytest.mark.parametrize(("text", "entity", "value"), [
+    ("| Nome | Telefone | Morada |\n|---|---|---|\n| Ana Souza | 912 345 678 | Rua X 1 |", "PHONE", "912 345 678"),
+    ("| Naam | Geboortedatum | IBAN |\n| Pieter Jansen | 12-03-1985 | NL91ABNA0417164300 |", "DOB", "12-03-1985"),
+    ("Indirizzo\tTelefono\nVia Po 3\t333 1234567", "PHONE", "333 1234567"),
+])
+def test_it_nl_pt_column_headers_name_their_cells(text, entity, value):
+    assert (entity, value) in _found(text)
