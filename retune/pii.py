@@ -348,7 +348,7 @@ _URL_USER_PATH = re.compile(r"(?i)/(?:users?|u|profiles?|customers?|members?|acc
 _KEYWORD_SECRET = re.compile(
     r"(?i)(?=[pascbtrjkmswh _-])\b(?:(?P<pw>password|passwd|pwd|passcode|passwort|mot de passe|contraseña|kennwort|"
     r"senha|palavra[ -]passe|wachtwoord|parola d'ordine|hasło|haslo|heslo|lösenord|passord|adgangskode|"
-    r"salasana|pw|ww|mdp|clave)"
+    r"salasana|(?:pw|ww|mdp|clave|pass)(?![\w]))"
     r"|(?P<key>api[ _-]?key|apikey|access[ _-]?key|secret(?:[ _-]?key)?|client[ _-]?secret|"
     r"(?:auth|access|api|bearer|refresh)?[ _-]?token|private[ _-]?key|jeton|cl[ée](?:[ _-]?api)?|"
     r"clave(?:[ _-]?api)?|schlüssel|api[ _-]?schlüssel|key))"
@@ -404,7 +404,7 @@ _KEYWORD_SECRET_HINT = ("pass", "pwd", "kennwort", "contrase", "key", "secret", 
                         "lösenord", "passord", "adgangskode", "salasana", "pw", "ww:", "ww =", "mdp", "basic")
 _IDENTIFIER_SHAPE = re.compile(r"[A-Z]{2,6}[-/#]\d{3,}(?:[-/]\d+)*")
 # short or ambiguous password cues ("pw", "clave"): only with a colon or a verb before the value
-_SHORT_PASSWORD_CUES = frozenset(("pw", "ww", "mdp", "clave"))
+_SHORT_PASSWORD_CUES = frozenset(("pw", "ww", "mdp", "clave", "pass"))
 _ENV_SECRET_HINT = ("_token", "_key", "_secret", "_pass", "_pwd", "_apikey", "_credential")
 # distinctive key prefixes in a text written in capitals: GITHUB_PAT_..., XOXP-..., GLPAT-...
 _SECRET_TOKEN_ANY_CASE = re.compile(
@@ -420,6 +420,7 @@ _OTP = re.compile(
     r"code (?:de (?:vérification|confirmation|sécurité)|à usage unique|otp)|"
     r"código (?:de (?:verificación|verificação|confirmación|confirmação|seguridad|segurança|un solo uso)|otp)|"
     r"codice (?:di verifica|otp|di sicurezza)|verificatiecode|eenmalige code|beveiligingscode|"
+    r"pin(?:[ -]?(?:code|number|nummer|número|numero))?|pincode|code pin|código pin|codice pin|"
     r"(?:your|il tuo|il suo|je|uw|o seu|o teu|a sua|votre|ton|tu|su|ihr|dein)"
     r"(?:[ ](?!order|promo|discount|voucher|coupon|gift|tracking|postal|post|zip|area|country|product|error|"
     r"status|ref|bestell|rabatt|gutschein|commande|pedido|descuento|ordine|sconto|bestel|korting|encomenda|"
@@ -428,7 +429,20 @@ _OTP = re.compile(
     r"(?![\w])[ \t]*(?:(?:is|was|ist|lautet|est|es|è|é|:|-|–|=|->|→)[ \t]*){0,2}[\"'“]?"
     r"(\d{4,8}|\d{3}[ -]\d{3})(?![\w]|[.,]?[ -]?\d)"
 )
-_OTP_HINTS = ("code", "otp", "tan", "2fa", "one-time", "one time", "codice", "código")
+_OTP_HINTS = ("code", "otp", "tan", "2fa", "one-time", "one time", "codice", "código", "pin")
+# a card's security code (3 or 4 digits) after its name
+_CARD_CODE = re.compile(
+    r"(?i)(?<![\w])(?:cvv2?|cvc2?|csc|cid|card security code|security code|kartenprüfnummer|prüfnummer|"
+    r"cryptogramme(?: visuel)?|código de seguridad|codice di sicurezza|código de segurança|beveiligingscode)"
+    r"[ \t]*(?:[:=#-]|is|ist|est|es|è|é)?[ \t]*(\d{3,4})(?![\w]|[.,]\d)"
+)
+_CARD_CODE_HINTS = ("cvv", "cvc", "csc", "cid", "security code", "prüfnummer", "cryptogramme", "seguridad",
+                    "sicurezza", "segurança", "beveiligingscode")
+# a session cookie or session id in a header or a log line
+_SESSION_VALUE = re.compile(
+    r"(?i)(?<![\w-])(?:session(?:[_-]?id)?|sessid|phpsessid|jsessionid|asp\.net_sessionid|sid|connect\.sid|"
+    r"auth[_-]?token|remember[_-]?(?:me|token)|csrftoken|xsrf-token|_session)=([^;\s,&\"']{12,})"
+)
 @lru_cache(maxsize=8)
 def _any_of(hints: tuple[str, ...]) -> Callable[[str], re.Match | None]:
     """A search for any of the substrings, as one trie regex: faster than a substring test per hint."""
@@ -481,6 +495,14 @@ def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     if _any_of(_OTP_HINTS)(lower) and _digit_count(text) >= 4:
         for m in _cue_finditer(_OTP_LOWER, _OTP, text):
             yield m.start(1), m.end(1)
+    if _any_of(_CARD_CODE_HINTS)(lower):
+        for m in _CARD_CODE.finditer(text):
+            yield m.start(1), m.end(1)
+    if ("sess" in lower or "sid=" in lower or "token=" in lower or "remember" in lower) and "=" in text:
+        for m in _SESSION_VALUE.finditer(text):
+            value = m.group(1)
+            if any(c.isdigit() for c in value) and any(c.isalpha() for c in value) and _entropy(value) >= 3.0:
+                yield m.start(1), m.end(1)
     if "://" in text:
         for url_start, url_end in _urls(text):
             url = text[url_start:url_end]
@@ -509,7 +531,7 @@ def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
             continue
         group = "bearer" if m.group("bearer") else "value"
         value = text[m.start(group):m.end(group)].rstrip(".!?)]}")
-        if value.endswith(":"):  # a word before the value's colon, not the value
+        if value.endswith(":") or value[:1] in "([{<":  # a word before its colon; "(hidden)", "[redacted]"
             continue
         is_password = m.group("pw") is not None
         if is_password and m.group("pw").lower() in _SHORT_PASSWORD_CUES and not re.fullmatch(
@@ -974,7 +996,7 @@ _DATE = (
     r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
     r"|(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"  # 19850314
     r"|\d{1,2}[ \t]?[./-][ \t]?\d{1,2}[ \t]?[./-][ \t]?(?:\d{4}|\d{2})"
-    rf"|\d{{1,2}}(?:st|nd|rd|th|er|e|ème|º|°|\.)?[ \t]*(?:of[ \t]+|de[ \t]+)?{_MONTHS}\.?,?[ \t]+(?:de[ \t]+)?"
+    rf"|\d{{1,2}}(?:st|nd|rd|th|er|e|ème|º|°|\.)?[ \t]*(?:of[ \t]+|de[ \t]+)?{_MONTHS}\.?,?[ \t]+(?:del?[ \t]+)?"
     r"(?:\d{4}|'\d{2})"
     rf"|{_MONTHS}\.?[ \t]+(?:the[ \t]+)?\d{{1,2}}(?:st|nd|rd|th)?,?[ \t]+(?:\d{{4}}|'\d{{2}})"
     rf"|\d{{1,2}}[-/]{_MONTHS}\.?[-/](?:\d{{4}}|\d{{2}}))"  # 10-Jan-77, 3/mar/1985
@@ -988,7 +1010,9 @@ _DOB = re.compile(
     r"nac[ií]d?[oa]?[ \t]+(?:el|en)|cumpleaños|ich[ \t]+bin[ \t]+am|data[ \t]+di[ \t]+nascita|nat[oa][ \t]+il|"
     r"geboren[ \t]+op|geboortedatum|geb\.?[ \t]*datum|data[ \t_-]+(?:de[ \t_-]+)?nasc(?:imento|\.)?|"
     r"nascid[oa][ \t]+(?:em|a|no[ \t]+dia))"
+    r"(?:[ \t]*\([^)\n]{1,20}\))?(?:[ \t]*</?(?:td|th|tr|b|strong|span|dt|dd|label)(?:[ ][^<>]{0,40})?>)*"
     r"(?:[\"'\]]?[ \t]*(?:is|was|ist|war|est|es|era|:|-|–|,|=|\"|')?[ \t]*[\"']?)?[ \t]*"
+    r"(?:</?(?:td|th|tr|b|strong|span|dt|dd)(?:[ ][^<>]{0,40})?>[ \t]*)*"
     r"(?:(?:on|the|am|le|el|en|du|del|il|op|em|dia)[ \t]+){0,2}"
     rf"(?P<date>{_DATE})(?![\w])"
 )

@@ -77,6 +77,10 @@ SECRETS = [
     ("La password del wifi è CasaMia2024", "CasaMia2024"),  # words between the cue and its verb
     ("SMS 14:02 Il tuo codice è 583920. Non condividerlo.", "583920"),
     ("SMS: Je code is 4821. Deel deze niet.", "4821"),
+    ("DB pass is 'Sup3r$ecret'", "Sup3r$ecret"),
+    ("PIN: 4829", "4829"),
+    ("card 4111 1111 1111 1111 exp 12/27 cvv 123", "123"),
+    ("Set-Cookie: session=3f2a9c8e7d6b5a4f3e2d1c0b9a8f7e6d; HttpOnly", "3f2a9c8e7d6b5a4f3e2d1c0b9a8f7e6d"),
 ]
 
 
@@ -94,6 +98,10 @@ def test_secrets_after_cues_and_key_shapes_are_found(text, value):
     ("Passwort lautet: unbekannt", "unbekannt"),
     ("your order code is 4821 and ships today", "4821"),
     ("the password I used is wrong, order 77410", "77410"),
+    ("Password: (hidden) for ticket 48213", "hidden"),
+    ("my boarding pass is ready, gate B12", "ready"),
+    ("passengers12345 arrived", "passengers12345"),
+    ("session=expired&retry=3", "expired"),
 ])
 def test_secret_look_alikes_are_kept(text, value):
     assert _untouched(text, value), _found(text)
@@ -146,6 +154,9 @@ DATES_OF_BIRTH = [
     ("nascida a 27-07-1945, em Lisboa", "27-07-1945"),
     ("Geboortedatum\t2/22/1940", "2/22/1940"),
     ("geboren op 4 maart 1980", "4 maart 1980"),
+    ("Date of birth (DD/MM/YYYY): 14/03/1985", "14/03/1985"),
+    ("<td>Geburtsdatum</td><td>14.03.1985</td>", "14.03.1985"),
+    ("nacida el 14 de marzo del 1985", "14 de marzo del 1985"),
     ("nato il 3 giugno 1975", "3 giugno 1975"),
 ]
 
