@@ -1487,6 +1487,37 @@ _PO_BOX = re.compile(
 )
 
 
+# a signature's address block in any case: a line of a postcode and a town (or a town and a UK/IE/CA/AU/US postal
+# code) under a line with a house number ("GROTE MARKT 54 BUS 4\nB-9000 GENT", "211 main street\ndublin 9, d09 x2y4")
+_TOWN_WORDS = r"[^\W\d_][\w'’.-]*(?:[ -][^\W\d_][\w'’.-]*){0,2}"  # at most three words
+_POSTCODE_LINE = re.compile(
+    rf"(?im)^[ \t]*(?:(?:[a-z]{{1,2}}-)?\d{{4,5}}(?:[ ]?[a-z]{{2}})?[ ]+{_TOWN_WORDS}(?:[ ]\([a-z]{{2}}\))?"
+    rf"|\d{{4}}-\d{{3}}[ ]+{_TOWN_WORDS}"
+    rf"|{_TOWN_WORDS}(?:[ ]\d{{1,2}})?,?[ ]+(?:[a-z]{{1,2}}\d[a-z\d]?[ ]?\d[a-z]{{2}}|[a-z]\d{{2}}[ ]?[a-z0-9]{{4}}|"
+    r"(?:nsw|vic|qld|wa|sa|tas|act|nt)[ ]+\d{4}|[a-z]{2}[ ]+\d{5}(?:-\d{4})?|(?:qc|on|bc|ab|mb|ns|nb|nl|pe|sk)[ ]+"
+    r"[a-z]\d[a-z][ ]?\d[a-z]\d))[ \t]*$"
+)
+_STREET_LINE = re.compile(r"[ \t]*(?=[^\n]*\d)(?=[^\n]*[^\W\d_]{3})[^\n]{4,60}?[ \t]*\r?\n[ \t]*$")
+_NOT_STREET_LINE = re.compile(r"(?i)order|invoice|ticket|tel|phone|fax|mobile|iban|ref|sku|tracking|\d{1,2}:\d{2}|"
+                              r"@|://|www\.|\d{5,}|\d{1,2}[./]\d{1,2}[./]\d{2,4}|:|"
+                              # a sentence or a label with the street (the cued and street recognizers take those)
+                              r"\b(?:wohnhaft|wohne|wohnen|in der|in den|in dem|live|living|i|we|my|mein|meine|mon|ma|"
+                              r"mi|mijn|minha|meu|moro|vivo|abito|woon|habite|address|adresse|anschrift|is|are|was|"
+                              r"were|ist|sind|est|sont|es|son|è|sono|zijn|são)\b|\d+\.\d+")
+
+
+def _signature_addresses(text: str) -> Iterator[tuple[int, int]]:
+    for m in _POSTCODE_LINE.finditer(text):
+        line_start = text.rfind("\n", 0, m.start() + 1)
+        if line_start <= 0:
+            continue
+        prev_start = text.rfind("\n", 0, line_start) + 1
+        street = _STREET_LINE.fullmatch(text, prev_start, line_start + 1)
+        if street and not _NOT_STREET_LINE.search(text, prev_start, line_start):
+            start = prev_start + len(text[prev_start:line_start]) - len(text[prev_start:line_start].lstrip())
+            yield start, m.start() + len(m.group().rstrip())
+
+
 def _cued_addresses(text: str) -> Iterator[tuple[int, int]]:
     lower = _lower(text)
     if lower is not None:  # (one trie scan is cheaper than testing for each cue's substring first)
@@ -1522,6 +1553,8 @@ def _find_address(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
     if not _digit_count(text):  # every form has a house number
         return
     yield from _cued_addresses(text)
+    if "\n" in text:
+        yield from _signature_addresses(text)
     for m in _address_candidates(text):
         start = m.start()
         if m.re is _ADDRESS_WORD_FIRST and (prep := _PREPOSITION_BEFORE_STREET.match(text, start)) and (

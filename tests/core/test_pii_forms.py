@@ -305,3 +305,22 @@ def test_words_after_name_cues_that_are_no_names_are_kept(text, value):
 ])
 def test_it_nl_pt_column_headers_name_their_cells(text, entity, value):
     assert (entity, value) in _found(text)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("Cheers,\nSaoirse Iwasaki\nGROTE MARKT 54 BUS 4\nB-9000 GENT\n", "GROTE MARKT 54 BUS 4\nB-9000 GENT"),
+    ("Saludos,\nPia Berg\n211 main street\ndublin 9, d09 x2y4\n", "211 main street\ndublin 9, d09 x2y4"),
+    ("Groetjes,\nEamon Berg\nUNIT 18/7 QUEEN TCE\nFITZROY VIC 3065\n", "UNIT 18/7 QUEEN TCE\nFITZROY VIC 3065"),
+    ("Grüße\nPia Berg\nBERLINER STR. 176, WHG. 4\n51361 KÖLN\n", "BERLINER STR. 176, WHG. 4\n51361 KÖLN"),
+])
+def test_signature_address_blocks_in_any_case_are_found(text, value):
+    assert _covered(text, value), _found(text)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("Order 48213 shipped 03.03.2026\n10115 Berlin warehouse", "48213"),
+    ("Tel. 030 1234567\n10115 Berlin", "Tel"),
+    ("Firmware 4.2 is out\n80331 München office closed today", "Firmware"),
+])
+def test_lines_above_a_postcode_that_are_no_street_are_kept(text, value):
+    assert _untouched(text, value), _found(text)
