@@ -2243,22 +2243,27 @@ _NAME_INTROS_STRONG = (  # they name the writer: the name may be in lower case a
     "o meu nome é", "meu nome é",
 )
 _NAME_INTROS_WEAK = ("this is", "i'm", "i am", "ich bin", "hier ist", "je suis", "c'est", "soy", "sono", "ik ben",
-                     "sou")
+                     "sou", "sou a", "sou o", "falei com", "falei com a", "falei com o", "conversei com",
+                     "conversei com a", "conversei com o")
 _NAME_SIGNOFFS_MORE = ("cumprimentos", "com os melhores cumprimentos", "obrigado", "obrigada", "atenciosamente",
                        "abraços", "groetjes", "groeten", "met vriendelijke groet", "met vriendelijke groeten",
                        "vriendelijke groeten", "grazie", "cordiali saluti", "distinti saluti", "saluti",
                        "un saluto")  # (those of en/de/fr/es: _SIGNOFF_WORDS)
 _NAME_TITLES = ("mr", "mrs", "ms", "mx", "dr", "prof", "mme", "mlle", "m", "herr", "frau", "sr", "sra", "srta",
                 "sig", "sig.ra", "dhr", "mevr")
+# titles written out: a capitalised family name alone after them is a name ("Geachte mevrouw Jansen,")
+_NAME_TITLE_WORDS = ("mevrouw", "meneer", "heer", "dott", "dott.ssa", "dottore", "dottoressa", "signora", "signor",
+                     "signore", "senhor", "senhora", "doutor", "doutora", "monsieur", "madame", "señor", "señora")
 _NAME_CUE_KIND = {**dict.fromkeys(_NAME_LABELS_GENERIC, "label"), **dict.fromkeys(_NAME_LABELS_OWNER, "owner"),
                   **dict.fromkeys(_NAME_INTROS_STRONG, "strong"), **dict.fromkeys(_NAME_INTROS_WEAK, "weak"),
-                  **dict.fromkeys(_NAME_SIGNOFFS_MORE, "signoff"), **dict.fromkeys(_NAME_TITLES, "title")}
+                  **dict.fromkeys(_NAME_SIGNOFFS_MORE, "signoff"), **dict.fromkeys(_NAME_TITLES, "title"),
+                  **dict.fromkeys(_NAME_TITLE_WORDS, "title_word")}
 _NAME_LABEL_AFTER = re.compile(r"[\"']?[ \t]*[:=][ \t]*[\"']?[ \t]*")
 _NAME_INTRO_AFTER = re.compile(r"[ \t]*[:,]?[ \t]+")
 _NAME_TITLE_AFTER = re.compile(r"\.?[ \t]+")
 _NAME_SIGNOFF_AFTER = re.compile(r"[ \t]*[,.!]?[ \t]*\r?\n[ \t]*")
 _NAME_CUE_AFTER = {"label": _NAME_LABEL_AFTER, "owner": _NAME_LABEL_AFTER, "signoff": _NAME_SIGNOFF_AFTER,
-                   "title": _NAME_TITLE_AFTER}
+                   "title": _NAME_TITLE_AFTER, "title_word": _NAME_TITLE_AFTER}
 _COMPANY_AFTER = re.compile(r"[ ]+(?i:gmbh|ag|inc|ltd|llc|plc|sa|sarl|sas|srl|spa|s\.p\.a|bv|b\.v|nv|kg|sl|s\.l|lda|"
                             r"corp|co|limited|group|gruppe)(?![\w])")
 _NAME_TOKEN = re.compile(r"[^\W\d_](?:[^\W\d_]|['’-](?=[^\W\d_]))*\.?|,")
@@ -2289,6 +2294,8 @@ _NOT_NAME_WORDS = frozenset("""
     en of maar met van het een is ben zijn niet nog ook erg hier daar bedankt klant blij boos teleurgesteld
     ou mas com do da os as um uma é sou somos não ainda também muito aqui ali obrigado obrigada cliente
     contente chateado chateada gmbh ag ltd inc sa sarl srl bv nv llc plc kg spa sl lda corp group
+    directrice directeur président présidente maire director directora presidente direttore direttrice ministre
+    minister ministro manager gerente responsable
 """.split())
 
 
@@ -2363,6 +2370,8 @@ def _labelled_name(text: str, start: int, kind: str, recased: bool) -> tuple[int
         return None
     if kind == "title" and not (len(names[0]) == 1 and words[0].group().endswith(".") and len(real) >= 2):
         return None  # "Dear Mrs S. Oyelowo": an initial and a family name (a title and a name alone: _TITLES)
+    if kind == "title_word" and not (title or in_lexicon):
+        return None
     if kind in ("label", "owner"):
         # a label's value is the whole field ("Kunde: XAVIER, Sunita" and a line break, a comma, a dash): a chat
         # speaker's "Customer: card number 5189..." is a message, no name

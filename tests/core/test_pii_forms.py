@@ -324,3 +324,17 @@ def test_signature_address_blocks_in_any_case_are_found(text, value):
 ])
 def test_lines_above_a_postcode_that_are_no_street_are_kept(text, value):
     assert _untouched(text, value), _found(text)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("Buongiorno dott. Ferri,", "Ferri"),
+    ("Geachte mevrouw Jansen,", "Jansen"),
+    ("falei com a Ana Souza ontem", "Ana Souza"),
+])
+def test_titles_written_out_and_pt_conversation_cues_name_people(text, value):
+    assert ("NAME", value) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["la signora è arrivata", "senhor, tudo bem?", "Signora, la chiamo domani"])
+def test_titles_without_a_name_name_nobody(text):
+    assert [e for e, _ in _found(text)] == []
