@@ -1192,6 +1192,8 @@ def _find_phone(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
         start = m.start()
         if urls and any(start < e and s < m.end() for s, e in urls):
             continue
+        if start and text[start - 1] == "=" and not _PHONE_KEY.search(text, max(0, start - 16), start):
+            continue  # a key=value field that names no phone (id=..., order=...): not tried, nor its prefixes
         if _phone_ok(text, start, m.end(), options):
             ext = _PHONE_EXTENSION.match(text, m.end())  # "ext. 204" identifies the person's own line
             yield start, ext.end() if ext else m.end()
@@ -1491,12 +1493,14 @@ _PO_BOX = re.compile(
 # code) under a line with a house number ("GROTE MARKT 54 BUS 4\nB-9000 GENT", "211 main street\ndublin 9, d09 x2y4")
 _TOWN_WORDS = r"[^\W\d_][\w'’.-]*(?:[ -][^\W\d_][\w'’.-]*){0,2}"  # at most three words
 _POSTCODE_LINE = re.compile(
-    rf"(?im)^[ \t]*(?:(?:[a-z]{{1,2}}-)?\d{{4,5}}(?:[ ]?[a-z]{{2}})?[ ]+{_TOWN_WORDS}(?:[ ]\([a-z]{{2}}\))?"
+    rf"(?i)[ \t]*(?:(?:[a-z]{{1,2}}-)?\d{{4,5}}(?:[ ]?[a-z]{{2}})?[ ]+{_TOWN_WORDS}(?:[ ]\([a-z]{{2}}\))?"
     rf"|\d{{4}}-\d{{3}}[ ]+{_TOWN_WORDS}"
     rf"|{_TOWN_WORDS}(?:[ ]\d{{1,2}})?,?[ ]+(?:[a-z]{{1,2}}\d[a-z\d]?[ ]?\d[a-z]{{2}}|[a-z]\d{{2}}[ ]?[a-z0-9]{{4}}|"
     r"(?:nsw|vic|qld|wa|sa|tas|act|nt)[ ]+\d{4}|[a-z]{2}[ ]+\d{5}(?:-\d{4})?|(?:qc|on|bc|ab|mb|ns|nb|nl|pe|sk)[ ]+"
-    r"[a-z]\d[a-z][ ]?\d[a-z]\d))[ \t]*$"
+    r"[a-z]\d[a-z][ ]?\d[a-z]\d))[ \t]*(?=\r?\n|$)"
 )
+_LINE_WITH_DIGIT = re.compile(r"\n([^\n\d]*\d)")  # (after a line break: a line above it)
+_A_DIGIT = re.compile(r"\d")
 _STREET_LINE = re.compile(r"[ \t]*(?=[^\n]*\d)(?=[^\n]*[^\W\d_]{3})[^\n]{4,60}?[ \t]*\r?\n[ \t]*$")
 _NOT_STREET_LINE = re.compile(r"(?i)order|invoice|ticket|tel|phone|fax|mobile|iban|ref|sku|tracking|\d{1,2}:\d{2}|"
                               r"@|://|www\.|\d{5,}|\d{1,2}[./]\d{1,2}[./]\d{2,4}|:|"
@@ -1507,11 +1511,15 @@ _NOT_STREET_LINE = re.compile(r"(?i)order|invoice|ticket|tel|phone|fax|mobile|ib
 
 
 def _signature_addresses(text: str) -> Iterator[tuple[int, int]]:
-    for m in _POSTCODE_LINE.finditer(text):
-        line_start = text.rfind("\n", 0, m.start() + 1)
-        if line_start <= 0:
-            continue
+    # from the lines that hold a digit (few), whose line above holds one too: the postcode pattern tried there only
+    for line in _LINE_WITH_DIGIT.finditer(text):
+        line_start = line.start()
         prev_start = text.rfind("\n", 0, line_start) + 1
+        if not _A_DIGIT.search(text, prev_start, line_start):
+            continue
+        m = _POSTCODE_LINE.match(text, line_start + 1)
+        if not m:
+            continue
         street = _STREET_LINE.fullmatch(text, prev_start, line_start + 1)
         if street and not _NOT_STREET_LINE.search(text, prev_start, line_start):
             start = prev_start + len(text[prev_start:line_start]) - len(text[prev_start:line_start].lstrip())
@@ -1523,7 +1531,8 @@ def _cued_addresses(text: str) -> Iterator[tuple[int, int]]:
     if lower is not None:  # (one trie scan is cheaper than testing for each cue's substring first)
         for _, cue_end, cue in _form_cue_hits(lower):
             kind = _ADDRESS_CUE_KIND.get(cue)
-            if kind is None:
+            if kind is None or (kind == "form" and ":" not in lower[cue_end:cue_end + 24]
+                                and "=" not in lower[cue_end:cue_end + 24]):
                 continue
             after = (_ADDRESS_FORM_AFTER if kind == "form" else _ADDRESS_PHRASE_AFTER).match(lower, cue_end)
             if not after:
@@ -2267,7 +2276,8 @@ _NAME_CUE_AFTER = {"label": _NAME_LABEL_AFTER, "owner": _NAME_LABEL_AFTER, "sign
 _COMPANY_AFTER = re.compile(r"[ ]+(?i:gmbh|ag|inc|ltd|llc|plc|sa|sarl|sas|srl|spa|s\.p\.a|bv|b\.v|nv|kg|sl|s\.l|lda|"
                             r"corp|co|limited|group|gruppe)(?![\w])")
 _NAME_TOKEN = re.compile(r"[^\W\d_](?:[^\W\d_]|['’-](?=[^\W\d_]))*\.?|,")
-_HANDLE = re.compile(r"(?<![^\s(,;\[{])@([^\W\d_]+(?:['-][^\W\d_]+)*(?:[._][^\W\d_]+(?:['-][^\W\d_]+)*){1,2})"
+# (starts with "@": the regex engine finds it by a fast literal search; what stands before it is checked after)
+_HANDLE = re.compile(r"@([^\W\d_]+(?:['-][^\W\d_]+)*(?:[._][^\W\d_]+(?:['-][^\W\d_]+)*){1,2})"
                      r"(?![\w@-]|\.[^\W\d_])")
 _NOT_HANDLE_WORDS = frozenset("""
     team support dev devs ops oncall on-call admin admins bot bots info sales help billing all here channel everyone
@@ -2391,9 +2401,12 @@ def _labelled_names(text: str, recased: bool = False) -> tuple[tuple[int, str], 
     if lower is not None:
         for _, cue_end, cue in _form_cue_hits(lower):
             kind = _NAME_CUE_KIND.get(cue)
-            if kind is None:
+            if kind is None or (kind in ("label", "owner") and ":" not in lower[cue_end:cue_end + 8]
+                                and "=" not in lower[cue_end:cue_end + 8]):
                 continue
             after = _NAME_CUE_AFTER.get(kind, _NAME_INTRO_AFTER).match(text, cue_end)
+            if after and not text[after.end():after.end() + 1].isalpha():
+                continue
             if not after or (kind in ("label", "owner") and ":" not in after.group() and "=" not in after.group()):
                 continue
             span = _labelled_name(text, after.end(), kind, recased)
@@ -2401,6 +2414,8 @@ def _labelled_names(text: str, recased: bool = False) -> tuple[tuple[int, str], 
                 found.append((span[0], text[span[0]:span[1]]))
     if "@" in text:
         for m in _HANDLE.finditer(text):
+            if m.start() and not (text[m.start() - 1].isspace() or text[m.start() - 1] in "(,;[{"):
+                continue  # an e-mail address, a URL's user info
             if not any(part.lower() in _NOT_HANDLE_WORDS for part in re.split(r"[._]", m.group(1))):
                 found.append((m.start(1), m.group(1)))
     return tuple(found)
