@@ -1837,7 +1837,8 @@ _ORG_AFTER = re.compile(r"[ ]+(?:[Ss]upport|[Tt]eam|[Cc]ustomer|[Ss]ervice|[Ii]n
                         r"AG\b|KG\b|SARL\b|SAS\b|S\.[LA]\.|B\.V\.|LLC\b|[Cc]orp\b|[Pp]lc\b|"
                         r"[Ss]peaker|[Dd]evice|[Bb]ot\b|[Aa]ssistant|Boss\b|BOSS\b|"
                         # product lines named like people: "Jules Pro", "Emma Mini"
-                        r"(?:Pro|Mini|Max|Plus|Lite|Ultra|Air|Go|Neo|Prime|One|Edition|Series|XL|XS)\b)")
+                        r"(?:Pro|Mini|Max|Plus|Lite|Ultra|Air|Go|Neo|Prime|One|Edition|Series|XL|XS|Hub|Cam|Buds|"
+                        r"Pad|Tab|Box|Stick|Smart[ ](?:Hub|Home|Speaker|Plug|Lock|Display|Watch|Cam|Scale|Bulb))\b)")
 # a model number after a lexicon name: "Leo 2", "Mila 3S" (a cued name may be followed by any number)
 _MODEL_AFTER = re.compile(r"[ ]\d{1,2}[A-Za-z]?(?![\d:.,/])")
 

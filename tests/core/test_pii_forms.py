@@ -338,3 +338,15 @@ def test_titles_written_out_and_pt_conversation_cues_name_people(text, value):
 @pytest.mark.parametrize("text", ["la signora è arrivata", "senhor, tudo bem?", "Signora, la chiamo domani"])
 def test_titles_without_a_name_name_nobody(text):
     assert [e for e, _ in _found(text)] == []
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("the Clara Smart Hub arrived broken", "Clara"),
+    ("my Emma Buds are silent", "Emma"),
+])
+def test_products_named_like_people_are_kept(text, value):
+    assert _untouched(text, value), _found(text)
+
+
+def test_a_person_whose_family_name_is_a_product_word_is_still_named():
+    assert ("NAME", "Clara Smart") in _found("My name is Clara Smart")
