@@ -342,8 +342,18 @@ _URL_SECRET_PARAM = re.compile(
 _URL_SECRET_PATH = re.compile(
     r"(?i)/(?:reset(?:[-_]password)?|magic(?:[-_]link)?|verify|verification|confirm|confirmation|activate|"
     r"activation|invite|invitation|unsubscribe|token|login|auth|signin|sign-in|share|s|dl|download)/"
-    r"([A-Za-z0-9_-]{16,200})(?![\w-])"
+    r"(?:[A-Za-z0-9_-]{1,12}/)?([A-Za-z0-9_-]{16,200})(?![\w-])"  # (Django: /reset/<uid>/<token>/)
 )
+# a person's profile on a social network: the user name is the path
+_SOCIAL_PROFILE = re.compile(
+    r"(?i)^https?://(?:[a-z]{2,3}\.|www\.|m\.)?(?:linkedin\.com/in|(?:twitter|x|facebook|instagram|threads|"
+    r"mastodon\.social)\.(?:com|net)|tiktok\.com|mastodon\.social)/@?([\w.-]{2,60})(?=[/?#]|$)"
+)
+_NOT_PROFILE = frozenset("""
+    share sharer help about login home intent hashtag search settings i explore watch policies legal privacy pages
+    groups events company companies jobs feed messages notifications p reel reels stories tv orgs organizations
+    features pricing marketplace topics trending enterprise sponsors login signup join
+""".split())
 _URL_USER_PATH = re.compile(r"(?i)/(?:users?|u|profiles?|customers?|members?|accounts?|people|~)/([^/?#\s]{3,64})")
 _KEYWORD_SECRET = re.compile(
     r"(?i)(?=[pascbtrjkmswh _-])\b(?:(?P<pw>password|passwd|pwd|passcode|passwort|mot de passe|contraseña|kennwort|"
@@ -520,6 +530,9 @@ def _find_secret(text: str, options: PiiOptions) -> Iterable[tuple[int, int]]:
                 if not value.isdigit() and any(c in value for c in ".@_%+") and not value.endswith(
                         (".html", ".htm", ".php", ".pdf", ".json", ".xml", ".js", ".css", ".png", ".jpg")):
                     yield url_start + p.start(1), url_start + p.end(1)
+            profile = _SOCIAL_PROFILE.match(url)
+            if profile and profile.group(1).lower() not in _NOT_PROFILE:
+                yield url_start + profile.start(1), url_start + profile.end(1)
             for p in _URL_PATH_TOKEN.finditer(url):  # an unguessable path segment is a capability
                 if _random_token_ok(p.group(1)):
                     yield url_start + p.start(1), url_start + p.end(1)

@@ -34,6 +34,9 @@ URL_CREDENTIALS = [  # (text, values that must be covered)
     ("https://app.acme.com/callback#access_token=7Qic9VHMRciTnfwL53WT40dVLk_gH2eu&state=xyz",
      ["7Qic9VHMRciTnfwL53WT40dVLk_gH2eu"]),
     ("https://drive.acme.com/file/d/1aBcD3fGh5JkL7mNoP9qRsTuVwXyZ012345/view", ["1aBcD3fGh5JkL7mNoP9qRsTuVwXyZ012345"]),
+    ("https://example.com/account/password/reset/MjQ/c3z7xk-9d8f7e6c5b4a3928170a/", ["c3z7xk-9d8f7e6c5b4a3928170a"]),
+    ("mein Profil: https://de.linkedin.com/in/max-mustermann-4711", ["max-mustermann-4711"]),
+    ("https://twitter.com/janedoe/status/1", ["janedoe"]),
 ]
 
 
@@ -50,6 +53,9 @@ def test_url_credentials_are_found(text, values):
     "Mirror: ftp://mirror.example.org/pub/releases/4.2/",
     "https://github.com/acme/router/commit/4f7bb02e9c1d2a3b4c5d6e7f8a9b0c1d2e3f4a5b",
     "https://shop.acme.com/products/luna-pro-wireless-headset-black",
+    "https://github.com/acme/router/issues/12",
+    "https://x.com/intent/tweet?text=hello",
+    "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
 ])
 def test_public_urls_are_kept(text):
     assert [e for e, _ in _found(text)] == []
