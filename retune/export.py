@@ -678,10 +678,8 @@ def _quantize_weight_only(
     compute) as long as the model fits `size_budget` x the fp32 size and they hold at most `float_share` of the
     MatMul weights. Returns the MatMuls left float."""
     import onnx
-    from onnxruntime.quantization.matmul_nbits_quantizer import (
-        DefaultWeightOnlyQuantConfig,
-        MatMulNBitsQuantizer,
-    )
+
+    from retune.two_pass import matmul_nbits
 
     model = onnx.load(str(fp32_dir / "model.onnx"))
     graph_bytes = onnx_size(fp32_dir) - _initializer_bytes(model)  # the graph itself, beside its weights
@@ -695,22 +693,8 @@ def _quantize_weight_only(
         if fp16_storage:
             _matmul_weights_to_fp16(model, kept)
         exclude += [n for n in kept if n not in exclude]
-    config = DefaultWeightOnlyQuantConfig(
-        block_size=block_size,
-        is_symmetric=symmetric,
-        accuracy_level=accuracy_level,
-        bits=8,
-        op_types_to_quantize=("MatMul",),
-    )
-    quantizer = MatMulNBitsQuantizer(model, nodes_to_exclude=exclude, algo_config=config)
-    # The quantizer logs a line per graph node at INFO on its own handler: thousands of lines per model.
-    chatty = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
-    level = chatty.level
-    chatty.setLevel(logging.WARNING)
-    try:
-        quantizer.process()
-    finally:
-        chatty.setLevel(level)
+    quantizer = matmul_nbits(model, exclude=exclude, bits=8, block=block_size, accuracy_level=accuracy_level,
+                             symmetric=symmetric)  # fmt: skip
     quantizer.model.save_model_to_file(str(out_dir / "model.onnx"), use_external_data_format=_external_data(fp32_dir))
     return exclude
 

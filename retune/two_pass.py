@@ -176,12 +176,22 @@ def _quantize(model: Any, *, exclude: list[str], bits: int) -> None:
 
 
 def _quantize_block(model: Any, *, exclude: list[str], bits: int, block: int) -> None:
+    model.CopyFrom(matmul_nbits(model, exclude=exclude, bits=bits, block=block).model.model)
+
+
+def matmul_nbits(
+    model: Any, *, exclude: list[str], bits: int, block: int, accuracy_level: int = 4, symmetric: bool = True
+) -> Any:
+    """onnxruntime's MatMulNBitsQuantizer run over every MatMul with a constant weight but `exclude`; returns the
+    quantizer (its .model holds the result)."""
     from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
 
     config = DefaultWeightOnlyQuantConfig(
-        block_size=block, is_symmetric=True, accuracy_level=4, bits=bits, op_types_to_quantize=("MatMul",)
+        block_size=block, is_symmetric=symmetric, accuracy_level=accuracy_level, bits=bits,
+        op_types_to_quantize=("MatMul",),
     )
     quantizer = MatMulNBitsQuantizer(model, nodes_to_exclude=exclude, algo_config=config)
+    # The quantizer logs a line per graph node at INFO on its own handler: thousands of lines per model.
     chatty = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
     level = chatty.level
     chatty.setLevel(logging.WARNING)
@@ -189,4 +199,4 @@ def _quantize_block(model: Any, *, exclude: list[str], bits: int, block: int) ->
         quantizer.process()
     finally:
         chatty.setLevel(level)
-    model.CopyFrom(quantizer.model.model)
+    return quantizer
