@@ -9,7 +9,7 @@ greedy agreement. This rewrite removes both errors without leaving the fast kern
   rounds: symmetric, scale max|a|/127 per block) and the remainder A - q(A). Both go through one 8-bit MatMulNBits
   call as two rows (decoding is memory-bound: the weight is read once for both). The kernel reproduces q(A)
   exactly and rounds the small remainder, so the sum is A's product to about 1/127^2.
-- Weights: the 8-bit weight's rounding error R = W - W8 (W8 computed on onnxruntime's own grid: scale
+- Weights: the 8-bit weight's rounding error R = W - W8 (W8 computed on onnxruntime's own grid, nbits_grid: scale
   vmax / -128 per block) gets its own 4-bit MatMulNBits, added to the result: about 11 bits of weight precision.
 
 Cost: 1.5 bytes per weight plus scales (blocks of 128, or 64 where K = 576, so nothing is padded: SmolLM2-135M
@@ -28,7 +28,7 @@ RESIDUAL_BITS = 4
 _SUFFIX_INT8, _SUFFIX_RESIDUAL = "_int8", "_residual"
 
 
-def grid_8bit(weight: np.ndarray, block: int, bits: int = 8) -> np.ndarray:
+def nbits_grid(weight: np.ndarray, block: int, bits: int = 8) -> np.ndarray:
     """`weight` (K x N) rounded the way onnxruntime's MatMulNBits quantizer rounds it with is_symmetric: per block
     of `block` along K, scale = (the block's value of largest magnitude) / -2^(bits-1), K padded with zeros."""
     k, n = weight.shape
@@ -65,9 +65,7 @@ def two_pass_matmuls(model: Any, *, residual_exclude: tuple[str, ...] = ("/lm_he
     residuals: list[str] = []
     for activation, nodes in groups.items():
         weights = [numpy_helper.to_array(inits[n.input[1]]) for n in nodes]
-        k = weights[0].shape[0]
-        if any(w.shape[0] != k for w in weights):
-            continue
+        k = weights[0].shape[0]  # one activation, one K for all its readers
         block = _block_for(k)
         fused = np.concatenate(weights, axis=1) if len(weights) > 1 else weights[0]
         # siblings are named after their common scope: /model/layers.0/self_attn/two_pass for q/k/v
@@ -85,7 +83,7 @@ def two_pass_matmuls(model: Any, *, residual_exclude: tuple[str, ...] = ("/lm_he
         summed = out + "_int8" if with_residual else (out if len(nodes) > 1 else nodes[0].output[0])
         new_nodes.append(helper.make_node("Add", [out + "_part", out + "_remainder"], [summed], name=base + "_sum"))
         if with_residual:
-            residual = fused - grid_8bit(fused, block)
+            residual = fused - nbits_grid(fused, block)
             graph.initializer.append(numpy_helper.from_array(residual, base + "_residual_weight"))
             final = out if len(nodes) > 1 else nodes[0].output[0]
             new_nodes += [

@@ -7,7 +7,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from retune.two_pass import _block_for, grid_8bit, two_pass_matmuls
+from retune.two_pass import _block_for, nbits_grid, two_pass_matmuls
 
 
 def _session(model) -> ort.InferenceSession:
@@ -41,7 +41,7 @@ def _decoder_like(k: int, widths: dict[str, int], seed: int = 0):
 
 
 @pytest.mark.parametrize(("bits", "block", "k"), [(8, 128, 256), (8, 64, 576), (4, 128, 256), (8, 32, 96)])
-def test_grid_8bit_is_onnxruntimes_own_rounding(bits, block, k):
+def test_nbits_grid_is_onnxruntimes_own_rounding(bits, block, k):
     from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
 
     model, weights = _decoder_like(k, {"p": 48})
@@ -51,7 +51,7 @@ def test_grid_8bit_is_onnxruntimes_own_rounding(bits, block, k):
     quantizer.process()
     # one-hot rows pass the int8 activation rounding exactly: the outputs are the dequantized weight's rows
     probe = _session(quantizer.model.model).run(None, {"A": np.eye(k, dtype=np.float32)[None]})[0][0]
-    np.testing.assert_allclose(probe, grid_8bit(weights["p"], block, bits), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(probe, nbits_grid(weights["p"], block, bits), rtol=0, atol=1e-6)
     assert np.abs(probe - weights["p"]).max() > 1e-4  # it is rounded
 
 
